@@ -1,0 +1,75 @@
+# progfast: the two commands a user needs are `make demo` and `make test`.
+# Both create the virtual environment when it is missing and install what they need.
+#
+# The environment is reused while its dependency files are unchanged: `make` hashes the dependency lines of
+# pyproject.toml together with constraints.txt and keeps that hash in $(VENV)/.deps-<hash>. Any change to them
+# (or a missing venv) reinstalls. VENV can point outside the checkout (.ci/run does that) so clean clones share it.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CACHE := $(CURDIR)/.cache
+
+DEPS_HASH := $(shell { sed -n '/^dependencies/,/^\[project.urls\]/p' pyproject.toml; cat constraints.txt; } | sha256sum | cut -c1-16)
+DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
+
+# No test and no demo can reach the network: hubs offline, every model/data cache inside the project.
+export HF_HUB_OFFLINE := 1
+export HF_HOME := $(CACHE)/huggingface
+export TORCH_HOME := $(CACHE)/torch
+export FASTAI_HOME := $(CACHE)/fastai
+export MPLBACKEND := Agg
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install demo test test-nbs test-py test-slow export-check export clean-env bench
+
+help:
+	@echo "make demo       run progfast's demo on the embedded dataset"
+	@echo "make test       check the export, run the notebook tests and pytest (what CI runs)"
+	@echo "make test-slow  also run the checks marked slow"
+	@echo "make export     export progfast/ from nbs/ (after editing a notebook)"
+
+$(DEPS_STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; v=sys.version_info; sys.exit(0 if v>=(3,10) else "progfast needs Python >= 3.10, found %d.%d" % v[:2])'
+	@if [ ! -x $(BIN)/python ]; then echo "creating the virtual environment in $(VENV)"; $(PYTHON) -m venv $(VENV); fi
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	@rm -f $(VENV)/.deps-*
+	@touch $@
+
+# The editable install points at one checkout; a venv shared between clones is re-pointed here in seconds.
+install: $(DEPS_STAMP)
+	@$(BIN)/python -c 'import os,sys,progfast; sys.exit(os.path.dirname(os.path.realpath(progfast.__file__))!=os.path.realpath("progfast"))' 2>/dev/null \
+	  || $(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+
+export: install
+	$(BIN)/nbdev-export
+
+# progfast/ is generated from nbs/: export, then fail if that changed anything.
+export-check: export
+	@if [ -n "$$(git status --porcelain -- progfast)" ]; then \
+	  echo "progfast/ does not match the notebooks in nbs/. Run 'make export' and commit the result:"; \
+	  git status --short -- progfast; exit 1; fi
+	@echo "export check: progfast/ matches nbs/"
+
+test-nbs: install
+	$(BIN)/nbdev-test nbs --n-workers 2
+
+test-py: install
+	$(BIN)/python -m pytest -q
+
+test: export-check test-nbs test-py
+
+test-slow: export-check
+	$(BIN)/nbdev-test nbs --n-workers 2 --flags slow
+	$(BIN)/python -m pytest -q -m ''
+
+demo: install
+	@if $(BIN)/python -c 'import progfast.cli' 2>/dev/null; then $(BIN)/progfast demo; \
+	else echo "The demo is not built yet (it lands with the demo issue). Try the notebooks in nbs/ meanwhile."; fi
+
+bench: install
+	@ls benchmarks/*.py >/dev/null 2>&1 && for f in benchmarks/*.py; do $(BIN)/python $$f; done || echo "no benchmarks yet"
+
+clean-env:
+	rm -rf $(VENV) $(CACHE)

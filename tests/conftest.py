@@ -1,0 +1,17 @@
+"Shared fixtures. No test may reach the network: connections to anything but this machine fail at once."
+import socket, pytest
+
+_connect = socket.socket.connect
+
+def _local_only(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and (host.startswith('127.') or host in ('localhost', '::1') or host.startswith('/')):
+        return _connect(self, address)
+    raise OSError(f"tests must not use the network (tried to connect to {address!r})")
+
+socket.socket.connect = _local_only
+
+@pytest.fixture(scope='session')
+def stripes(tmp_path_factory):
+    from progfast.testing import stripes_folder
+    return stripes_folder(tmp_path_factory.mktemp('stripes'), n_train=16, n_valid=8, size=32)
