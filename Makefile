@@ -52,8 +52,9 @@ export-check: export
 	  git status --short -- progfast; exit 1; fi
 	@echo "export check: progfast/ matches nbs/"
 
+# two notebooks run at once on 2 cores: one torch thread each (two threads each wait on each other and run ~10x slower)
 test-nbs: install
-	$(BIN)/nbdev-test nbs --n-workers 2
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers 2
 
 test-py: install
 	$(BIN)/python -m pytest -q
@@ -61,7 +62,7 @@ test-py: install
 test: export-check test-nbs test-py
 
 test-slow: export-check
-	$(BIN)/nbdev-test nbs --n-workers 2 --flags slow
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers 2 --flags slow
 	$(BIN)/python -m pytest -q -m ''
 
 demo: install
