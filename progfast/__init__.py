@@ -2,6 +2,8 @@
 
 Modules:
 
+- `progfast.data`: progfast's embedded dataset, a class-balanced subset of Fashion-MNIST, as fastai `DataLoaders` built from in-memory tensors, and as an image folder for the folder-based API.
+- `progfast.models`: Khor's small all-convolutional network (Figure 5 of the paper): it accepts any input size, which is what progressive resizing needs.
 - `progfast.schedule`: One abstraction for every quantity that changes with training progress: image size, blur sigma, dropout, weight decay, MixUp strength."""
 
 __version__ = "0.0.1"
