@@ -70,7 +70,8 @@ demo: install
 	else echo "The demo is not built yet (it lands with the demo issue). Try the notebooks in nbs/ meanwhile."; fi
 
 bench: install
-	@ls benchmarks/*.py >/dev/null 2>&1 && for f in benchmarks/*.py; do $(BIN)/python $$f; done || echo "no benchmarks yet"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,bench]"
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f $(BENCH_ARGS) || exit 1; done
 
 clean-env:
 	rm -rf $(VENV) $(CACHE)
