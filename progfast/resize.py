@@ -18,9 +18,10 @@ from fastai.learner import Learner, ValueMetric
 from fastai.vision.augment import AffineCoordTfm, RandomResizedCropGPU, Resize, RandomResizedCrop
 from fastcore.foundation import L
 from .schedule import *
+from .blur import RandomBlur
 
 # %% auto #0
-__all__ = ['resize_batch', 'size_tfms', 'native_size', 'ProgressiveResize']
+__all__ = ['BLUR_SCHEDULES', 'resize_batch', 'size_tfms', 'output_resizers', 'native_size', 'blur_schedule', 'ProgressiveResize']
 
 # %% ../nbs/02_resize.ipynb #512e2050
 def _hw(size) -> tuple:
@@ -59,11 +60,21 @@ def _get_tfm_size(tfm): return tfm.get_size() if hasattr(tfm, 'get_size') else t
 def _size_tfms(pipeline, kinds):
     return [t for t in getattr(pipeline, 'fs', []) if isinstance(t, kinds) or hasattr(t, 'set_size')]
 
+def _dataset_size_tfms(dl) -> list:
+    "The transforms of `dl`'s dataset that open items at a size they are given (they have `set_size`)"
+    ds = getattr(dl, 'dataset', None)
+    pipes = [tl.tfms for tl in getattr(ds, 'tls', [])] or [getattr(ds, 'tfms', None)]
+    return [t for p in pipes for t in getattr(p, 'fs', []) if hasattr(t, 'set_size')]
+
 def size_tfms(dl, mode:str='batch') -> list:
-    "The transforms of `dl` that set the image size: batch transforms, and in loader mode item transforms too"
+    "The transforms of `dl` that set the image size: batch transforms; in loader mode also item transforms and openers"
     res = _size_tfms(dl.after_batch, _BATCH_SIZE_TFMS)
-    if mode == 'loader': res = _size_tfms(dl.after_item, _ITEM_SIZE_TFMS) + res
+    if mode == 'loader': res = _dataset_size_tfms(dl) + _size_tfms(dl.after_item, _ITEM_SIZE_TFMS) + res
     return res
+
+def output_resizers(model) -> list:
+    "Modules of `model` that resize their input to a size they are given (`set_output_size`), e.g. a learned resizer"
+    return [m for m in model.modules() if hasattr(m, 'set_output_size')]
 
 def native_size(dls) -> int:
     "The image size the DataLoaders yield: from a size-setting transform, else from one validation batch"
@@ -122,6 +133,27 @@ class _MixKnob(_Knob):
 
 _KNOBS = {'dropout': _DropoutKnob, 'wd': _WdKnob, 'mixup': _MixKnob, 'cutmix': _MixKnob}
 
+# %% ../nbs/02_resize.ipynb #32f30247
+BLUR_SCHEDULES = {'khor': khor_blur, 'linear': lambda: LinearSchedule(2., 0.)}
+
+def blur_schedule(x) -> Schedule:
+    "A sigma `Schedule` from a `Schedule`, a number, a list of stages or a name in `BLUR_SCHEDULES`"
+    if isinstance(x, str):
+        if x not in BLUR_SCHEDULES: raise ValueError(f"unknown blur schedule {x!r}; valid names are {list(BLUR_SCHEDULES)}")
+        return BLUR_SCHEDULES[x]()
+    return as_schedule(x, name='blur sigma')
+
+class _BlurKnob(_Knob):
+    "Blur a random fraction of the training batches, after resizing, with the scheduled sigma"
+    name,lo = 'sigma', 0
+    def __init__(self, sched, p=0.4, per='batch', ref_size=None):
+        super().__init__(blur_schedule(sched))
+        try: self.blur = RandomBlur(p=p, sigma=0., per=per, ref_size=ref_size)
+        except (ValueError, TypeError) as e: raise type(e)(f"invalid blur setting: {e} (blur_p, blur_per, blur_ref_size)") from e
+    def _apply(self, learn, v): self.blur.sigma = float(v)
+    def on_batch(self, cb): cb.learn.xb = (self.blur.blur_batch(cb.xb[0]),) + tuple(cb.xb[1:])
+    def record(self) -> dict: return dict(blurred=self.blur.last_blurred, blur_sigma=self.blur.last_sigma)
+
 def _make_knobs(regularization) -> list:
     regularization = regularization or {}
     bad = [k for k in regularization if k not in _KNOBS]
@@ -135,7 +167,8 @@ class ProgressiveResize(Callback):
     "Train at sizes that follow `sizes` (a `Schedule`, stage list, number or name), with coupled regularization"
     order,run_valid = -5,True   # before MixUp/CutMix (0) and mixed precision (10); before the Recorder (50) sets up columns
     def __init__(self, sizes='khor', final_size:int|None=None, mode:str='batch', valid_size:str='final',
-                 regularization:dict|None=None, n_epoch:int|None=None, check_model:bool=True, show:bool=True):
+                 regularization:dict|None=None, blur=None, blur_p:float=0.4, blur_per:str='batch', blur_ref_size:int|None=None,
+                 n_epoch:int|None=None, check_model:bool=True, show:bool=True):
         if mode not in _MODES: raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         if valid_size not in _VALID_SIZES: raise ValueError(f"valid_size must be one of {_VALID_SIZES}, got {valid_size!r}")
         if n_epoch is not None and (not isinstance(n_epoch, int) or n_epoch < 1):
@@ -144,7 +177,8 @@ class ProgressiveResize(Callback):
         self.sched = sizes if isinstance(sizes, Schedule) or isinstance(sizes, str) else as_schedule(sizes, name='size')
         self.knobs = _make_knobs(regularization)
         self.history,self.done,self.saved,self.lr_finding = [],0,None,False
-        self.extra = []   # other coupled appliers (e.g. progressive deblurring) with the same protocol as knobs
+        # coupled appliers that also act on each training batch (`on_batch`) and add to its record (`record`)
+        self.extra = [] if blur is None else [_BlurKnob(blur, blur_p, blur_per, blur_ref_size)]
 
     @property
     def name(self): return 'progressive'
@@ -177,6 +211,7 @@ class ProgressiveResize(Callback):
     def _dry_run(self, sizes):
         "Fail now, not after an hour of training, if the model cannot take the smallest or largest scheduled size"
         model = self.learn.model
+        resizers = [(m, m.output_size) for m in output_resizers(model)]
         p = next(model.parameters(), None)
         conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
         c = conv.in_channels if conv is not None else 3
@@ -186,17 +221,21 @@ class ProgressiveResize(Callback):
         try:
             for s in {sizes[0], sizes[-1]}:
                 try:
+                    for m,_ in resizers: m.set_output_size(s)
                     with torch.no_grad(): model(torch.zeros(2, c, s, s, device=dev, dtype=dt))
                 except Exception as e:
                     raise ValueError(f"the model cannot take {s}x{s} images, a size of the schedule {self.sched!r} "
                                      f"(scheduled sizes: {sizes}): {type(e).__name__}: {e}") from e
-        finally: model.train(was_training)
+        finally:
+            model.train(was_training)
+            for m,sz in resizers: m.set_output_size(sz)
 
     # --- state the callback changes, and putting it back
     def _save(self):
         for k in self._all_knobs(): k.find(self.learn)
         tfms = dict.fromkeys(size_tfms(self.dls.train, self.mode) + size_tfms(self.dls.valid, self.mode))  # valid may share them
-        self.saved = dict(learn=self.learn, tfms=[(t, _get_tfm_size(t)) for t in tfms], metrics=self.learn.metrics)
+        self.saved = dict(learn=self.learn, tfms=[(t, _get_tfm_size(t)) for t in tfms], metrics=self.learn.metrics,
+                          resizers=[(m, m.output_size) for m in self.resizers])
         for k in self._all_knobs(): k.save(self.learn); k.current = None
         self.learn.to_restore = getattr(self.learn, 'to_restore', []) + [self]
 
@@ -207,6 +246,7 @@ class ProgressiveResize(Callback):
         for t,sz in self.saved['tfms']:
             if hasattr(t, 'set_size'): t.set_size(sz)
             else: t.size = sz
+        for m,sz in self.saved['resizers']: m.set_output_size(sz)
         for k in self._all_knobs(): k.restore(learn)
         learn.metrics = self.saved['metrics']
         learn.to_restore = [o for o in getattr(learn, 'to_restore', []) if o is not self]
@@ -232,6 +272,7 @@ class ProgressiveResize(Callback):
 
     def before_fit(self):
         self._resolve()
+        self.resizers = output_resizers(self.learn.model)
         if self._evaluating_only(): return
         self.lr_finding = hasattr(self.learn, 'lr_finder')
         if self.lr_finding:   # lr_find runs at the start of the schedule and leaves its progress alone
@@ -264,7 +305,9 @@ class ProgressiveResize(Callback):
             self.current_size = self.size_at(pos, n)
             for k in self._all_knobs(): k.apply(self.learn, k.sched(pos, n))
         size = self.current_size if self.training else self._eval_size()
-        self.learn.xb = (resize_batch(self.xb[0], size),) + tuple(self.xb[1:])
+        if not self.resizers: self.learn.xb = (resize_batch(self.xb[0], size),) + tuple(self.xb[1:])
+        elif self.in_fit:   # a learned resizer in the model makes the size itself from the loader's larger images
+            for m in self.resizers: m.set_output_size(size)
         if advancing:
             for k in self.extra: k.on_batch(self)
             self.history.append(self._record(pos))
@@ -304,7 +347,11 @@ class ProgressiveResize(Callback):
         df = self.df
         for ax,(nm,s) in zip(axs[0], scheds):
             s.plot(n, n_iter, ax=ax, label='planned', color='C0')
-            ax.plot(df['epoch'], df[nm], '.', ms=3, color='C1', label='applied')
+            if nm == 'sigma':   # blurred batches at their sigma, sharp ones at 0
+                on = df['blurred'] > 0
+                ax.plot(df['epoch'][on], df[nm][on], '.', ms=3, color='C1', label='blurred batches')
+                ax.plot(df['epoch'][~on], 0*df[nm][~on], '.', ms=3, color='C7', label='sharp batches')
+            else: ax.plot(df['epoch'], df[nm], '.', ms=3, color='C1', label='applied')
             ax.set_title(nm); ax.legend(fontsize=8)
         plt.tight_layout()
         return fig
@@ -347,16 +394,18 @@ def fit_sgdr_at_sizes(self:Learner, cb:ProgressiveResize, n_epoch:int, lr_max=No
 
 @patch
 def fit_progressive(self:Learner, n_epoch:int, lr_max=None, sizes='khor', policy:str='one_cycle',
-                    regularization:dict|None=None, final_size:int|None=None, mode:str='batch', valid_size:str='final',
+                    regularization:dict|None=None, blur=None, blur_p:float=0.4, blur_per:str='batch',
+                    blur_ref_size:int|None=None, final_size:int|None=None, mode:str='batch', valid_size:str='final',
                     freeze_epochs:int=1, check_model:bool=True, cbs=None, **kwargs):
-    "Train `n_epoch` epochs at sizes following `sizes`, regularization following `regularization`, LR following `policy`"
+    "Train `n_epoch` epochs at sizes following `sizes`, regularization following `regularization`, blur sigma following `blur`, LR following `policy`"
     if isinstance(n_epoch, bool) or not isinstance(n_epoch, int) or n_epoch < 1:
         raise ValueError(f"n_epoch must be a positive integer, got {n_epoch!r}")
     if policy not in _POLICIES: raise ValueError(f"policy must be one of {_POLICIES}, got {policy!r}")
     if policy == 'fine_tune' and not 0 < freeze_epochs < n_epoch:
         raise ValueError(f"with policy='fine_tune', freeze_epochs ({freeze_epochs}) must be between 1 and n_epoch-1 ({n_epoch-1})")
-    cb = ProgressiveResize(sizes, final_size=final_size, mode=mode, valid_size=valid_size,
-                           regularization=regularization, n_epoch=n_epoch, check_model=check_model)
+    cb = ProgressiveResize(sizes, final_size=final_size, mode=mode, valid_size=valid_size, regularization=regularization,
+                           blur=blur, blur_p=blur_p, blur_per=blur_per, blur_ref_size=blur_ref_size,
+                           n_epoch=n_epoch, check_model=check_model)
     cbs = L(cbs) + cb
     try:
         if   policy == 'one_cycle': self.fit_one_cycle(n_epoch, lr_max, cbs=cbs, **kwargs)
