@@ -393,26 +393,41 @@ def fit_sgdr_at_sizes(self:Learner, cb:ProgressiveResize, n_epoch:int, lr_max=No
     self.fit(n_epoch, cbs=L(ParamScheduler({'lr': sched})) + L(cbs), **kwargs)
 
 @patch
+def _fine_tune_progressive(self:Learner, cb, n_epoch, base_lr, freeze_epochs, start_epoch=0, lr_mult=100, pct_start=0.3,
+                           div=5.0, **kwargs):
+    "fastai's `fine_tune` steps (frozen one-cycle, then unfrozen with discriminative LRs), resumable at `start_epoch`"
+    if start_epoch < freeze_epochs:
+        self.freeze()
+        self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, start_epoch=start_epoch, **kwargs)
+    else: cb.done = freeze_epochs   # the frozen epochs were done before the interruption
+    base_lr /= 2
+    self.unfreeze()
+    self.fit_one_cycle(n_epoch - freeze_epochs, slice(base_lr/lr_mult, base_lr), pct_start=pct_start, div=div,
+                       start_epoch=max(0, start_epoch - freeze_epochs), **kwargs)
+
+@patch
 def fit_progressive(self:Learner, n_epoch:int, lr_max=None, sizes='khor', policy:str='one_cycle',
                     regularization:dict|None=None, blur=None, blur_p:float=0.4, blur_per:str='batch',
                     blur_ref_size:int|None=None, final_size:int|None=None, mode:str='batch', valid_size:str='final',
-                    freeze_epochs:int=1, check_model:bool=True, cbs=None, **kwargs):
+                    freeze_epochs:int=1, start_epoch:int=0, check_model:bool=True, cbs=None, **kwargs):
     "Train `n_epoch` epochs at sizes following `sizes`, regularization following `regularization`, blur sigma following `blur`, LR following `policy`"
     if isinstance(n_epoch, bool) or not isinstance(n_epoch, int) or n_epoch < 1:
         raise ValueError(f"n_epoch must be a positive integer, got {n_epoch!r}")
     if policy not in _POLICIES: raise ValueError(f"policy must be one of {_POLICIES}, got {policy!r}")
     if policy == 'fine_tune' and not 0 < freeze_epochs < n_epoch:
         raise ValueError(f"with policy='fine_tune', freeze_epochs ({freeze_epochs}) must be between 1 and n_epoch-1 ({n_epoch-1})")
+    if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or not 0 <= start_epoch < n_epoch:
+        raise ValueError(f"start_epoch must be a whole number from 0 to n_epoch-1 ({n_epoch-1}), got {start_epoch!r}")
     cb = ProgressiveResize(sizes, final_size=final_size, mode=mode, valid_size=valid_size, regularization=regularization,
                            blur=blur, blur_p=blur_p, blur_per=blur_per, blur_ref_size=blur_ref_size,
                            n_epoch=n_epoch, check_model=check_model)
-    cbs = L(cbs) + cb
+    kwargs = dict(cbs=L(cbs) + cb, start_epoch=start_epoch, **kwargs)
     try:
-        if   policy == 'one_cycle': self.fit_one_cycle(n_epoch, lr_max, cbs=cbs, **kwargs)
-        elif policy == 'flat_cos':  self.fit_flat_cos(n_epoch, lr_max, cbs=cbs, **kwargs)
-        elif policy == 'constant':  self.fit(n_epoch, lr_max, cbs=cbs, **kwargs)
-        elif policy == 'sgdr':      self.fit_sgdr_at_sizes(cb, n_epoch, lr_max, cbs=cbs, **kwargs)
-        else: self.fine_tune(n_epoch - freeze_epochs, 2e-3 if lr_max is None else lr_max, freeze_epochs=freeze_epochs, cbs=cbs, **kwargs)
+        if   policy == 'one_cycle': self.fit_one_cycle(n_epoch, lr_max, **kwargs)
+        elif policy == 'flat_cos':  self.fit_flat_cos(n_epoch, lr_max, **kwargs)
+        elif policy == 'constant':  self.fit(n_epoch, lr_max, **kwargs)
+        elif policy == 'sgdr':      self.fit_sgdr_at_sizes(cb, n_epoch, lr_max, **kwargs)
+        else: self._fine_tune_progressive(cb, n_epoch, 2e-3 if lr_max is None else lr_max, freeze_epochs, **kwargs)
     finally:
         cb.restore()
         self.progressive = cb
