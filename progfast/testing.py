@@ -12,7 +12,7 @@ import torch.nn as nn
 from PIL import Image
 
 # %% auto #0
-__all__ = ['stripes_image', 'stripes_folder', 'tiny_cnn']
+__all__ = ['EXIF_ORIENTATION', 'stripes_image', 'stripes_folder', 'tiny_cnn', 'messy_folder']
 
 # %% ../nbs/90_testing.ipynb #9bd0dadf
 def stripes_image(horizontal:bool, size:int=64, rng=None) -> Image.Image:
@@ -38,3 +38,35 @@ def tiny_cnn(n_in:int=3, n_out:int=2, p:float=0.25) -> nn.Sequential:
     "A small fully convolutional classifier with a dropout layer; takes any image size >= 4"
     conv = lambda ni, nf: nn.Sequential(nn.Conv2d(ni, nf, 3, stride=2, padding=1), nn.BatchNorm2d(nf), nn.ReLU())
     return nn.Sequential(conv(n_in, 8), conv(8, 16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(p), nn.Linear(16, n_out))
+
+# %% ../nbs/90_testing.ipynb #6ef39a7c
+EXIF_ORIENTATION = 0x0112
+
+def messy_folder(path, n_per_class:int=8, size:int=32, seed:int=0) -> tuple[Path, list]:
+    "Write a two-class folder of good images plus one of each special and bad kind; return `path` and the bad files"
+    path,rng = Path(path),np.random.default_rng(seed)
+    h,v = path/'horizontal',path/'vertical'
+    for d in (h, v):
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_class): stripes_image(d is h, size, rng).save(d/f"{d.name}_{i:03d}.{'png' if i % 2 else 'jpg'}")
+    stripes = lambda horizontal, sz=size: stripes_image(horizontal, sz, rng)
+    gray = stripes(True).convert('L')
+    gray.save(h/'gray.png')
+    Image.fromarray(np.asarray(gray).astype(np.uint16)*257).save(h/'gray16.png')
+    pal = stripes(False).convert('P', palette=Image.Palette.ADAPTIVE, colors=32)
+    pal.save(v/'palette.png', transparency=pal.getpixel((0, 0)))
+    rgba = stripes(True).convert('RGBA')
+    alpha = np.full((size, size), 255, np.uint8); alpha[:, :size//4] = 0
+    rgba.putalpha(Image.fromarray(alpha)); rgba.save(h/'rgba.png')
+    stripes(False).convert('CMYK').save(v/'cmyk.jpg')
+    upright = stripes_image(True, size*3//2, rng).crop((0, 0, size*3//2, size))    # horizontal stripes, wide
+    exif = Image.Exif(); exif[EXIF_ORIENTATION] = 6                                  # "rotate 90 degrees clockwise to show"
+    upright.transpose(Image.Transpose.ROTATE_90).save(h/'exif_rotated.jpg', exif=exif)
+    stripes(True, 600).save(h/'large.jpg', quality=90)
+    bad = [v/'corrupt.jpg', h/'truncated.jpg', v/'empty.jpg', h/'notes.txt', v/'text.jpg']
+    bad[0].write_bytes(rng.integers(0, 256, 2000, dtype=np.uint8).tobytes())
+    jpg = (h/'large.jpg').read_bytes(); bad[1].write_bytes(jpg[:len(jpg)//2])
+    bad[2].write_bytes(b'')
+    bad[3].write_text('labels were checked by hand\n')
+    bad[4].write_text('this is not a picture\n')
+    return path,bad
