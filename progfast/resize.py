@@ -204,9 +204,9 @@ class ProgressiveResize(Callback):
             raise ValueError("mode='loader' changes the size at epoch boundaries; use a schedule with per='epoch' or mode='batch'")
         self.sched.check(n, 'size', lo=0, lo_open=True)
         for k in self._all_knobs(): k.check(n)
-        if self.mode == 'loader' and not _size_tfms(self.dls.train.after_item, _ITEM_SIZE_TFMS):
-            raise ValueError("mode='loader' needs an item transform that sets the size (Resize, RandomResizedCrop, or one with "
-                             "a set_size method) in dls.train.after_item; none was found, use mode='batch'")
+        if self.mode == 'loader' and not size_tfms(self.dls.train, 'loader'):
+            raise ValueError("mode='loader' needs a transform in the training DataLoader that sets the size (Resize, "
+                             "RandomResizedCrop, or one with a set_size method); none was found, use mode='batch'")
 
     def _dry_run(self, sizes):
         "Fail now, not after an hour of training, if the model cannot take the smallest or largest scheduled size"
