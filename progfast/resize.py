@@ -294,7 +294,8 @@ class ProgressiveResize(Callback):
         if not self.lr_finding: self.current_size = self.size_at(self.done + self.epoch, self._total())
         self._set_sizes(self.current_size)
 
-    def before_validate(self): self._set_sizes(self._eval_size(), train=False)
+    def before_validate(self):
+        if self.in_fit: self._set_sizes(self._eval_size(), train=False)   # outside a fit, before_batch resizes the batch
 
     def _eval_size(self): return self.current_size if self.valid_size == 'current' and self.in_fit else self.final
 
@@ -406,13 +407,15 @@ def _fine_tune_progressive(self:Learner, cb, n_epoch, base_lr, freeze_epochs, st
                        start_epoch=max(0, start_epoch - freeze_epochs), **kwargs)
 
 @patch
-def fit_progressive(self:Learner, n_epoch:int, lr_max=None, sizes='khor', policy:str='one_cycle',
+def fit_progressive(self:Learner, n_epoch:int, lr_max=None, sizes=None, policy:str='one_cycle',
                     regularization:dict|None=None, blur=None, blur_p:float=0.4, blur_per:str='batch',
                     blur_ref_size:int|None=None, final_size:int|None=None, mode:str='batch', valid_size:str='final',
                     freeze_epochs:int=1, start_epoch:int=0, check_model:bool=True, cbs=None, **kwargs):
     "Train `n_epoch` epochs at sizes following `sizes`, regularization following `regularization`, blur sigma following `blur`, LR following `policy`"
     if isinstance(n_epoch, bool) or not isinstance(n_epoch, int) or n_epoch < 1:
         raise ValueError(f"n_epoch must be a positive integer, got {n_epoch!r}")
+    if sizes is None: sizes = getattr(self, 'regime', None) or 'khor'   # a one-line learner's regime (`progfast.learner`)
+    if final_size is None: final_size = getattr(self, 'regime_size', None)
     if policy not in _POLICIES: raise ValueError(f"policy must be one of {_POLICIES}, got {policy!r}")
     if policy == 'fine_tune' and not 0 < freeze_epochs < n_epoch:
         raise ValueError(f"with policy='fine_tune', freeze_epochs ({freeze_epochs}) must be between 1 and n_epoch-1 ({n_epoch-1})")
