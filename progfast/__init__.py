@@ -4,6 +4,8 @@ Modules:
 
 - `progfast.blur`: Gaussian kernels, a separable blur of a batch on any device and dtype, and `RandomBlur`, the batch transform of randomized progressive deblurring.
 - `progfast.data`: progfast's embedded dataset, a class-balanced subset of Fashion-MNIST, as fastai `DataLoaders` built from in-memory tensors, and as an image folder for the folder-based API.
+- `progfast.experiments`: `compare_regimes` runs training regimes x architectures x seeds on one dataset and returns the table and the plots of Wanger & Frohn's ENTR study (their Figures 4 and 5), with the training curves.
+- `progfast.learner`: `progressive_learner` builds a fastai `Learner` for a folder of images in one line; `Learner.fit_entr` runs Wanger & Frohn's ENTR training recipe and measures what it cost.
 - `progfast.models`: Khor's small all-convolutional network (Figure 5 of the paper): it accepts any input size, which is what progressive resizing needs.
 - `progfast.schedule`: One abstraction for every quantity that changes with training progress: image size, blur sigma, dropout, weight decay, MixUp strength."""
 
