@@ -51,39 +51,43 @@ def demo(epochs:int=15,          # Epochs per run (Khor: 15)
     return cmp
 
 # %% ../nbs/11_cli.ipynb #c2c81bb5
+def _entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters) -> dict:
+    "`fit_entr` arguments from command-line options (`lr` given: no learning-rate finder)"
+    return dict(sgdr_epochs=sgdr_epochs, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
+                unfreeze_epochs=unfreeze_epochs, lr=lr, lr_find=lr is None, lr_find_iters=lr_find_iters)
+
 def train(path:str,               # Folder of images: train/ and valid/ subfolders, or one subfolder per class
           arch:str='resnet18',    # resnet18/34/50 (torchvision), any timm name, or 'khor'
           regime:str='gradual',   # Size regime: fixed, gradual or stepwise (ENTR), or khor
-          epochs:int=8,           # Epochs of progressive training
           size:int=224,           # Final image size
           bs:int=32,              # Batch size
-          lr:float=None,          # Maximum learning rate (default: the learning-rate finder's suggestion)
           weights:str=None,       # Local pretrained weights file (instead of downloading)
-          pretrained:bool_arg=True, # Start from pretrained weights
-          blur:str=None,          # Blur schedule (khor or linear) for progressive deblurring; default none
-          entr:store_true=False,   # Run the full ENTR recipe (fit_entr) instead of one fit_progressive
+          pretrained:bool_arg=None, # Start from pretrained weights (default: where the architecture has them)
+          sgdr_epochs:int=4,      # ENTR recipe: epochs of SGDR over the regime's sizes
+          cyclic_epochs:int=2,    # ENTR recipe: epochs of the one-cycle step
+          cycle_mult_cycles:int=2, # ENTR recipe: cycles of the cycle_mult SGDR step
+          unfreeze_epochs:int=3,  # ENTR recipe: epochs of retraining the pretrained layers
+          lr:float=None,          # Learning rate (default: the learning-rate finder's suggestion)
+          lr_find_iters:int=100,  # Iterations of the learning-rate finder
           out:str='progfast-train', # Folder for model.pth and results.json
-          seed:int=42):           # Random seed (split, weights of the head, batch order)
-    "Train a one-line progressive learner on a folder of images; save the model weights and a results file"
+          seed:int=42):           # Random seed (split, head weights, batch order)
+    "Train a one-line learner on a folder of images with ENTR's recipe; save the model weights and a results file"
     path = _existing_folder(path)
     from fastai.torch_core import set_seed
     from progfast.learner import progressive_learner
     set_seed(seed, reproducible=True)
-    learn = progressive_learner(path, arch=arch, regime=regime, size=size, bs=bs, pretrained=pretrained, weights=weights, seed=seed)
+    learn = progressive_learner(path, arch=arch, regime=regime, size=size, bs=bs, pretrained=pretrained, weights=weights,
+                                dls_kwargs=dict(seed=seed))
+    res = learn.fit_entr(**_entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters))
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    if entr: res = learn.fit_entr(); results = res.as_dict() if hasattr(res, 'as_dict') else vars(res)
-    else:
-        if lr is None: lr = learn.lr_find(show_plot=False).valley
-        learn.fit_progressive(epochs, lr, blur=blur)
-        loss,acc = learn.validate()[:2]
-        results = dict(valid_loss=float(loss), accuracy=float(acc), lr=float(lr), epochs=epochs)
-    results.update(path=str(path), arch=arch, regime=regime, size=size, seconds=time.perf_counter() - start, machine=_machine())
+    results = {k: v for k,v in res.as_dict().items() if k != 'history'}
+    results.update(path=str(path), arch=arch, regime=regime, seed=seed, machine=_machine())
     learn.path,learn.model_dir = out,'.'
     model = learn.save('model', with_opt=False)
     (out/'results.json').write_text(json.dumps(results, indent=2, default=str))
+    print(f"accuracy {res.accuracy:.4f}, with TTA {res.tta_accuracy}, training {res.train_seconds:.0f} s")
     print(f"model:   {model}\nresults: {out/'results.json'}")
-    return results
+    return res
 
 # %% ../nbs/11_cli.ipynb #324680f3
 def compare(path:str,                      # Folder of images: train/ and valid/ subfolders, or one subfolder per class
@@ -93,16 +97,26 @@ def compare(path:str,                      # Folder of images: train/ and valid/
             size:int=224,                  # Final image size
             bs:int=32,                     # Batch size
             weights:str=None,              # Local pretrained weights file (for a single architecture)
-            pretrained:bool_arg=True,      # Start from pretrained weights
+            pretrained:bool_arg=None,      # Start from pretrained weights (default: where the architecture has them)
+            sgdr_epochs:int=4,             # ENTR recipe: epochs of SGDR over the regime's sizes
+            cyclic_epochs:int=2,           # ENTR recipe: epochs of the one-cycle step
+            cycle_mult_cycles:int=2,       # ENTR recipe: cycles of the cycle_mult SGDR step
+            unfreeze_epochs:int=3,         # ENTR recipe: epochs of retraining the pretrained layers
+            lr:float=None,                 # Learning rate (default: the learning-rate finder's suggestion, per run)
+            lr_find_iters:int=100,         # Iterations of the learning-rate finder
             out:str='progfast-compare'):   # Folder for the CSV, markdown and PNG results
-    "Compare size regimes (ENTR's no increase, gradual, stepwise) on a folder of images"
+    "Compare size regimes (ENTR's no increase, gradual, stepwise) on a folder of images with ENTR's recipe"
     path = _existing_folder(path)
     from progfast.experiments import compare_regimes
-    cmp = compare_regimes(path, regimes=_split(regimes), archs=_split(archs), seeds=_split(seeds, int),
-                          size=size, bs=bs, weights=weights, pretrained=pretrained)
+    archs = _split(archs)
+    if weights is not None and len(archs) > 1:
+        raise ValueError(f"--weights is one file, for one architecture; got {len(archs)} architectures ({', '.join(archs)})")
+    cmp = compare_regimes(path, regimes=_split(regimes), archs=archs, seeds=_split(seeds, int), size=size, bs=bs,
+                          weights=weights, learner_kwargs=dict(pretrained=pretrained),
+                          **_entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters))
     written = cmp.save(out)
     print(cmp.to_markdown())
-    print(f"\nresults written to {out}: {', '.join(str(p) for p in (written.values() if isinstance(written, dict) else written or []))}")
+    print(f"\nwritten to {out}: {', '.join(written)}")
     return cmp
 
 # %% ../nbs/11_cli.ipynb #4f891501
