@@ -66,8 +66,14 @@ def _dataset_size_tfms(dl) -> list:
     pipes = [tl.tfms for tl in getattr(ds, 'tls', [])] or [getattr(ds, 'tfms', None)]
     return [t for p in pipes for t in getattr(p, 'fs', []) if hasattr(t, 'set_size')]
 
+def _inner_dl(dl):
+    "The loader that makes the batches: `dl`, or the one a wrapper keeps in `dl.dl` (fastai's `DistributedDL`)"
+    while 'dl' in getattr(dl, '__dict__', {}): dl = dl.dl
+    return dl
+
 def size_tfms(dl, mode:str='batch') -> list:
     "The transforms of `dl` that set the image size: batch transforms; in loader mode also item transforms and openers"
+    dl = _inner_dl(dl)
     res = _size_tfms(dl.after_batch, _BATCH_SIZE_TFMS)
     if mode == 'loader': res = _dataset_size_tfms(dl) + _size_tfms(dl.after_item, _ITEM_SIZE_TFMS) + res
     return res
