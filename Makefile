@@ -10,6 +10,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CACHE := $(CURDIR)/.cache
 
+DOCS_OUT ?= _docs_local
+
 DEPS_HASH := $(shell { sed -n '/^dependencies/,/^\[project.urls\]/p' pyproject.toml; cat constraints.txt; } | sha256sum | cut -c1-16)
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 
@@ -18,16 +20,19 @@ export HF_HUB_OFFLINE := 1
 export HF_HOME := $(CACHE)/huggingface
 export TORCH_HOME := $(CACHE)/torch
 export FASTAI_HOME := $(CACHE)/fastai
+export PROGFAST_CACHE := $(CACHE)/progfast
 export MPLBACKEND := Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install demo test test-nbs test-py test-slow export-check export clean-env bench
+.PHONY: help install demo test test-nbs test-py test-slow export-check export clean-env bench docs browser test-docs
 
 help:
 	@echo "make demo       run progfast's demo on the embedded dataset"
 	@echo "make test       check the export, run the notebook tests and pytest (what CI runs)"
 	@echo "make test-slow  also run the checks marked slow"
 	@echo "make export     export progfast/ from nbs/ (after editing a notebook)"
+	@echo "make docs       build the documentation site (no Quarto needed) into $(DOCS_OUT)/: open $(DOCS_OUT)/index.html"
+	@echo "make test-docs  build the site in a scratch folder and check every page in headless chromium"
 
 $(DEPS_STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; v=sys.version_info; sys.exit(0 if v>=(3,10) else "progfast needs Python >= 3.10, found %d.%d" % v[:2])'
@@ -56,14 +61,37 @@ export-check: export
 test-nbs: install
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers 2
 
+# tests/test_docs.py runs in test-docs (after the browser is installed; it runs every notebook again)
 test-py: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --ignore=tests/test_docs.py
 
 test: export-check test-nbs test-py
 
 test-slow: export-check
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers 2 --flags slow
-	$(BIN)/python -m pytest -q -m ''
+	$(BIN)/python -m pytest -q -m '' --ignore=tests/test_docs.py
+
+# The documentation site without Quarto: each notebook is run as nbdev-test runs it, passed through nbdev's docs
+# processors (API reference from show_doc, hidden cells removed) and rendered to static HTML with a shared sidebar.
+# The previous site is replaced only when the whole build succeeds. The Quarto site is built and published by
+# .github/workflows/deploy.yaml, where Quarto can be installed.
+docs: install
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/build_docs.py --out $(DOCS_OUT) --n-workers 2
+
+# Debian's chromium and chromedriver for the browser test, installed with apt-get (as root, or with password-less
+# sudo) when missing. Where that is impossible the browser test is skipped and says why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); echo "installing chromium and chromium-driver with apt-get"; \
+	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+	    || echo "could not install chromium and chromium-driver: the browser test will be skipped"; \
+	else echo "no apt-get here: install chromium and chromedriver to run the browser test (it is skipped without them)"; fi
+
+# Builds the site from nbs/ in a scratch folder and checks every page in headless chromium (tests/test_docs.py).
+# Not part of `make test`: it runs every notebook again (about as long as test-nbs); .ci/run runs it after make test.
+test-docs: install browser
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/test_docs.py
 
 # Khor's three approaches on the embedded Fashion-MNIST; DEMO_ARGS passes options, e.g. DEMO_ARGS="--epochs 5 --seeds 0,1,2"
 demo: install

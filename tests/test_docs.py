@@ -1,0 +1,352 @@
+"""The documentation site: `scripts/build_docs.py` builds it from `nbs/`, a real headless browser checks it.
+
+The browser is Debian's `chromium` with its `chromedriver`, driven by Selenium (never a downloaded browser), started as
+`../shared/ENV.md` describes. `make test-docs` installs them first. The browser tests skip, saying why, only when no
+chromium/chromedriver can be found; with `PROGFAST_REQUIRE_BROWSER=1` (set by `make test-docs` and CI) they fail instead.
+The site is served from 127.0.0.1 on a free port.
+"""
+import json, os, re, shutil, subprocess, sys, tempfile, threading
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO/'scripts'/'build_docs.py'
+NBS = Path(os.environ.get('PROGFAST_DOCS_NBS', REPO/'nbs')).resolve()     # the notebooks the site is built from
+sys.path.insert(0, str(SCRIPT.parent))
+import build_docs as bd   # noqa: E402  (a script, not a package module)
+
+CHROME_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                '--window-size=1280,900']
+
+# ------------------------------------------------------------------------------------------------------------ helpers
+
+def run_build(out, nbs=None, n_workers=2, timeout=900):
+    "Run the build script as `make docs` does; the finished process"
+    cmd = [sys.executable, str(SCRIPT), '--out', str(out), '--n-workers', str(n_workers)]
+    if nbs is not None: cmd += ['--nbs', str(nbs)]
+    env = dict(os.environ, OMP_NUM_THREADS='1', MPLBACKEND='Agg', HF_HUB_OFFLINE='1')
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+def notebook_sources():
+    "The notebooks under nbs/ the build must turn into pages, as nbdev finds them"
+    return bd.find_notebooks(NBS)
+
+def title_and_description(nb_path):
+    "The `# Title` and first `> description` line of a notebook's first markdown cell, read from the source"
+    nb = nbformat.read(nb_path, as_version=4)
+    md = next(c.source for c in nb.cells if c.cell_type == 'markdown')
+    title = re.search(r'^#\s+(.+?)\s*$', md, re.M).group(1)
+    return title,re.findall(r'^>\s*(.*)$', md, re.M)
+
+_re_plot = re.compile(r'\bplt\.|\.plot\(|show_batch\(|show_images?\(|show_results\(|\.show\(|plot_[a-z_]*\(')
+
+def runs_a_plot(nb_path):
+    "Does a cell that the tests run and the docs show call a plotting function? (read from the source, not the site)"
+    skip = set(bd.skipped_test_flags())
+    for c in nbformat.read(nb_path, as_version=4).cells:
+        if c.cell_type != 'code': continue
+        dirs = {m.group(1) for m in re.finditer(r'^#\|\s*([\w-]+)', c.source, re.M)}
+        opts = dict(re.findall(r'^#\|\s*([\w-]+)\s*:\s*(\S+)', c.source, re.M))
+        if dirs & (skip | {'hide', 'export', 'exporti'}) or opts.get('eval') == 'false' or opts.get('output') == 'false':
+            continue
+        if _re_plot.search(c.source): return True
+    return False
+
+def make_nb(path, *cells):
+    "Write a notebook whose cells are ('md'|'code', source) pairs"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(s) if k == 'md' else nbformat.v4.new_code_cell(s) for k,s in cells]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+def colab_cells(rel):
+    "The two cells every tutorial starts with (after its title)"
+    return [('md', f'[![Open In Colab]({bd.COLAB_BADGE_IMG})]({bd.colab_url(Path(rel))})'),
+            ('code', "import sys\nif 'google.colab' in sys.modules:\n    !pip install -q git+https://github.com/progfast/progfast")]
+
+# ----------------------------------------------------------------------------------------- no browser needed
+
+def test_pandoc_ids_match_nbdev_doc_links():
+    assert bd.pandoc_id('RandomBlur.draw') == 'randomblur.draw'
+    assert bd.pandoc_id('Learner.fit_progressive') == 'learner.fit_progressive'
+    assert bd.pandoc_id('The kernel, in 1-D!') == 'the-kernel-in-1-d'
+    assert bd.pandoc_id('2. Results') == 'results'
+    assert bd.pandoc_id('§') == 'section'
+
+def test_pandoc_markdown_links_and_divs():
+    md = bd.pandoc_markdown('[source](https://x.org/a.py#L3){target="_blank" style="float:right"}')
+    assert md == '<a href="https://x.org/a.py#L3" target="_blank" style="float:right">source</a>'
+    md = bd.pandoc_markdown('::: {.callout-tip}\nUse `lr_find`.\n:::')
+    assert md.startswith('<div class="callout-tip">') and md.rstrip().endswith('</div>') and 'Use `lr_find`.' in md
+
+def test_quarto_options_become_tags():
+    cell = dict(cell_type='code', source='#| echo: false\n#| output: asis\nshow_doc(f)', metadata={})
+    bd.apply_quarto_options(cell)
+    assert cell['source'] == 'show_doc(f)' and cell['metadata']['tags'] == ['remove_input']
+    cell = dict(cell_type='code', source='#| include: false\nx = 1', metadata={})
+    bd.apply_quarto_options(cell)
+    assert 'remove_cell' in cell['metadata']['tags']
+
+def test_page_names_and_order():
+    rels = [Path(p) for p in ['tutorials/02_b.ipynb', '01_blur.ipynb', 'index.ipynb', 'tutorials/01_a.ipynb',
+                              '00_schedule.ipynb', 'tutorials/index.ipynb']]
+    got = [str(bd.page_path(r)) for r in sorted(rels, key=bd.page_sort_key)]
+    assert got == ['index.html', 'schedule.html', 'blur.html', 'tutorials/index.html', 'tutorials/a.html',
+                   'tutorials/b.html']
+    assert bd.section_of(Path('tutorials/01_a.ipynb')) == 'Tutorials' and bd.section_of(Path('01_blur.ipynb')) == ''
+
+def test_descriptions_fit_on_one_line():
+    "nbdev keeps only the first `> ` line as the page description: a longer one is cut mid-sentence on the site"
+    long = {str(rel): len(desc) for rel in notebook_sources() for desc in [title_and_description(NBS/rel)[1]]
+            if len(desc) > 1}
+    assert not long, f"notebooks whose `>` description spans several lines (join them into one line): {long}"
+
+def test_tutorial_convention(tmp_path):
+    rel = Path('tutorials/01_quick.ipynb')
+    make_nb(tmp_path/rel, ('md', '# Quick\n\n> A tutorial'), *colab_cells(rel), ('code', 'x = 1'))
+    assert bd.tutorial_problems(nbformat.read(tmp_path/rel, as_version=4), rel) == []
+    make_nb(tmp_path/rel, ('md', '# Quick\n\n> A tutorial'), ('code', 'x = 1'))
+    problems = bd.tutorial_problems(nbformat.read(tmp_path/rel, as_version=4), rel)
+    assert len(problems) == 2 and 'Open in Colab' in problems[0] and 'google.colab' in problems[1]
+    wrong = Path('tutorials/02_other.ipynb')                       # a badge copied from another tutorial
+    make_nb(tmp_path/wrong, ('md', '# Other\n\n> x'), *colab_cells(rel))
+    assert len(bd.tutorial_problems(nbformat.read(tmp_path/wrong, as_version=4), wrong)) == 1
+
+def test_small_site_with_tutorials(tmp_path):
+    "Sections, tutorial pages, the reduced mode flag, plots and links between notebooks, on a tiny notebook folder"
+    nbs = tmp_path/'nbs'
+    make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'), ('md', 'See [the quickstart](tutorials/01_quick.ipynb).'))
+    make_nb(nbs/'00_core.ipynb', ('md', '# Core\n\n> Core things'), ('code', '#| hide\nsecret = 42'),
+            ('code', 'print(secret + 1)'))
+    rel = Path('tutorials/01_quick.ipynb')
+    make_nb(nbs/rel, ('md', '# Quickstart\n\n> Run it'), *colab_cells(rel),
+            ('code', "import os\nprint('mode:', 'quick' if os.environ.get('IN_TEST') else 'full')"),
+            ('code', "import matplotlib.pyplot as plt"), ('code', "plt.plot([1, 3, 2]);"))
+    res = run_build(tmp_path/'site', nbs, n_workers=1)
+    assert res.returncode == 0, res.stderr[-3000:]
+    site = json.loads((tmp_path/'site'/'site.json').read_text())
+    assert [p['path'] for p in site['pages']] == ['index.html', 'core.html', 'tutorials/quick.html']
+    assert [p['section'] for p in site['pages']] == ['', '', 'Tutorials']
+    quick = (tmp_path/'site'/'tutorials'/'quick.html').read_text()
+    assert 'mode: quick' in quick and 'mode: full' not in quick
+    assert 'href="../style.css"' in quick and 'href="../index.html"' in quick and 'data:image/png;base64,' in quick
+    assert bd.colab_url(rel) in quick
+    core = (tmp_path/'site'/'core.html').read_text()
+    assert '43' in core and 'secret = 42' not in core and '#|' not in core
+    assert 'href="tutorials/quick.html"' in (tmp_path/'site'/'index.html').read_text()
+
+def test_executed_notebooks_for_quarto(tmp_path):
+    "`--executed-nbs DIR --no-site` (the deploy workflow's step before nbdev-docs) writes the notebooks with outputs"
+    nbs = tmp_path/'nbs'
+    make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'), ('code', 'print(6 * 7)'))
+    before = (nbs/'index.ipynb').read_bytes()
+    res = subprocess.run([sys.executable, str(SCRIPT), '--nbs', str(nbs), '--executed-nbs', str(tmp_path/'run'),
+                          '--no-site', '--n-workers', '1'], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = nbformat.read(tmp_path/'run'/'index.ipynb', as_version=4)
+    assert out.cells[1].outputs[0]['text'].strip() == '42'
+    assert (nbs/'index.ipynb').read_bytes() == before and not (tmp_path/'site').exists()
+
+def test_failed_build_keeps_the_previous_site(tmp_path):
+    nbs,out = tmp_path/'nbs',tmp_path/'site'
+    out.mkdir(); (out/'index.html').write_text('previous site')
+    make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'))
+    make_nb(nbs/'00_bad.ipynb', ('md', '# Bad\n\n> Fails'), ('code', "raise ValueError('boom in a cell')"))
+    res = run_build(out, nbs, n_workers=1)
+    assert res.returncode != 0
+    assert '00_bad.ipynb' in res.stderr and 'boom in a cell' in res.stderr
+    assert (out/'index.html').read_text() == 'previous site' and sorted(p.name for p in out.iterdir()) == ['index.html']
+    assert not any(p.name.startswith('site.') for p in tmp_path.iterdir())          # no scratch folder left behind
+    rel = Path('tutorials/01_x.ipynb')                                               # a tutorial breaking the convention
+    (nbs/'00_bad.ipynb').unlink()
+    make_nb(nbs/rel, ('md', '# X\n\n> x'), ('code', 'x = 1'))
+    res = run_build(out, nbs, n_workers=1)
+    assert res.returncode != 0 and 'tutorials/01_x.ipynb' in res.stderr and 'Open in Colab' in res.stderr
+    assert (out/'index.html').read_text() == 'previous site'
+
+# --------------------------------------------------------------------------------- the real site, in a browser
+
+def find_browser():
+    "(chromium, chromedriver) paths, or a reason why they cannot be used"
+    chrome = os.environ.get('PROGFAST_CHROMIUM') or shutil.which('chromium') or shutil.which('chromium-browser')
+    driver = os.environ.get('PROGFAST_CHROMEDRIVER') or shutil.which('chromedriver')
+    if not (chrome and driver):
+        return None,("no chromium/chromedriver found (install Debian's `chromium` and `chromium-driver`: "
+                     "`make test-docs` does it with apt-get)")
+    try: import selenium  # noqa: F401
+    except ImportError: return None,"selenium is not installed (it is in progfast's dev extra: `make install`)"
+    return (chrome, driver),''
+
+@pytest.fixture(scope='module')
+def browser():
+    found,why = find_browser()
+    if found is None:
+        if os.environ.get('PROGFAST_REQUIRE_BROWSER') == '1': pytest.fail(f"PROGFAST_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = found[0]
+    profile = tempfile.mkdtemp(prefix='progfast-chromium-')
+    for a in CHROME_FLAGS + [f'--user-data-dir={profile}']: opts.add_argument(a)
+    drv = webdriver.Chrome(service=Service(executable_path=found[1]), options=opts)
+    drv.set_page_load_timeout(60)
+    yield drv
+    drv.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+@contextmanager
+def serve(site):
+    "Serve the folder `site` on 127.0.0.1 (a free port); its base URL"
+    handler = partial(type('Quiet', (SimpleHTTPRequestHandler,), {'log_message': lambda *a: None}), directory=str(site))
+    httpd = ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try: yield f'http://127.0.0.1:{httpd.server_address[1]}/'
+    finally: httpd.shutdown(); httpd.server_close()
+
+PAGE_JS = """
+const out = document.querySelectorAll('.output, .output_area');
+return {
+  title: document.title,
+  h1: (document.querySelector('header h1.title') || {}).textContent || null,
+  nav: [...document.querySelectorAll('nav#sidebar a')].map(a => a.href),
+  active: [...document.querySelectorAll('nav#sidebar a.active')].map(a => a.href),
+  images: [...document.querySelectorAll('#content img')].map(i => ({src: i.src.slice(0, 40), ok: i.complete && i.naturalWidth > 0})),
+  errors: document.querySelectorAll('.output_error').length,
+  output_text: [...out].map(o => o.innerText).join('\\n'),
+  code: [...document.querySelectorAll('.input_area, pre')].map(p => p.innerText),
+  ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+  links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+};
+"""
+
+def crawl_site(browser, base, site):
+    "The pages `site.json` lists, and what the browser sees on each (by page path)"
+    pages = json.loads((site/'site.json').read_text())['pages']
+    seen = {}
+    for p in pages:
+        browser.get(base + p['path'])
+        seen[p['path']] = browser.execute_script(PAGE_JS)
+    return pages,seen
+
+def page_problems(pages, seen, base, nbs):
+    "Each page has its notebook's title, the navigation (every page, itself marked) and its plots, all displayed"
+    problems = []
+    for p in pages:
+        s,src = seen[p['path']],nbs/p['rel']
+        title,_ = title_and_description(src)
+        if s['title'] != f'{title} – progfast' or s['h1'] != title:
+            problems.append(f"{p['path']}: title {s['title']!r}, heading {s['h1']!r}; the notebook's title is {title!r}")
+        if s['nav'][1:] != [base + q['path'] for q in pages] or s['active'] != [base + p['path']]:
+            problems.append(f"{p['path']}: navigation lists {s['nav']}, current {s['active']}")
+        broken = [i['src'] for i in s['images'] if not i['ok'] and not i['src'].startswith('https://colab.')]
+        if broken: problems.append(f"{p['path']}: images that do not display: {broken}")
+        shown = sum(i['ok'] and i['src'].startswith('data:image') for i in s['images'])
+        if shown < p['images'] or (runs_a_plot(src) and shown == 0):
+            problems.append(f"{p['path']}: {shown} plots shown, the notebook made {p['images']}")
+    return problems
+
+def content_problems(seen):
+    "Error outputs, tracebacks, nbdev directives or hidden cells' source on a page"
+    problems = []
+    for path,s in seen.items():
+        if s['errors']: problems.append(f"{path}: {s['errors']} error output cells")
+        if 'Traceback (most recent call last)' in s['output_text']: problems.append(f"{path}: a traceback in an output")
+        if any(re.search(r'^\s*#\|', c, re.M) for c in s['code']): problems.append(f"{path}: nbdev directives shown")
+        if any('nbdev.showdoc' in c for c in s['code']): problems.append(f"{path}: a hidden cell's source shown")
+    return problems
+
+def link_problems(seen, base, site):
+    "Links within the site to a page or file that does not exist, or to an anchor missing on its page"
+    broken = set()
+    for path,s in seen.items():
+        for href in s['links']:
+            if not href.startswith(base): continue
+            u = urlsplit(href)
+            target = unquote(u.path)[1:] or 'index.html'
+            if target not in seen:
+                if not (site/target).is_file(): broken.add(f"{path} -> {href} (no such page)")
+            elif u.fragment and unquote(u.fragment) not in seen[target]['ids']:
+                broken.add(f"{path} -> {href} (no #{unquote(u.fragment)} on {target})")
+    return sorted(broken)
+
+def test_the_checks_catch_a_broken_site(browser, tmp_path):
+    "The page checks pass on a good tiny site and report each kind of damage done to it"
+    nbs,site = tmp_path/'nbs',tmp_path/'site'
+    make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'), ('md', 'See [core](00_core.ipynb#a-plot).'))
+    make_nb(nbs/'00_core.ipynb', ('md', '# Core\n\n> Core things'), ('md', '## A plot'),
+            ('code', 'import matplotlib.pyplot as plt'), ('code', 'plt.plot([1, 3, 2]);'))
+    res = run_build(site, nbs, n_workers=1)
+    assert res.returncode == 0, res.stderr[-3000:]
+    def check():
+        with serve(site) as base:
+            pages,seen = crawl_site(browser, base, site)
+            return page_problems(pages, seen, base, nbs) + content_problems(seen) + link_problems(seen, base, site)
+    assert check() == []
+    core = (site/'core.html').read_text()
+    core = re.sub(r'src="data:image/png;base64,[^"]*"', 'src="plot.png"', core)                   # a plot lost
+    core = core.replace('</footer>', '</footer><div class="output_error"><pre>ValueError</pre></div>'
+                        '<div class="output_area"><pre>Traceback (most recent call last):</pre></div>')      # errors shown
+    (site/'core.html').write_text(core.replace('<title>Core', '<title>Kore'))
+    (site/'index.html').write_text((site/'index.html').read_text().replace('#a-plot', '#no-such-heading')
+                                   .replace('href="core.html">Core', 'href="gone.html">Core'))
+    problems = '\n'.join(check())
+    for expected in ["core.html: title 'Kore", 'core.html: images that do not display', 'core.html: 0 plots shown',
+                     'core.html: 1 error output cells', 'core.html: a traceback', 'index.html: navigation lists',
+                     'index.html -> ', '(no #no-such-heading on core.html)', 'gone.html (no such page)']:
+        assert expected in problems, f"{expected!r} not reported in:\n{problems}"
+
+@pytest.fixture(scope='module')
+def built_site(tmp_path_factory):
+    out = tmp_path_factory.mktemp('docs')/'site'
+    res = run_build(out, NBS)
+    if res.returncode != 0: pytest.fail(f"the docs build failed:\n{res.stdout[-2000:]}\n{res.stderr[-6000:]}")
+    return out
+
+@pytest.fixture(scope='module')
+def server(built_site):
+    with serve(built_site) as base: yield base
+
+@pytest.fixture(scope='module')
+def crawl(browser, server, built_site): return crawl_site(browser, server, built_site)
+
+def test_every_notebook_has_a_page(crawl):
+    pages,_ = crawl
+    assert [p['rel'] for p in pages] == [str(r) for r in sorted(notebook_sources(), key=bd.page_sort_key)]
+    assert pages[0]['path'] == 'index.html'
+
+def test_pages_have_title_navigation_and_plots(crawl, server):
+    problems = page_problems(*crawl, server, NBS)
+    assert not problems, '\n'.join(problems)
+
+def test_no_errors_and_no_hidden_source(crawl):
+    problems = content_problems(crawl[1])
+    assert not problems, '\n'.join(problems)
+
+def test_internal_links_resolve(crawl, server, built_site):
+    broken = link_problems(crawl[1], server, built_site)
+    assert not broken, 'broken internal links:\n' + '\n'.join(broken)
+
+def test_api_reference_documents_every_export(crawl):
+    "Each public function and class a module exports has its `show_doc` entry on its module's page"
+    import importlib, inspect
+    from progfast._modidx import d
+    _,seen = crawl
+    missing = []
+    for mod,syms in d['syms'].items():
+        pages = {v[0].split('#')[0] for v in syms.values()}
+        if len(pages) != 1 or next(iter(pages)) not in seen: continue
+        ids = set(seen[next(iter(pages))]['ids'])
+        m = importlib.import_module(mod)
+        for name in getattr(m, '__all__', []):
+            obj = getattr(m, name, None)
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)) or getattr(obj, '__module__', None) != mod: continue
+            pid = bd.pandoc_id(name)
+            if pid not in ids and not any(i.endswith('.' + pid) for i in ids): missing.append(f'{mod}.{name}')
+    assert not missing, f"exported names with no API entry on their page: {missing}"
