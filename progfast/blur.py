@@ -1,5 +1,4 @@
-"""Gaussian kernels, a separable blur of a batch on any device and dtype, and `RandomBlur`, the batch transform of
-randomized progressive deblurring.
+"""Gaussian kernels, a separable blur of a batch on any device and dtype, and `RandomBlur`, the batch transform of randomized progressive deblurring.
 
 Docs: https://progfast.github.io/progfast/blur.html.md"""
 

@@ -34,7 +34,7 @@ def _existing_folder(path) -> Path:
 # %% ../nbs/11_cli.ipynb #f5c8c0fb
 def demo(epochs:int=15,          # Epochs per run (Khor: 15)
          seeds:str='0',          # Comma-separated seeds; each runs all approaches (Khor averaged 3 runs)
-         n_train:int=None,       # Training images from the embedded 6,000 (class-balanced); default all
+         n_train:int=3000,       # Training images from the embedded 6,000 (class-balanced)
          bs:int=64,              # Batch size
          lr:float=0.01,          # Initial learning rate (decayed by 0.9 every 2 epochs)
          approaches:str='normal,progressive,proposed', # Comma-separated approaches to run
@@ -56,6 +56,15 @@ def _entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs
     return dict(sgdr_epochs=sgdr_epochs, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
                 unfreeze_epochs=unfreeze_epochs, lr=lr, lr_find=lr is None, lr_find_iters=lr_find_iters)
 
+def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters):
+    "Refuse bad recipe options before any image is read or any weights are downloaded"
+    from progfast.learner import entr_plan
+    if size < 1: raise ValueError(f"size must be a positive number of pixels, got {size}")
+    for r in regimes: entr_plan(r, size, sgdr_epochs, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
+                                unfreeze_epochs=unfreeze_epochs)
+    if lr is not None and not 0 < lr < float('inf'): raise ValueError(f"lr must be a positive number, got {lr}")
+    if lr_find_iters < 1: raise ValueError(f"lr_find_iters must be a whole number of iterations >= 1, got {lr_find_iters}")
+
 def train(path:str,               # Folder of images: train/ and valid/ subfolders, or one subfolder per class
           arch:str='resnet18',    # resnet18/34/50 (torchvision), any timm name, or 'khor'
           regime:str='gradual',   # Size regime: fixed, gradual or stepwise (ENTR), or khor
@@ -73,6 +82,7 @@ def train(path:str,               # Folder of images: train/ and valid/ subfolde
           seed:int=42):           # Random seed (split, head weights, batch order)
     "Train a one-line learner on a folder of images with ENTR's recipe; save the model weights and a results file"
     path = _existing_folder(path)
+    _check_recipe([regime], size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters)
     from fastai.torch_core import set_seed
     from progfast.learner import progressive_learner
     set_seed(seed, reproducible=True)
@@ -111,6 +121,7 @@ def compare(path:str,                      # Folder of images: train/ and valid/
     archs = _split(archs)
     if weights is not None and len(archs) > 1:
         raise ValueError(f"--weights is one file, for one architecture; got {len(archs)} architectures ({', '.join(archs)})")
+    _check_recipe(_split(regimes), size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters)
     cmp = compare_regimes(path, regimes=_split(regimes), archs=archs, seeds=_split(seeds, int), size=size, bs=bs,
                           weights=weights, learner_kwargs=dict(pretrained=pretrained),
                           **_entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters))
@@ -145,7 +156,8 @@ def main(argv:list|None=None) -> int:
     args.pop('pdb', None); args.pop('xtra', None)
     try: fn(**args)
     except KeyboardInterrupt: print(f"progfast {cmd}: interrupted", file=sys.stderr); return 130
-    except _ERRORS as e: print(f"progfast {cmd}: error: {e}", file=sys.stderr); return 1
+    except _ERRORS as e:    # one line, however many lines the message has
+        print(f"progfast {cmd}: error: {' '.join(l.strip() for l in str(e).splitlines() if l.strip())}", file=sys.stderr); return 1
     return 0
 
 def cli(): sys.exit(main())

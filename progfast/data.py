@@ -1,5 +1,4 @@
-"""progfast's embedded dataset, a class-balanced subset of Fashion-MNIST, as fastai `DataLoaders` built from
-in-memory tensors, and as an image folder for the folder-based API.
+"""progfast's embedded dataset, a class-balanced subset of Fashion-MNIST, as fastai `DataLoaders` built from in-memory tensors, and as an image folder for the folder-based API.
 
 Docs: https://progfast.github.io/progfast/data.html.md"""
 
@@ -52,6 +51,8 @@ def fashion_mnist_subset() -> FashionMNISTSubset:
 # %% ../nbs/05_data.ipynb #294bff72
 def balanced_subset(y, n:int|None, seed:int=0) -> np.ndarray:
     "Indices of `n` items of `y` drawn class-balanced with `seed`; all indices when `n` is None"
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     y = np.asarray(y)
     if n is None: return np.arange(len(y))
     classes = np.unique(y)
@@ -111,6 +112,8 @@ class ResizeBatch(DisplayedTransform):
 def fashion_mnist_dls(bs:int=64, size=None, n_train:int|None=None, n_valid:int|None=None, seed:int=0,
                       rgb:bool=False, device=None, num_workers:int=0, **kwargs):
     "fastai `DataLoaders` over the embedded Fashion-MNIST: float images in [0, 1], 1 channel (3 if `rgb`), `size` px"
+    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
+        raise ValueError(f"bs must be a positive whole number of images per batch, got {bs!r}")
     fm = fashion_mnist_subset()
     tr,va = balanced_subset(fm.y_train, n_train, seed),balanced_subset(fm.y_test, n_valid, seed)
     x = np.concatenate([fm.x_train[tr], fm.x_test[va]])

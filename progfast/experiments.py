@@ -1,5 +1,4 @@
-"""`compare_regimes` runs training regimes x architectures x seeds on one dataset and returns the table and the plots
-of Wanger & Frohn's ENTR study (their Figures 4 and 5), with the training curves.
+"""`compare_regimes` runs training regimes x architectures x seeds on one dataset and returns the table and the plots of Wanger & Frohn's ENTR study (their Figures 4 and 5), with the training curves.
 
 Docs: https://progfast.github.io/progfast/experiments.html.md"""
 

@@ -63,10 +63,20 @@ class KhorRun:
     @property
     def test_acc(self) -> float: return self.valid_acc[-1]
 
+def _check_khor_args(epochs, lr, bs):
+    "A clear error for a bad number of epochs, learning rate or batch size, before any data is loaded"
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive whole number, got {epochs!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+        raise ValueError(f"bs must be a positive whole number of images per batch, got {bs!r}")
+
 def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, bs:int=64, n_train:int|None=None,
              show:bool=True) -> KhorRun:
     "Train Khor's network with `approach` for `epochs` epochs from `seed` (on the embedded data unless `dls` is given)"
     setup = khor_approach(approach)
+    _check_khor_args(epochs, lr, bs)
     set_seed(seed, reproducible=True)
     if dls is None: dls = fashion_mnist_dls(bs=bs, n_train=n_train, seed=seed)
     learn = khor_learner(dls)
@@ -139,9 +149,13 @@ class KhorComparison:
 def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:int|None=None, bs:int=64,
                  lr:float=0.01, show:bool=True, log=print) -> KhorComparison:
     "Run each of Khor's `approaches` once per seed on the embedded data; returns a `KhorComparison`"
-    approaches,seeds = list(approaches),list(seeds)
+    approaches = [approaches] if isinstance(approaches, str) else list(approaches)
+    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     for a in approaches: khor_approach(a)
     if not seeds: raise ValueError("seeds must name at least one seed, got an empty list")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    if bad: raise ValueError(f"seeds must be whole numbers >= 0, got {bad[0]!r}")
+    _check_khor_args(epochs, lr, bs)
     runs,n = [],len(approaches)*len(seeds)
     for seed in seeds:
         dls = fashion_mnist_dls(bs=bs, n_train=n_train, seed=seed)

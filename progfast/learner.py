@@ -1,5 +1,4 @@
-"""`progressive_learner` builds a fastai `Learner` for a folder of images in one line; `Learner.fit_entr` runs Wanger &
-Frohn's ENTR training recipe and measures what it cost.
+"""`progressive_learner` builds a fastai `Learner` for a folder of images in one line; `Learner.fit_entr` runs Wanger & Frohn's ENTR training recipe and measures what it cost.
 
 Docs: https://progfast.github.io/progfast/learner.html.md"""
 
@@ -85,7 +84,8 @@ def load_weights_file(fn) -> dict:
             sd = load_file(str(fn))
         else: sd = torch.load(fn, map_location='cpu', weights_only=True)
     except Exception as e:
-        raise ValueError(f"cannot read weights from {str(fn)!r} ({type(e).__name__}: {e}); pass a state dict saved with "
+        reason = (str(e).strip().splitlines() or [''])[0]   # the first line: torch's unpickling errors run to a page
+        raise ValueError(f"cannot read weights from {str(fn)!r} ({type(e).__name__}: {reason}); pass a state dict saved with "
                          f"torch.save(model.state_dict(), path) or a .safetensors file") from e
     for key in ('model', 'state_dict'):   # checkpoints that wrap the state dict
         if isinstance(sd, dict) and isinstance(sd.get(key), dict): sd = sd[key]; break
@@ -407,6 +407,8 @@ def fit_entr(self:Learner,
             ) -> EntrResult:
     "Wanger & Frohn's ENTR recipe: lr finder, SGDR at each size of `regime`, one-cycle, CMult, retraining, TTA"
     regime = ifnone(regime, getattr(self, 'regime', None) or 'gradual')
+    if final_size is not None and (isinstance(final_size, bool) or not isinstance(final_size, int) or final_size < 1):
+        raise ValueError(f"final_size must be a positive number of pixels or None, got {final_size!r}")
     final_size = ifnone(final_size, getattr(self, 'regime_size', None)) or native_size(self.dls)
     plan = entr_plan(regime, final_size, sgdr_epochs, epochs_per_stage, cyclic_epochs, cycle_mult_cycles, cycle_len,
                      cycle_mult, unfreeze_epochs, lr_find and lr is None, tta)

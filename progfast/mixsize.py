@@ -1,5 +1,4 @@
-"""MixSize: a random image size for every training batch with the compute per step kept constant, evaluation across
-test sizes (the scale-resiliency curve), batch-norm recalibration at a test size, and multi-scale TTA.
+"""MixSize: a random image size for every training batch with the compute per step kept constant, evaluation across test sizes (the scale-resiliency curve), batch-norm recalibration at a test size, and multi-scale TTA.
 
 Docs: https://progfast.github.io/progfast/mixsize.html.md"""
 
@@ -19,7 +18,7 @@ from fastai.learner import Learner
 from fastai.torch_core import num_distrib
 from fastai.torch_core import retain_type, to_device
 from fastprogress.fastprogress import progress_bar
-from .resize import ProgressiveResize, native_size, output_resizers, resize_batch
+from .resize import ProgressiveResize, check_model_sizes, native_size, output_resizers, resize_batch
 
 # %% auto #0
 __all__ = ['MIXSIZE_CIFAR', 'check_sizes', 'check_probs', 'mixsize_distribution', 'SizeSampler', 'scaled_batch_size', 'n_copies',
@@ -238,6 +237,9 @@ class MixSize(Callback):
                 raise ValueError(f"with batch scaling a step at {min(self.sizes)} px holds {n_max} images (base: {self.base_bs} "
                                  f"at {self.base_size} px), more than the {n_items} images of an epoch; use a smaller batch "
                                  f"size or base_size, larger sizes, or mode='plain'")
+        check_model_sizes(self.learn.model, sorted(set(self.sizes) | {self.base_size, self.eval_size}),
+                          f"a size MixSize trains or evaluates at (sizes {self.sizes}, base size {self.base_size}, "
+                          f"validation size {self.eval_size})")
 
     def before_fit(self):
         self.resizers = output_resizers(self.learn.model)
@@ -431,6 +433,7 @@ def evaluate_sizes(self:Learner,
     "Loss and metrics at each of `sizes`: a DataFrame with one row per size (MixSize's scale-resiliency table)"
     import pandas as pd
     sizes = check_sizes(sizes); _check_n_batches(n_batches_bn)
+    check_model_sizes(self.model, sizes, f"one of the test sizes {sizes}")
     if keep_bn and not recalibrate_bn: raise ValueError("keep_bn=True keeps recalibrated statistics: also pass recalibrate_bn=True")
     if keep_bn and len(sizes) > 1: raise ValueError(f"keep_bn=True keeps the statistics of one size; got {len(sizes)} sizes {sizes}")
     dl = self.dls.valid if dl is None else dl
@@ -476,6 +479,7 @@ def tta_sizes(self:Learner,
 ):
     "Predictions averaged over `sizes` (and horizontal flips): `(probabilities, targets)`"
     sizes = check_sizes(sizes)
+    check_model_sizes(self.model, sizes, f"one of the test sizes {sizes}")
     dl = self.dls.valid if dl is None else dl
     passes = [(s, f) for s in sizes for f in ((False, True) if flip else (False,))]
     total,targs = None,None

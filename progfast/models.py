@@ -1,5 +1,4 @@
-"""Khor's small all-convolutional network (Figure 5 of the paper): it accepts any input size, which is what
-progressive resizing needs.
+"""Khor's small all-convolutional network (Figure 5 of the paper): it accepts any input size, which is what progressive resizing needs.
 
 Docs: https://progfast.github.io/progfast/models.html.md"""
 
@@ -27,7 +26,8 @@ class KhorNet(nn.Sequential):
         for name,v in dict(n_in=n_in, n_out=n_out).items():
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int (a number of channels), got {v!r}")
-        if not 0 <= p < 1: raise ValueError(f"dropout p must be in [0, 1), got {p!r}")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise ValueError(f"dropout p must be a number in [0, 1), got {p!r}")
         super().__init__(
             conv_bn_relu(n_in, 16), nn.MaxPool2d(2),
             conv_bn_relu(16, 32), conv1x1_relu(32, 16), conv_bn_relu(16, 32), nn.MaxPool2d(2),

@@ -6,6 +6,8 @@ Docs: https://progfast.github.io/progfast/resize.html.md"""
 
 # %% ../nbs/02_resize.ipynb #0a8dfde9
 from __future__ import annotations
+import math
+from numbers import Real
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.distributions.beta import Beta
 from fastcore.basics import store_attr, patch
@@ -21,7 +23,8 @@ from .schedule import *
 from .blur import RandomBlur
 
 # %% auto #0
-__all__ = ['BLUR_SCHEDULES', 'resize_batch', 'size_tfms', 'output_resizers', 'native_size', 'blur_schedule', 'ProgressiveResize']
+__all__ = ['BLUR_SCHEDULES', 'resize_batch', 'size_tfms', 'output_resizers', 'native_size', 'blur_schedule', 'check_model_sizes',
+           'ProgressiveResize']
 
 # %% ../nbs/02_resize.ipynb #512e2050
 def _hw(size) -> tuple:
@@ -162,11 +165,33 @@ class _BlurKnob(_Knob):
 
 def _make_knobs(regularization) -> list:
     regularization = regularization or {}
+    if not isinstance(regularization, dict):
+        raise TypeError(f"regularization must be a dict of name: schedule, e.g. dict(dropout=[0.2, 0.5]), got {regularization!r}")
     bad = [k for k in regularization if k not in _KNOBS]
     if bad: raise ValueError(f"unknown regularization {bad[0]!r}; valid keys are {list(_KNOBS)}")
     return [_KNOBS[k](as_schedule(v, name=k)) for k,v in regularization.items()]
 
 # %% ../nbs/02_resize.ipynb #6298028b
+def check_model_sizes(model:nn.Module, sizes, what:str='a size it is asked to take'):
+    "Raise a `ValueError` naming the size if `model` fails on a batch of zeros at any of `sizes` (learned resizers set to it)"
+    resizers = [(m, m.output_size) for m in output_resizers(model)]
+    p = next(model.parameters(), None)
+    conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    c = conv.in_channels if conv is not None else 3
+    dev,dt = (p.device, p.dtype) if p is not None else ('cpu', torch.float32)
+    was_training = model.training
+    model.eval()
+    try:
+        for s in sizes:
+            try:
+                for m,_ in resizers: m.set_output_size(s)
+                with torch.no_grad(): model(torch.zeros(2, c, s, s, device=dev, dtype=dt))
+            except Exception as e:
+                raise ValueError(f"the model cannot take {s}x{s} images, {what}: {type(e).__name__}: {e}") from e
+    finally:
+        model.train(was_training)
+        for m,sz in resizers: m.set_output_size(sz)
+
 _MODES, _VALID_SIZES = ('batch', 'loader'), ('final', 'current')
 
 class ProgressiveResize(Callback):
@@ -179,12 +204,15 @@ class ProgressiveResize(Callback):
         if valid_size not in _VALID_SIZES: raise ValueError(f"valid_size must be one of {_VALID_SIZES}, got {valid_size!r}")
         if n_epoch is not None and (not isinstance(n_epoch, int) or n_epoch < 1):
             raise ValueError(f"n_epoch must be a positive number of epochs or None, got {n_epoch!r}")
+        if final_size is not None and (isinstance(final_size, bool) or not isinstance(final_size, Real) or not 0 < final_size < math.inf):
+            raise ValueError(f"final_size must be a positive image size in pixels or None, got {final_size!r}")
         store_attr('sizes,final_size,mode,valid_size,n_epoch,check_model,show')
         self.sched = sizes if isinstance(sizes, Schedule) or isinstance(sizes, str) else as_schedule(sizes, name='size')
         self.knobs = _make_knobs(regularization)
         self.history,self.done,self.saved,self.lr_finding = [],0,None,False
         # coupled appliers that also act on each training batch (`on_batch`) and add to its record (`record`)
         self.extra = [] if blur is None else [_BlurKnob(blur, blur_p, blur_per, blur_ref_size)]
+        if blur is None: _BlurKnob(0, blur_p, blur_per, blur_ref_size)   # bad blur settings fail even when blur is off
 
     @property
     def name(self): return 'progressive'
@@ -216,25 +244,8 @@ class ProgressiveResize(Callback):
 
     def _dry_run(self, sizes):
         "Fail now, not after an hour of training, if the model cannot take the smallest or largest scheduled size"
-        model = self.learn.model
-        resizers = [(m, m.output_size) for m in output_resizers(model)]
-        p = next(model.parameters(), None)
-        conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
-        c = conv.in_channels if conv is not None else 3
-        dev,dt = (p.device, p.dtype) if p is not None else ('cpu', torch.float32)
-        was_training = model.training
-        model.eval()
-        try:
-            for s in {sizes[0], sizes[-1]}:
-                try:
-                    for m,_ in resizers: m.set_output_size(s)
-                    with torch.no_grad(): model(torch.zeros(2, c, s, s, device=dev, dtype=dt))
-                except Exception as e:
-                    raise ValueError(f"the model cannot take {s}x{s} images, a size of the schedule {self.sched!r} "
-                                     f"(scheduled sizes: {sizes}): {type(e).__name__}: {e}") from e
-        finally:
-            model.train(was_training)
-            for m,sz in resizers: m.set_output_size(sz)
+        check_model_sizes(self.learn.model, sorted({sizes[0], sizes[-1]}),
+                          f"a size of the schedule {self.sched!r} (scheduled sizes: {sizes})")
 
     # --- state the callback changes, and putting it back
     def _save(self):
@@ -423,6 +434,8 @@ def fit_progressive(self:Learner, n_epoch:int, lr_max=None, sizes=None, policy:s
     if sizes is None: sizes = getattr(self, 'regime', None) or 'khor'   # a one-line learner's regime (`progfast.learner`)
     if final_size is None: final_size = getattr(self, 'regime_size', None)
     if policy not in _POLICIES: raise ValueError(f"policy must be one of {_POLICIES}, got {policy!r}")
+    if isinstance(freeze_epochs, bool) or not isinstance(freeze_epochs, int):
+        raise ValueError(f"freeze_epochs must be a whole number of epochs, got {freeze_epochs!r}")
     if policy == 'fine_tune' and not 0 < freeze_epochs < n_epoch:
         raise ValueError(f"with policy='fine_tune', freeze_epochs ({freeze_epochs}) must be between 1 and n_epoch-1 ({n_epoch-1})")
     if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or not 0 <= start_epoch < n_epoch:

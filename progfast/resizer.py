@@ -1,5 +1,4 @@
-"""`LearnedResizer`, a small CNN that learns to resize images for the classifier behind it (Talebi & Milanfar), and
-`with_resizer`, which puts one in front of any model or learner.
+"""`LearnedResizer`, a small CNN that learns to resize images for the classifier behind it (Talebi & Milanfar), and `with_resizer`, which puts one in front of any model or learner.
 
 Docs: https://progfast.github.io/progfast/resizer.html.md"""
 

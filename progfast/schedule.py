@@ -1,5 +1,4 @@
-"""One abstraction for every quantity that changes with training progress: image size, blur sigma, dropout,
-weight decay, MixUp strength.
+"""One abstraction for every quantity that changes with training progress: image size, blur sigma, dropout, weight decay, MixUp strength.
 
 Docs: https://progfast.github.io/progfast/schedule.html.md"""
 

@@ -12,7 +12,7 @@ import torch.nn as nn
 from PIL import Image
 
 # %% auto #0
-__all__ = ['EXIF_ORIENTATION', 'stripes_image', 'stripes_folder', 'tiny_cnn', 'messy_folder']
+__all__ = ['EXIF_ORIENTATION', 'stripes_image', 'stripes_folder', 'tiny_cnn', 'messy_folder', 'quick_mode']
 
 # %% ../nbs/90_testing.ipynb #9bd0dadf
 def stripes_image(horizontal:bool, size:int=64, rng=None) -> Image.Image:
@@ -70,3 +70,11 @@ def messy_folder(path, n_per_class:int=8, size:int=32, seed:int=0) -> tuple[Path
     bad[3].write_text('labels were checked by hand\n')
     bad[4].write_text('this is not a picture\n')
     return path,bad
+
+# %% ../nbs/90_testing.ipynb #0fb307b1
+import os
+
+def quick_mode() -> bool:
+    "Run the reduced version? True under nbdev-test or the docs build (IN_TEST), or with PROGFAST_QUICK=1; PROGFAST_QUICK=0 forces the full run"
+    v = os.environ.get('PROGFAST_QUICK')
+    return v.strip().lower() not in ('', '0', 'false', 'no') if v is not None else bool(os.environ.get('IN_TEST'))

@@ -19,10 +19,12 @@ def fm_learner(n_train=640, n_valid=96, bs=32, batch_tfms=None):
     return Learner(dls, tiny_cnn(n_in=1, n_out=10), metrics=accuracy)
 
 def watch(module):
-    "(training, batch size, height, channels_last) of every batch `module` receives"
+    "(training, batch size, height, channels_last) of every batch `module` receives, but the 2-image checks of each size before a fit"
     seen = []
-    module.register_forward_pre_hook(lambda m, inp: seen.append(
-        (m.training, inp[0].shape[0], inp[0].shape[-1], inp[0].is_contiguous(memory_format=torch.channels_last))))
+    def hook(m, inp):
+        if m.training or inp[0].shape[0] != 2:
+            seen.append((m.training, inp[0].shape[0], inp[0].shape[-1], inp[0].is_contiguous(memory_format=torch.channels_last)))
+    module.register_forward_pre_hook(hook)
     return seen
 
 def quiet_fit(learn, method='fit', n=1, lr=1e-3, cbs=None):
