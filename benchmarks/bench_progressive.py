@@ -1,0 +1,175 @@
+"""Speed of progressive training: realized vs theoretical savings, the callback's overhead, and size-aware loading.
+
+    python benchmarks/bench_progressive.py            # the full run
+    python benchmarks/bench_progressive.py --quick    # a few minutes on 2 CPU cores
+
+1. Realized savings: for each progressive regime, the wall time of progressive training divided by the wall time of
+   fixed-size training at the same epochs, next to the theoretical ratio (mean pixels per image over training divided
+   by full-size pixels), for Khor's network on the embedded Fashion-MNIST (both resize modes) and for resnet18 stepping
+   64 -> 128 px on a folder dataset (loader mode: images opened at the current size).
+2. Overhead: `ProgressiveResize` with a constant schedule versus plain `fit`.
+3. Loading: images per second opening a folder of 500 px JPEGs at 64 px versus at 256 px (`progfast.folders.OpenImage`).
+
+Times of 1. and 2. are the training phases of the fits (validation runs at the full size for every contender, so it
+is left out). Contenders of a table are interleaved and repeated; medians are reported. Results go to
+benchmarks/results/progressive_<device>.md.
+"""
+from __future__ import annotations
+import argparse, datetime, os, platform, statistics, sys, tempfile, time
+from pathlib import Path
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from fastai.vision.all import Callback, Learner, accuracy, set_seed, resnet18, vision_learner   # noqa: E402
+from progfast.schedule import ConstSchedule, StageSchedule, as_schedule               # noqa: E402
+from progfast.resize import ProgressiveResize                                         # noqa: E402
+from progfast.data import fashion_mnist_dls, ResizeBatch                                           # noqa: E402
+from progfast.models import khor_net                                                  # noqa: E402
+from progfast.folders import folder_dls, OpenImage                                    # noqa: E402
+from progfast.testing import stripes_image                                            # noqa: E402
+
+TARGET_REALIZED = 1.10   # realized / theoretical time ratio at most this
+TARGET_OVERHEAD = 0.01   # callback with a constant schedule at most 1% slower than plain fit
+TARGET_LOADING = 3.0     # opening at 64 px at least 3x the images/s of opening at 256 px
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--quick', action='store_true', help='less data, fewer epochs and repeats')
+    ap.add_argument('--threads', type=int, default=2, help='torch CPU threads')
+    ap.add_argument('--repeats', type=int, default=None, help='repeats of each contender (default 3, quick 2)')
+    ap.add_argument('--out', default=None, help='markdown results file')
+    return ap.parse_args(argv)
+
+
+def interleaved(contenders: dict, repeats: int) -> dict:
+    "Median seconds of each contender (the seconds it returns, else its wall time); repeats rotate the order"
+    names,times = list(contenders),{k: [] for k in contenders}
+    for rep in range(repeats):
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            t = time.perf_counter(); took = contenders[name]()
+            times[name].append(time.perf_counter() - t if took is None else took)
+    return {k: statistics.median(v) for k,v in times.items()}
+
+
+class TrainTimer(Callback):
+    "Seconds spent in the training phases of a fit (validation, at the same size for every contender, left out)"
+    order = -100
+    def before_fit(self): self.seconds = 0.
+    def before_train(self): self.t = time.perf_counter()
+    def after_train(self): self.seconds += time.perf_counter() - self.t
+
+
+def theoretical(sched, n_epoch, final) -> float:
+    "Mean pixels per image over training divided by full-size pixels (every epoch has the same number of images)"
+    return float(np.mean([(round(sched(e, n_epoch)) / final)**2 for e in range(n_epoch)]))
+
+
+def train_khor(sizes, mode, n_epoch, n_train):
+    def run():
+        set_seed(0)
+        # loader mode: the loader's own batch pipeline resizes (ResizeBatch follows the schedule); batch mode: the callback
+        dls = fashion_mnist_dls(bs=64, n_train=n_train, after_batch=[ResizeBatch(28)] if mode == 'loader' else [])
+        learn = Learner(dls, khor_net(n_in=1), metrics=accuracy)
+        cbs = [] if sizes is None else [ProgressiveResize(sizes, final_size=28, mode=mode, show=False)]
+        timer = TrainTimer()
+        with learn.no_bar(), learn.no_logging(): learn.fit(n_epoch, 1e-2, cbs=cbs + [timer])
+        return timer.seconds
+    return run
+
+
+def jpeg_folder(path: Path, n: int, size: int) -> Path:
+    rng = np.random.default_rng(0)
+    for cls in ('horizontal', 'vertical'):
+        d = path/cls; d.mkdir(parents=True, exist_ok=True)
+        for i in range(n): stripes_image(cls == 'horizontal', size, rng).save(d/f'{i:03d}.jpg', quality=90)
+    return path
+
+
+def train_resnet(path, sizes, mode, n_epoch):
+    def run():
+        set_seed(0)
+        dls = folder_dls(path, size=128, bs=32, cache=False, progress=False)
+        learn = vision_learner(dls, resnet18, pretrained=False, metrics=accuracy)
+        cbs = [] if sizes is None else [ProgressiveResize(sizes, final_size=128, mode=mode, show=False)]
+        timer = TrainTimer()
+        with learn.no_bar(), learn.no_logging(): learn.fit(n_epoch, 1e-3, cbs=cbs + [timer])
+        return timer.seconds
+    return run
+
+
+def loading_rate(files, size, repeats) -> dict:
+    "Images per second opened and resized to `size` by OpenImage (draft decoding on) and with draft off"
+    from fastai.vision.all import Resize
+    res = {}
+    for draft in (True, False):
+        opener,rs = OpenImage(size=size, draft=draft),Resize(size)
+        def run(): [rs(opener(f, split_idx=0), split_idx=0) for f in files]
+        res[draft] = len(files) / interleaved({'x': run}, repeats)['x']
+    return res
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    torch.set_num_threads(a.threads)
+    reps = a.repeats or (2 if a.quick else 3)
+    n_epoch,n_train = (4, 1000) if a.quick else (8, 6000)
+    started,lines = time.time(),[]
+    p = lambda s='': (print(s), lines.append(s))
+    p("# Progressive training speed on the CPU\n")
+    p(f"- command: `python benchmarks/bench_progressive.py{' --quick' if a.quick else ''}`")
+    p(f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}")
+    p(f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, torch threads {a.threads}, "
+      f"load average {os.getloadavg()[0]:.1f} at the start; torch {torch.__version__}")
+    p(f"- medians of {reps} interleaved repeats\n")
+
+    p(f"## 1. Realized vs theoretical savings, Khor's network, embedded Fashion-MNIST ({n_train} images, {n_epoch} epochs, 28 px)\n")
+    p("| mode | regime | sizes per epoch | theoretical | realized | realized / theoretical | target <= 1.10 |")
+    p("|---|---|---|---|---|---|---|")
+    verdicts = []
+    for mode in ('batch', 'loader'):
+        regimes = {r: as_schedule(r, 28) for r in ('khor', 'gradual', 'stepwise')}
+        t = interleaved({'fixed': train_khor(None, mode, n_epoch, n_train),
+                         **{r: train_khor(s, mode, n_epoch, n_train) for r,s in regimes.items()}}, reps)
+        for r,s in regimes.items():
+            th,re = theoretical(s, n_epoch, 28),t[r]/t['fixed']
+            ok = re/th <= TARGET_REALIZED; verdicts.append(ok)
+            p(f"| {mode} | {r} | {[round(s(e, n_epoch)) for e in range(n_epoch)]} | {th:.3f} | {re:.3f} | {re/th:.3f} | {'met' if ok else 'missed'} |")
+    p(f"\nfixed-size training took {t['fixed']:.1f} s (last mode).\n")
+
+    with tempfile.TemporaryDirectory() as d:
+        path = jpeg_folder(Path(d)/'stripes', 40 if a.quick else 100, 160)
+        n_ep = 4
+        sched = StageSchedule([64, 96, 128, 128])
+        p(f"## 1b. resnet18 (random init), 64 -> 128 px on a folder of {80 if a.quick else 200} JPEGs, {n_ep} epochs, loader mode\n")
+        t = interleaved({'fixed': train_resnet(path, None, 'loader', n_ep), 'progressive': train_resnet(path, sched, 'loader', n_ep)}, reps)
+        th,re = theoretical(sched, n_ep, 128),t['progressive']/t['fixed']
+        verdicts.append(re/th <= TARGET_REALIZED)
+        p("| sizes | theoretical | realized | realized / theoretical |\n|---|---|---|---|")
+        p(f"| {[64, 96, 128, 128]} | {th:.3f} | {re:.3f} | {re/th:.3f} ({'met' if re/th <= TARGET_REALIZED else 'missed'}) |\n")
+
+        p("## 2. Overhead of the callback (constant schedule) vs plain fit, Khor's network\n")
+        t = interleaved({'plain fit': train_khor(None, 'batch', 2, n_train),
+                         'ProgressiveResize(constant)': train_khor(ConstSchedule(28), 'batch', 2, n_train)}, max(reps, 3))
+        ov = t['ProgressiveResize(constant)']/t['plain fit'] - 1
+        p(f"| plain fit (s) | with the callback (s) | overhead | target <= 1% |\n|---|---|---|---|")
+        p(f"| {t['plain fit']:.2f} | {t['ProgressiveResize(constant)']:.2f} | {ov:+.2%} | {'met' if ov <= TARGET_OVERHEAD else 'missed'} |\n")
+
+        big = jpeg_folder(Path(d)/'big', 50 if a.quick else 150, 500)
+        files = sorted(big.rglob('*.jpg'))
+        r64,r256 = loading_rate(files, 64, reps),loading_rate(files, 256, reps)
+        p(f"## 3. Loading {len(files)} 500 px JPEGs (OpenImage + Resize)\n")
+        p("| | images/s at 64 px | images/s at 256 px | ratio | target >= 3x |\n|---|---|---|---|---|")
+        for draft in (True, False):
+            ratio = r64[draft]/r256[draft]
+            p(f"| draft decoding {'on' if draft else 'off'} | {r64[draft]:.0f} | {r256[draft]:.0f} | {ratio:.2f}x | "
+              f"{('met' if ratio >= TARGET_LOADING else 'missed') if draft else '(reference)'} |")
+    p(f"\nTotal benchmark time: {time.time()-started:.0f} s; load average {os.getloadavg()[0]:.1f} at the end.")
+    out = Path(a.out or ROOT/'benchmarks'/'results'/f"progressive_cpu{'_quick' if a.quick else ''}.md")
+    out.parent.mkdir(parents=True, exist_ok=True); out.write_text('\n'.join(lines) + '\n')
+    print(f"\nwritten to {out}")
+
+
+if __name__ == '__main__': main()
