@@ -7,6 +7,7 @@ Docs: https://progfast.github.io/progfast/khor.html.md"""
 # %% ../nbs/10_khor.ipynb #34414447
 from __future__ import annotations
 import math, time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -82,9 +83,8 @@ def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, b
     learn = khor_learner(dls)
     cbs = ParamScheduler({'lr': khor_lr(lr, n_epoch=epochs)})
     start = time.perf_counter()
-    if show: learn.fit_progressive(epochs, lr, policy='constant', cbs=cbs, **setup)
-    else:
-        with learn.no_bar(), learn.no_logging(): learn.fit_progressive(epochs, lr, policy='constant', cbs=cbs, **setup)
+    with (nullcontext() if show else learn.no_bar()), (nullcontext() if show else learn.no_logging()):
+        learn.fit_progressive(epochs, lr, policy='constant', cbs=cbs, **setup)
     seconds = time.perf_counter() - start
     names = list(learn.recorder.metric_names[1:-1])   # without 'epoch' and 'time'
     col = lambda nm: [float(v[names.index(nm)]) for v in learn.recorder.values]

@@ -26,7 +26,7 @@ from fastai.vision.augment import aug_transforms
 from fastai.vision.learner import vision_learner, create_body, model_meta
 from torchvision.models import resnet18, resnet34, resnet50
 from .schedule import *
-from .resize import ProgressiveResize, native_size, size_tfms
+from .resize import ProgressiveResize, native_size, size_tfms, _get_tfm_size, _put_tfm_size
 from .models import khor_net
 
 # %% auto #0
@@ -330,12 +330,10 @@ def _models_in_tmpdir(learn):
 def kept_tfm_sizes(dls):
     "Put the sizes of the size-setting transforms of `dls` back afterwards (evaluations resize the validation ones)"
     tfms = [t for dl in dls.loaders for t in size_tfms(dl, 'loader')]
-    saved = [(t, t.get_size() if hasattr(t, 'get_size') else t.size) for t in dict.fromkeys(tfms)]
+    saved = [(t, _get_tfm_size(t)) for t in dict.fromkeys(tfms)]
     try: yield
     finally:
-        for t,sz in saved:
-            if hasattr(t, 'set_size'): t.set_size(sz)
-            else: t.size = sz
+        for t,sz in saved: _put_tfm_size(t, sz)
 
 class _Snapshot:
     "The state of a learner's model and optimizer, to put back after a failed `fit_entr`"

@@ -60,6 +60,11 @@ def _set_tfm_size(tfm, size):
 
 def _get_tfm_size(tfm): return tfm.get_size() if hasattr(tfm, 'get_size') else tfm.size
 
+def _put_tfm_size(tfm, size):
+    "Give `tfm` back a size read with `_get_tfm_size`"
+    if hasattr(tfm, 'set_size'): tfm.set_size(size)
+    else: tfm.size = size
+
 def _size_tfms(pipeline, kinds):
     return [t for t in getattr(pipeline, 'fs', []) if isinstance(t, kinds) or hasattr(t, 'set_size')]
 
@@ -260,9 +265,7 @@ class ProgressiveResize(Callback):
         "Put back everything the callback changed (called after every fit, including failed and cancelled ones)"
         if self.saved is None: return
         learn = self.saved['learn']
-        for t,sz in self.saved['tfms']:
-            if hasattr(t, 'set_size'): t.set_size(sz)
-            else: t.size = sz
+        for t,sz in self.saved['tfms']: _put_tfm_size(t, sz)
         for m,sz in self.saved['resizers']: m.set_output_size(sz)
         for k in self._all_knobs(): k.restore(learn)
         learn.metrics = self.saved['metrics']
