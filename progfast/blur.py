@@ -43,6 +43,8 @@ def kernel_radius(sigma) -> int:
     return math.ceil(3 * (s if isinstance(s, float) else (s.max().item() if len(s) else 0.)))
 
 # %% ../nbs/01_blur.ipynb #af3ba969
+_NEGLIGIBLE_TAP = 1e-20   # relative to the peak tap; smaller taps are set to 0 (see above)
+
 def gaussian_kernel1d(sigma:float|Tensor, radius:int|None=None, dtype:torch.dtype=torch.float32, device=None) -> Tensor:
     "Normalised 1-D Gaussian taps at `-radius..radius`: shape `(2*radius+1,)` for a number, `(n, 2*radius+1)` for `n` sigmas"
     s = _as_sigma(sigma)
@@ -52,6 +54,7 @@ def gaussian_kernel1d(sigma:float|Tensor, radius:int|None=None, dtype:torch.dtyp
     t = torch.arange(-radius, radius + 1, dtype=torch.float32)
     sd = torch.as_tensor(s, dtype=torch.float32).reshape(-1, 1)
     g = torch.where(sd > 0, torch.exp(-0.5 * (t / sd.clamp_min(1e-12))**2), (t == 0).float())
+    g = torch.where(g < _NEGLIGIBLE_TAP, 0., g)
     g = g / g.sum(-1, keepdim=True)
     return (g[0] if isinstance(s, float) else g).to(device=device, dtype=dtype)
 
@@ -79,17 +82,31 @@ def _check_batch(x):
 
 def _is_channels_last(x): return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
+_CPU_SLICE_BYTES = 4 * 2**20   # planes per CPU convolution call: about this much padded input (see above)
+
+def _separable_conv(planes: Tensor, w: Tensor, r: int) -> Tensor:
+    "Correlate each of the `g` channels of `planes` (N,g,H,W) with its own 1-D kernel `w` (g,2r+1): rows, then columns"
+    g = w.shape[0]
+    y = F.conv2d(_reflect_pad(planes, r), w.reshape(g, 1, 1, -1), groups=g)
+    return F.conv2d(y, w.reshape(g, 1, -1, 1), groups=g)
+
+def _planes_per_call(planes: Tensor, r: int) -> int:
+    "How many of the channels of `planes` (1,g,H,W) one convolution takes: all on a GPU, slices of multiples of 16 on a CPU"
+    if planes.device.type != 'cpu': return planes.shape[1]
+    H,W = planes.shape[-2:]
+    per_plane = (H + 2*r) * (W + 2*r) * planes.element_size()
+    return max(16, _CPU_SLICE_BYTES // per_plane // 16 * 16)
+
 def _blur_with(x: Tensor, k: Tensor) -> Tensor:
     "Blur `x` (B,C,H,W) with the 1-D kernel `k`, shared `(K,)` or one per image `(B,K)`"
     B,C,H,W = x.shape
     r,k = k.shape[-1] // 2, k.to(device=x.device, dtype=x.dtype)
-    cl = _is_channels_last(x)
-    if cl and k.ndim == 1: planes,w = x, k.expand(C, -1)
-    else: planes,w = x.reshape(1, B*C, H, W), k.expand(B, -1).repeat_interleave(C, 0)
-    g = w.shape[0]
-    y = F.conv2d(_reflect_pad(planes, r), w.reshape(g, 1, 1, -1), groups=g)
-    y = F.conv2d(y, w.reshape(g, 1, -1, 1), groups=g).reshape(B, C, H, W)
-    return y.contiguous(memory_format=torch.channels_last) if cl else y
+    if _is_channels_last(x) and k.ndim == 1:
+        return _separable_conv(x, k.expand(C, -1), r).contiguous(memory_format=torch.channels_last)
+    planes,w = x.reshape(1, B*C, H, W), k.expand(B, -1).repeat_interleave(C, 0)
+    n = _planes_per_call(planes, r)
+    ys = [_separable_conv(planes[:, i:i+n], w[i:i+n], r) for i in range(0, B*C, n)]
+    return (ys[0] if len(ys) == 1 else torch.cat(ys, 1)).reshape(B, C, H, W)
 
 # %% ../nbs/01_blur.ipynb #1d9195bf
 def gaussian_blur(x: Tensor, sigma:float|Tensor, radius:int|None=None) -> Tensor:
