@@ -34,18 +34,24 @@ def _existing_folder(path) -> Path:
 # %% ../nbs/11_cli.ipynb #f5c8c0fb
 def demo(epochs:int=15,          # Epochs per run (Khor: 15)
          seeds:str='0',          # Comma-separated seeds; each runs all approaches (Khor averaged 3 runs)
-         n_train:int=3000,       # Training images from the embedded 6,000 (class-balanced)
+         n_train:int=None,       # Training images (default: 3,000 of the embedded 6,000, class-balanced; all of CIFAR-10)
          bs:int=64,              # Batch size
          lr:float=0.01,          # Initial learning rate (decayed by 0.9 every 2 epochs)
          approaches:str='normal,progressive,proposed', # Comma-separated approaches to run
+         data:str='fashion-mnist', # 'fashion-mnist' (embedded) or 'cifar10' (downloaded once by fastai, about 130 MB)
+         data_path:str=None,     # A local copy of CIFAR-10 (train/ and test/ folders of class folders) instead of the download
          out:str='progfast-demo', # Folder for runs.csv, table.md and curves.png
          quiet:store_true=False):   # No progress bars
-    "Khor's Normal, Progressive and Proposed training on the embedded Fashion-MNIST: the Figure 8 table and the curves"
-    from progfast.khor import compare_khor
+    "Khor's Normal, Progressive and Proposed training on the embedded Fashion-MNIST (or CIFAR-10): the Figure 8 table and the curves"
+    from progfast.khor import compare_khor, KHOR_DATA
+    if data not in KHOR_DATA: raise ValueError(f"--data must be one of {', '.join(KHOR_DATA)}, got {data!r}")
+    if n_train is None and data == 'fashion-mnist': n_train = 3000
     start = time.perf_counter()
-    cmp = compare_khor(_split(approaches), _split(seeds, int), epochs=epochs, n_train=n_train, bs=bs, lr=lr, show=not quiet)
+    cmp = compare_khor(_split(approaches), _split(seeds, int), epochs=epochs, n_train=n_train, bs=bs, lr=lr, show=not quiet,
+                       data=data, path=None if data_path is None else _existing_folder(data_path))
     paths = cmp.save(out)
-    print(f"\nKhor's Figure 8 on the embedded Fashion-MNIST ({epochs} epochs, {len(cmp.runs)} runs, {time.perf_counter()-start:.0f} s "
+    name = 'the embedded Fashion-MNIST' if data == 'fashion-mnist' else 'CIFAR-10'
+    print(f"\nKhor's Figure 8 on {name} ({epochs} epochs, {len(cmp.runs)} runs, {time.perf_counter()-start:.0f} s "
           f"in all)\nmachine: {_machine()}\n\n{cmp.to_markdown()}\n")
     print(f"table: {paths['markdown']}\nplot:  {paths['plot']}\nruns:  {paths['csv']}")
     return cmp

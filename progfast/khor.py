@@ -18,14 +18,21 @@ from fastai.metrics import accuracy
 from fastai.optimizer import SGD
 from fastai.losses import CrossEntropyLossFlat
 from fastai.callback.schedule import ParamScheduler
+from fastai.callback.core import Callback
+from fastai.data.block import DataBlock, CategoryBlock
+from fastai.data.transforms import GrandparentSplitter, get_image_files, parent_label
+from fastai.vision.data import ImageBlock
+from fastai.data.external import untar_data, URLs
 from fastai.torch_core import set_seed
 from .schedule import ConstSchedule, khor_dropout
 from .resize import fit_progressive
 from .data import fashion_mnist_dls
 from .models import khor_net
+from .experiments import mean_pm_std
 
 # %% auto #0
-__all__ = ['KHOR_APPROACHES', 'khor_approach', 'khor_lr', 'khor_learner', 'KhorRun', 'run_khor', 'KhorComparison', 'compare_khor']
+__all__ = ['KHOR_APPROACHES', 'KHOR_DATA', 'khor_approach', 'khor_lr', 'khor_learner', 'KhorRun', 'run_khor', 'KhorComparison',
+           'khor_dls', 'compare_khor']
 
 # %% ../nbs/10_khor.ipynb #e6934108
 KHOR_APPROACHES = ('normal', 'progressive', 'proposed')
@@ -58,11 +65,21 @@ class KhorRun:
     train_acc: list   # fastai's running training accuracy, per epoch
     valid_acc: list   # accuracy on the validation (= test) images, per epoch
     seconds: float    # wall time of the training (fit) alone
-    sizes: list = field(default_factory=list)   # the training size of each epoch
+    sizes: list = field(default_factory=list)     # the training size of each epoch
+    elapsed: list = field(default_factory=list)   # seconds from the start of the fit to the end of each epoch
     @property
     def gap(self) -> float: return self.train_acc[-1] - self.valid_acc[-1]
     @property
     def test_acc(self) -> float: return self.valid_acc[-1]
+    def time_to(self, acc:float) -> float|None:
+        "Seconds of training (validation included) until the first epoch whose test accuracy is at least `acc`; None if never"
+        return next((t for a,t in zip(self.valid_acc, self.elapsed) if a >= acc), None)
+
+class _EpochClock(Callback):
+    "Seconds from `before_fit` to the end of each epoch, validation included"
+    order = 100
+    def before_fit(self): self.start,self.elapsed = time.perf_counter(),[]
+    def after_epoch(self): self.elapsed.append(time.perf_counter() - self.start)
 
 def _check_khor_args(epochs, lr, bs):
     "A clear error for a bad number of epochs, learning rate or batch size, before any data is loaded"
@@ -81,7 +98,8 @@ def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, b
     set_seed(seed, reproducible=True)
     if dls is None: dls = fashion_mnist_dls(bs=bs, n_train=n_train, seed=seed)
     learn = khor_learner(dls)
-    cbs = ParamScheduler({'lr': khor_lr(lr, n_epoch=epochs)})
+    clock = _EpochClock()
+    cbs = [ParamScheduler({'lr': khor_lr(lr, n_epoch=epochs)}), clock]
     start = time.perf_counter()
     with (nullcontext() if show else learn.no_bar()), (nullcontext() if show else learn.no_logging()):
         learn.fit_progressive(epochs, lr, policy='constant', cbs=cbs, **setup)
@@ -90,7 +108,7 @@ def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, b
     col = lambda nm: [float(v[names.index(nm)]) for v in learn.recorder.values]
     df = learn.progressive.df
     sizes = [int(df['size'][df['epoch'] >= e].iloc[0]) for e in range(epochs)]
-    return KhorRun(approach, seed, col('train_accuracy'), col('valid_accuracy'), seconds, sizes)
+    return KhorRun(approach, seed, col('train_accuracy'), col('valid_accuracy'), seconds, sizes, clock.elapsed)
 
 # %% ../nbs/10_khor.ipynb #5d126db3
 @dataclass
@@ -104,21 +122,34 @@ class KhorComparison:
                                   gap=r.gap, seconds=r.seconds) for r in self.runs])
 
     def summary(self) -> pd.DataFrame:
-        "Figure 8: generalization gap, test accuracy (in %) and time (s), mean and standard deviation over the seeds"
+        "Figure 8: generalization gap, test accuracy (in %) and time (s), mean and standard deviation over the seeds (NaN for one)"
         g = self.df.groupby('approach', sort=False)
         res = pd.DataFrame({'runs': g.size()})
         for col,scale in (('gap', 100), ('test_acc', 100), ('seconds', 1)):
             res[col] = g[col].mean() * scale
-            res[f'{col}_std'] = g[col].std(ddof=1).fillna(0) * scale
+            res[f'{col}_std'] = g[col].std(ddof=1) * scale   # NaN for a single run
         return res
 
+    def time_to_accuracy(self, reference:str='normal') -> pd.DataFrame:
+        "Per run: the time it took to reach the final test accuracy of `reference` with the same seed, as a fraction of `reference`'s time"
+        ref = {r.seed: r for r in self.runs if r.approach == reference}
+        if not ref: raise ValueError(f"no {reference!r} runs to compare with; the approaches run were {sorted({r.approach for r in self.runs})}")
+        rows = []
+        for r in self.runs:
+            if r.approach == reference or r.seed not in ref: continue
+            target,t = ref[r.seed].test_acc,r.time_to(ref[r.seed].test_acc)
+            rows.append(dict(approach=r.approach, seed=r.seed, target_acc=target, best_acc=max(r.valid_acc),
+                             seconds=t, reference_seconds=ref[r.seed].elapsed[-1],
+                             ratio=None if t is None else t / ref[r.seed].elapsed[-1]))
+        return pd.DataFrame(rows)
+
     def to_markdown(self) -> str:
-        "The summary as the paper's Figure 8 table (mean ± standard deviation over the seeds)"
+        "The summary as the paper's Figure 8 table (mean ± standard deviation over the seeds; no spread for a single run)"
         s = self.summary()
         lines = ["| Approach | Generalization gap | Test accuracy | Time (s) | Runs |", "|---|---|---|---|---|"]
         for a,r in s.iterrows():
-            lines.append(f"| {a.capitalize()} | {r.gap:.2f}% ± {r.gap_std:.2f} | {r.test_acc:.2f}% ± {r.test_acc_std:.2f} "
-                         f"| {r.seconds:.1f} ± {r.seconds_std:.1f} | {int(r.runs)} |")
+            pm = lambda col,digits: mean_pm_std(r[col], r[col+'_std'], digits)
+            lines.append(f"| {a.capitalize()} | {pm('gap', 2)}% | {pm('test_acc', 2)}% | {pm('seconds', 1)} | {int(r.runs)} |")
         return '\n'.join(lines)
 
     def plot(self):
@@ -146,9 +177,30 @@ class KhorComparison:
         import matplotlib.pyplot as plt; plt.close(fig)
         return paths
 
+KHOR_DATA = ('fashion-mnist', 'cifar10')
+
+def khor_dls(data:str='fashion-mnist', bs:int=64, n_train:int|None=None, seed:int=0, path=None):
+    "DataLoaders for Khor's comparison: the embedded Fashion-MNIST, or CIFAR-10 (downloaded by fastai unless `path` is a local copy)"
+    if data not in KHOR_DATA: raise ValueError(f"data must be one of {KHOR_DATA}, got {data!r}")
+    if data == 'fashion-mnist':
+        if path is not None: raise ValueError("path is for a local copy of CIFAR-10; the Fashion-MNIST subset is embedded")
+        return fashion_mnist_dls(bs=bs, n_train=n_train, seed=seed)
+    path = Path(untar_data(URLs.CIFAR) if path is None else path)
+    if not (path/'train').is_dir() or not (path/'test').is_dir():
+        raise FileNotFoundError(f"{path} is not CIFAR-10 as fastai unpacks it: train/<class>/*.png and test/<class>/*.png")
+    files = get_image_files(path, folders=['train', 'test'])
+    train = [f for f in files if f.parent.parent.name == 'train']
+    if n_train is not None:
+        if isinstance(n_train, bool) or not isinstance(n_train, int) or not 0 < n_train <= len(train):
+            raise ValueError(f"n_train must be a whole number in 1..{len(train)} (the CIFAR-10 training images), got {n_train!r}")
+        keep = set(np.random.default_rng(seed).choice(len(train), n_train, replace=False).tolist())
+        files = [f for f in files if f.parent.parent.name == 'test'] + [f for i,f in enumerate(train) if i in keep]
+    block = DataBlock(blocks=(ImageBlock, CategoryBlock), splitter=GrandparentSplitter(valid_name='test'), get_y=parent_label)
+    return block.dataloaders(files, bs=bs, num_workers=0)
+
 def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:int|None=None, bs:int=64,
-                 lr:float=0.01, show:bool=True, log=print) -> KhorComparison:
-    "Run each of Khor's `approaches` once per seed on the embedded data; returns a `KhorComparison`"
+                 lr:float=0.01, show:bool=True, log=print, data:str='fashion-mnist', path=None) -> KhorComparison:
+    "Run each of Khor's `approaches` once per seed on `data` (the embedded Fashion-MNIST, or CIFAR-10); a `KhorComparison`"
     approaches = [approaches] if isinstance(approaches, str) else list(approaches)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     for a in approaches: khor_approach(a)
@@ -156,9 +208,10 @@ def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:
     bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
     if bad: raise ValueError(f"seeds must be whole numbers >= 0, got {bad[0]!r}")
     _check_khor_args(epochs, lr, bs)
+    if data not in KHOR_DATA: raise ValueError(f"data must be one of {KHOR_DATA}, got {data!r}")
     runs,n = [],len(approaches)*len(seeds)
     for seed in seeds:
-        dls = fashion_mnist_dls(bs=bs, n_train=n_train, seed=seed)
+        dls = khor_dls(data, bs=bs, n_train=n_train, seed=seed, path=path)
         for a in approaches:
             if log: log(f"run {len(runs)+1}/{n}: {a}, seed {seed}, {epochs} epochs")
             runs.append(run_khor(a, dls, epochs=epochs, seed=seed, lr=lr, show=show))
