@@ -159,6 +159,20 @@ def main(argv=None):
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} ({elapsed:.0f} s)")
 
 
+def save_plot(fixed, per_image, fn):
+    "Median milliseconds of every contender, one sigma for the batch (left) and one sigma per image (right)"
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig,axs = plt.subplots(1, 2, figsize=(13, 4))
+    for ax,(title,res) in zip(axs, (('one sigma for the batch (2)', fixed), ('one sigma per image, (0.1, 2)', per_image))):
+        names = list(res)[::-1]
+        ax.barh(range(len(names)), [1e3 * res[k][0] for k in names],
+                color=['C0' if k.startswith('progfast') else 'C7' for k in names])
+        ax.set_yticks(range(len(names)), names, fontsize=7); ax.set_xlabel('median ms, 64x3x128x128 float32')
+        ax.set_title(title); ax.grid(alpha=.3, axis='x')
+    fig.tight_layout(); fig.savefig(fn, dpi=110); plt.close(fig)
+
+
 def write_results(out, args, device, repeats, step_repeats, resnet_bs, agree, fixed, per_image, train, overhead,
                   elapsed, load_start, load_end):
     ok = lambda b: 'met' if b else '**missed**'
@@ -228,6 +242,8 @@ def write_results(out, args, device, repeats, step_repeats, resnet_bs, agree, fi
               "are inflated and noisy; the ratios, measured interleaved in the same run, are the figures to compare.", ""]
     if args.quick: L += ["*Quick run: fewer repeats and a smaller resnet18 batch; use the full run for the figures.*", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
+    save_plot(fixed, per_image, out.with_suffix('.png'))
+    L += [f"![median times of every contender]({out.with_suffix('.png').name})", ""]
     out.write_text('\n'.join(L))
 
 

@@ -32,6 +32,7 @@ import pandas as pd
 import torch, torchvision
 
 ROOT = Path(__file__).resolve().parents[1]
+DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'   # results are kept apart by device
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT/'scripts'))
 from fastai.vision.learner import model_meta, default_split                  # noqa: E402
@@ -302,7 +303,7 @@ def report(a, cfg, seeds, cmp, lrs, weights_facts, skipped, started, load_start,
     n_runs = len(cmp.df)
     expected = len(lrs)*len(REGIMES)*len(seeds)
     lines = [
-        f"# ENTR regime comparison on real textures, CPU{' (quick)' if a.quick else ''}", '',
+        f"# ENTR regime comparison on real textures, {DEVICE.upper() if DEVICE == 'cpu' else 'GPU'}{' (quick)' if a.quick else ''}", '',
         f"- command: `python benchmarks/bench_entr.py{quick}{' --seeds ' + ','.join(map(str, seeds)) if a.seeds else ''}`",
         f"- date: {started}",
         f"- machine: {machine(a.threads, load_start)}; load average {os.getloadavg()[0]:.2f} at the end",
@@ -412,10 +413,10 @@ def main(argv=None):
         print(f"{arch.label}: {time.perf_counter() - t:.0f} s")
     cmp = combine(comparisons)
 
-    out = Path(a.out or ROOT/'benchmarks'/'results'/f"entr_cpu{'_quick' if a.quick else ''}.md")
+    out = Path(a.out or ROOT/'benchmarks'/'results'/f"entr_{DEVICE}{'_quick' if a.quick else ''}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     png = out.with_suffix('.png')
-    save_plot(cmp, png, f"ENTR regimes on {len(SOURCES)} real textures, {cfg.size} px, CPU, {len(seeds)} seed(s); "
+    save_plot(cmp, png, f"ENTR regimes on {len(SOURCES)} real textures, {cfg.size} px, {DEVICE.upper() if DEVICE == 'cpu' else 'GPU'}, {len(seeds)} seed(s); "
                         f"mobilenet_v2 = ImageNet ({DEEPSORT}), resnet18 = from scratch")
     wall = time.perf_counter() - t0
     md = report(a, cfg, seeds, cmp, lrs, facts, skipped, started, load_start, wall, png.name)

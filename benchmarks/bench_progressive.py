@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'   # results are kept apart by device
 sys.path.insert(0, str(ROOT))
 from fastai.vision.all import Callback, Learner, accuracy, set_seed, resnet18, vision_learner   # noqa: E402
 from progfast.schedule import ConstSchedule, StageSchedule, as_schedule               # noqa: E402
@@ -149,31 +150,53 @@ def loading_rate(files, size, repeats) -> dict:
     return res
 
 
+def save_plot(points, loads, fn: Path):
+    "Realized against theoretical time ratios (left), images per second opened at 64 and at 256 px (right)"
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig,(a1,a2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for (lbl,th,re),m in zip(points, 'os^vD<>p*'*3): a1.scatter(th, re, marker=m, s=40, label=lbl)
+    xs = np.array([0.45, 1.0])
+    a1.plot(xs, xs, 'k-', lw=1, label='realized = theoretical')
+    a1.plot(xs, TARGET_REALIZED * xs, 'k--', lw=1, label=f'target: {TARGET_REALIZED} x theoretical')
+    a1.set_xlabel('theoretical: mean pixels / full-size pixels'); a1.set_ylabel('realized: progressive / fixed time')
+    a1.set_title('1. Realized vs theoretical savings'); a1.legend(fontsize=7); a1.grid(alpha=.3)
+    x = np.arange(len(loads))
+    a2.bar(x - 0.2, [l[2] for l in loads], 0.4, label='at 64 px')
+    a2.bar(x + 0.2, [l[3] for l in loads], 0.4, label='at 256 px')
+    a2.set_xticks(x, [f"{l[0]}\n{'draft' if l[1] else 'full'} decoding" for l in loads], fontsize=8)
+    a2.set_ylabel('images / s'); a2.set_title('3. Opening 500 px JPEGs'); a2.legend(fontsize=8); a2.grid(alpha=.3, axis='y')
+    fig.tight_layout(); fig.savefig(fn, dpi=110); plt.close(fig)
+
+
 def main(argv=None):
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
     reps = a.repeats or (2 if a.quick else 3)
     n_epoch,n_train = (4, 1000) if a.quick else (8, 4000)
-    started,lines = time.time(),[]
+    started,lines,points,loads = time.time(),[],[],[]
+    out = Path(a.out or ROOT/'benchmarks'/'results'/f"progressive_{DEVICE}{'_quick' if a.quick else ''}.md")
     p = lambda s='': (print(s), lines.append(s))
-    p("# Progressive training speed on the CPU\n")
+    p(f"# Progressive training speed on the {DEVICE.upper() if DEVICE == 'cpu' else 'GPU'}\n")
     p(f"- command: `python benchmarks/bench_progressive.py{' --quick' if a.quick else ''}`")
     p(f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}")
     p(f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, torch threads {a.threads}, "
-      f"load average {os.getloadavg()[0]:.1f} at the start; torch {torch.__version__}")
+      f"load average {os.getloadavg()[0]:.1f} at the start")
+    import fastai, PIL, torchvision
+    p(f"- versions: torch {torch.__version__}, torchvision {torchvision.__version__}, fastai {fastai.__version__}, "
+      f"pillow {PIL.__version__}, numpy {np.__version__}, Python {platform.python_version()}")
     p(f"- medians of {reps} interleaved repeats\n")
 
     p(f"## 1. Realized vs theoretical savings, Khor's network, embedded Fashion-MNIST ({n_train} images, {n_epoch} epochs, 28 px)\n")
     p("| mode | regime | sizes per epoch | theoretical | realized | realized / theoretical | target <= 1.10 |")
     p("|---|---|---|---|---|---|---|")
-    verdicts = []
     for mode in ('batch', 'loader'):
         regimes = {r: as_schedule(r, 28) for r in ('khor', 'gradual', 'stepwise')}
         t = interleaved({'fixed': train_khor(None, mode, n_epoch, n_train),
                          **{r: train_khor(s, mode, n_epoch, n_train) for r,s in regimes.items()}}, reps)
         for r,s in regimes.items():
             th,re = theoretical(s, n_epoch, 28),t[r]/t['fixed']
-            ok = re/th <= TARGET_REALIZED; verdicts.append(ok)
+            ok = re/th <= TARGET_REALIZED; points.append((f"Khor's net, {mode} mode, {r}", th, re))
             p(f"| {mode} | {r} | {[round(s(e, n_epoch)) for e in range(n_epoch)]} | {th:.3f} | {re:.3f} | {re/th:.3f} | {'met' if ok else '**missed**'} |")
     p(f"\nfixed-size training took {t['fixed']:.1f} s (last mode).\n")
     t = interleaved({s_: train_khor(ConstSchedule(s_), 'batch', 1, n_train) for s_ in (11, 20, 28)}, reps)
@@ -195,7 +218,7 @@ def main(argv=None):
         for mode in ('loader', 'batch'):
             t = interleaved({'fixed': train_resnet(path, None, mode, n_ep), 'progressive': train_resnet(path, sched, mode, n_ep)}, reps)
             re = t['progressive']/t['fixed']
-            verdicts.append(re/th <= TARGET_REALIZED)
+            points.append((f"resnet18, {mode} mode", th, re))
             p(f"| {mode} | {[64, 96, 128, 128]} | {th:.3f} | {re:.3f} | {re/th:.3f} | {'met' if re/th <= TARGET_REALIZED else '**missed**'} |")
         p("")
 
@@ -230,12 +253,14 @@ def main(argv=None):
             files = sorted(folder.rglob('*.jpg'))
             r64,r256 = loading_rate(files, 64, reps),loading_rate(files, 256, reps)
             for draft in (True, False):
-                ratio = r64[draft]/r256[draft]
+                ratio = r64[draft]/r256[draft]; loads.append((name, draft, r64[draft], r256[draft]))
                 verdict = ('met' if ratio >= TARGET_LOADING else '**missed**') if draft and name == 'photos' else '(reference)'
                 p(f"| {name} | {'draft' if draft else 'full'} | {r64[draft]:.0f} | {r256[draft]:.0f} | {ratio:.2f}x | {verdict} |")
     p(f"\nTotal benchmark time: {time.time()-started:.0f} s; load average {os.getloadavg()[0]:.1f} at the end.")
-    out = Path(a.out or ROOT/'benchmarks'/'results'/f"progressive_cpu{'_quick' if a.quick else ''}.md")
-    out.parent.mkdir(parents=True, exist_ok=True); out.write_text('\n'.join(lines) + '\n')
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_plot(points, loads, out.with_suffix('.png'))
+    p(f"\n![realized vs theoretical savings, and loading speed]({out.with_suffix('.png').name})")
+    out.write_text('\n'.join(lines) + '\n')
     print(f"\nwritten to {out}")
 
 

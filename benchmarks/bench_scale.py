@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'   # results are kept apart by device
 sys.path.insert(0, str(ROOT))
 import fastai, fastcore                                                       # noqa: E402
 from fastai.vision.all import Callback, CancelValidException, Learner, accuracy, set_seed   # noqa: E402
@@ -218,7 +219,7 @@ def main(argv=None):
           ' '.join(['python', 'benchmarks/bench_scale.py'] + list(argv))
     print(f"training {len(METHODS)} methods x {len(seeds)} seeds, {n_epoch} epochs, {n_train or 6000} images")
     results,times = run_benchmark(seeds, n_train, None, n_epoch, sizes, a.lr, a.bs, METHODS, not a.no_recalibrate)
-    out = Path(a.out or ROOT/'benchmarks'/'results'/f"scale_cpu{'_quick' if a.quick else ''}.md")
+    out = Path(a.out or ROOT/'benchmarks'/'results'/f"scale_{DEVICE}{'_quick' if a.quick else ''}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     png = out.with_suffix('.png')
     plot(results, png, len(seeds))
