@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 import fastai, fastcore                                                       # noqa: E402
 from fastai.vision.all import Callback, CancelValidException, Learner, accuracy, set_seed   # noqa: E402
 import progfast                                                               # noqa: E402
+from progfast.experiments import mean_pm_std                                 # noqa: E402
 from progfast.data import fashion_mnist_dls                                   # noqa: E402
 from progfast.mixsize import MixSize, mixsize_distribution                    # noqa: E402
 from progfast.models import khor_net                                          # noqa: E402
@@ -142,7 +143,7 @@ def flatness(results: pd.DataFrame, bn: str = 'trained') -> pd.DataFrame:
 
 
 def pm(mean: float, std: float, n: int, scale: float = 100., digits: int = 1) -> str:
-    return f"{mean*scale:.{digits}f}" + (f" ± {std*scale:.{digits}f}" if n > 1 else '')
+    return mean_pm_std(mean * scale, std * scale if n > 1 else float('nan'), digits)
 
 
 def markdown_table(mean: pd.DataFrame, std: pd.DataFrame, n_seeds: int) -> list:

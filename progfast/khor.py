@@ -208,7 +208,6 @@ def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:
     bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
     if bad: raise ValueError(f"seeds must be whole numbers >= 0, got {bad[0]!r}")
     _check_khor_args(epochs, lr, bs)
-    if data not in KHOR_DATA: raise ValueError(f"data must be one of {KHOR_DATA}, got {data!r}")
     runs,n = [],len(approaches)*len(seeds)
     for seed in seeds:
         dls = khor_dls(data, bs=bs, n_train=n_train, seed=seed, path=path)
