@@ -26,6 +26,7 @@ from fastai.vision.augment import aug_transforms
 from fastai.vision.learner import vision_learner, create_body, model_meta
 from torchvision.models import resnet18, resnet34, resnet50
 from .schedule import *
+from .sizing import is_fitting
 from .resize import ProgressiveResize, native_size, size_tfms, _get_tfm_size, _put_tfm_size
 from .models import khor_net
 
@@ -303,7 +304,7 @@ class EntrLog(Callback):
         self.size = getattr(cb, 'current_size', None)
     def _logging(self):
         "Only epochs of real fits: not `validate`, `get_preds`, `tta` (which send epoch events too) or `lr_find`"
-        return self.step is not None and getattr(self.learn, 'fitting', 0) and not hasattr(self.learn, 'lr_finder')
+        return self.step is not None and is_fitting(self.learn) and not hasattr(self.learn, 'lr_finder')
     def after_epoch(self):
         if not self._logging() or not hasattr(self.learn, 'final_record'): return
         names = [n for n in self.learn.recorder.metric_names[1:] if n != 'time']

@@ -18,26 +18,22 @@ from fastai.learner import Learner
 from fastai.torch_core import num_distrib
 from fastai.torch_core import retain_type, to_device
 from fastprogress.fastprogress import progress_bar
-from .resize import ProgressiveResize, check_model_sizes, native_size, output_resizers, resize_batch
+from .sizing import *
+from .sizing import _inner_dl, _shape_of
+from .resize import ProgressiveResizeCallback
 
 # %% auto #0
-__all__ = ['MIXSIZE_CIFAR', 'check_sizes', 'check_probs', 'mixsize_distribution', 'SizeSampler', 'scaled_batch_size', 'n_copies',
-           'MixSizeDL', 'random_flip_shift', 'MixSize', 'bn_layers', 'bn_state', 'load_bn_state', 'EvalSize',
-           'plot_scale_resiliency']
+__all__ = ['MIXSIZE_CIFAR', 'check_sizes', 'check_probs', 'mixsize_distribution', 'SizeSampler', 'n_copies', 'random_flip_shift',
+           'MixSize', 'plot_scale_resiliency']
 
 # %% ../nbs/07_mixsize.ipynb #22f68ac8
-def _check_size(s, what='size') -> int:
-    if isinstance(s, bool) or not isinstance(s, Integral) or s < 1:
-        raise ValueError(f"{what} must be a positive whole number of pixels, got {s!r}")
-    return int(s)
-
 def check_sizes(sizes, name:str='sizes') -> tuple:
     "`sizes` as a tuple of ints, each a positive whole number of pixels given once; a clear error otherwise"
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, '__iter__'):
         raise TypeError(f"{name} must be a list of image sizes in pixels, e.g. (16, 24, 32, 48), got {sizes!r}")
     sizes = tuple(sizes)
     if not sizes: raise ValueError(f"{name} is empty: give at least one image size in pixels, e.g. (16, 24, 32, 48)")
-    sizes = tuple(_check_size(s, f"every entry of {name}") for s in sizes)
+    sizes = tuple(check_size(s, f"every entry of {name}") for s in sizes)
     dup = next((s for i,s in enumerate(sizes) if s in sizes[:i]), None)
     if dup is not None: raise ValueError(f"{name} {sizes} lists {dup} twice; give each size once (with its probability)")
     return sizes
@@ -61,7 +57,7 @@ MIXSIZE_CIFAR = dict(sizes=(16, 24, 32, 48), probs=(0.2, 0.3, 0.3, 0.2))
 
 def mixsize_distribution(base_size:int=32) -> dict:
     "MixSize's CIFAR-10 distribution (16/24/32/48 px with probabilities 0.2/0.3/0.3/0.2) scaled to `base_size`"
-    base_size = _check_size(base_size, 'base_size')
+    base_size = check_size(base_size, 'base_size')
     sizes = tuple(max(1, round(s * base_size / 32)) for s in MIXSIZE_CIFAR['sizes'])
     if len(set(sizes)) < len(sizes): raise ValueError(f"base_size {base_size} is too small to scale the distribution to four distinct sizes")
     return dict(sizes=sizes, probs=MIXSIZE_CIFAR['probs'])
@@ -100,58 +96,9 @@ class SizeSampler:
         return f"{type(self).__name__}({', '.join(f'{s}px: {p:g}' for s,p in zip(self.sizes, self.probs))}; seed={self.seed})"
 
 # %% ../nbs/07_mixsize.ipynb #1798509b
-def scaled_batch_size(size:int, base_size:int, base_bs:int) -> int:
-    "Images in a step at `size` holding the pixels of `base_bs` images at `base_size`: round(base_bs*(base_size/size)**2), >= 1"
-    return max(1, round(base_bs * (base_size / size)**2))
-
 def n_copies(size:int, base_size:int) -> int:
     "Copies of each image in a step at `size` that make up the pixels of one image at `base_size`: round((base_size/size)**2), >= 1"
     return max(1, round((base_size / size)**2))
-
-# %% ../nbs/07_mixsize.ipynb #4e3047c0
-def _take(bufs:list, n:int):
-    "The first `n` items of the batches in `bufs` as one batch, and the batches left over"
-    got,left,k = [],[],0
-    for b in bufs:
-        m = len(b[0])
-        if k >= n: left.append(b)
-        elif k + m <= n: got.append(b)
-        else: got.append(tuple(t[:n-k] for t in b)); left.append(tuple(t[n-k:] for t in b))
-        k += m
-    step = got[0] if len(got) == 1 else tuple(retain_type(torch.cat(ts), ts[0]) for ts in zip(*got))
-    return step,left
-
-class MixSizeDL(GetAttr):
-    "Wrap the loader `dl` for an epoch: its batches re-chunked into the steps `(size, n_images)` that `plan(n_items)` gives"
-    _default = 'dl'
-    def __init__(self, dl, plan):
-        self.dl,self.plan_fn,self._plan,self.current = dl,plan,None,None
-
-    @property
-    def n_items(self) -> int:
-        "Images the wrapped loader yields in an epoch"
-        n,bs = self.dl.n,self.dl.bs
-        return n // bs * bs if self.dl.drop_last else n
-
-    @property
-    def plan(self) -> list:
-        "The `(size, n_images)` of each step of the coming epoch (drawn once, when first asked for)"
-        if self._plan is None: self._plan = self.plan_fn(self.n_items)
-        return self._plan
-
-    def __len__(self): return len(self.plan)
-
-    def __iter__(self):
-        plan,self._plan = self.plan,None
-        it,bufs,have = iter(self.dl),[],0
-        for size,n in plan:
-            while have < n:
-                b = tuple(next(it)); bufs.append(b); have += len(b[0])
-            step,bufs = _take(bufs, n)
-            have -= n
-            self.current = (size, n)
-            yield step
-        for _ in it: pass   # images too few for one more step (drop_last): let the loader finish its epoch
 
 # %% ../nbs/07_mixsize.ipynb #55e32a3a
 def random_flip_shift(x:Tensor, max_shift:float=0.125, flip:bool=True) -> Tensor:
@@ -174,15 +121,12 @@ def random_flip_shift(x:Tensor, max_shift:float=0.125, flip:bool=True) -> Tensor
 _MODES = ('batch_scale', 'duplicates', 'plain')
 _LR_SCALES = {'none': 0., 'sqrt': 0.5, 'linear': 1.}
 
-def _hw(size) -> tuple: return (size, size) if isinstance(size, Integral) else tuple(size)
-
 def _repeat(t:Tensor, d:int) -> Tensor:
     "`t` repeated `d` times along the batch axis"
     return t if d == 1 else retain_type(t.repeat(d, *[1]*(t.ndim-1)), t)
 
-class MixSize(Callback):
+class MixSize(SizeCallback):
     "MixSize: train each step at a size drawn from `sizes` with `probs`, keeping the compute per step constant as `mode` says"
-    order,run_valid = -5,True
     def __init__(self,
         sizes=None,          # image sizes to draw from; None: MixSize's CIFAR distribution scaled to `base_size`
         probs=None,          # probability of each size (sum 1); None: uniform (or MixSize's, with `sizes` None)
@@ -198,227 +142,124 @@ class MixSize(Callback):
         if sizes is None and probs is not None: raise ValueError("probs were given without sizes; give both")
         if sizes is not None: self.sampler = SizeSampler(sizes, probs, seed)
         else: self.sampler,self._seed = None,_check_seed(torch.initial_seed() if seed is None else seed)
-        if base_size is not None: base_size = _check_size(base_size, 'base_size')
-        if eval_size is not None: eval_size = _check_size(eval_size, 'eval_size')
+        if base_size is not None: base_size = check_size(base_size, 'base_size')
+        if eval_size is not None: eval_size = check_size(eval_size, 'eval_size')
         if not callable(copy_tfm): raise TypeError(f"copy_tfm must be a function from a batch to a batch, got {copy_tfm!r}")
         self.mode,self.lr_scale,self.copy_tfm = mode,lr_scale,copy_tfm
         self._base_size,self._eval_size = base_size,eval_size
-        self.history,self.n_fits,self.saved,self.lr_finding = [],0,None,False
+        self.history,self.n_fits = [],0
 
     @property
     def sizes(self): return self.sampler.sizes if self.sampler else None
     @property
     def probs(self): return self.sampler.probs if self.sampler else None
-
-    # --- setting up
-    def _loader_size(self) -> int:
-        "The size the model would see without the callback: a learned resizer's output size, else the loader's size"
-        if self.resizers: return int(max(_hw(self.resizers[0].output_size)))
-        return native_size(self.dls)
-
-    def _resolve(self):
-        native = self._loader_size()
-        if self.sampler is None: self.sampler = SizeSampler(**mixsize_distribution(self._base_size or native), seed=self._seed)
-        self.base_size = self._base_size or (max(self.sizes) if self.mode == 'duplicates' else native)
-        self.eval_size = self._eval_size or native
-        self.base_bs = self.dls.train.bs
-
-    def _check_fit(self):
-        others = [cb for cb in self.learn.cbs if isinstance(cb, (ProgressiveResize, MixSize)) and cb is not self]
-        if others: raise ValueError(f"MixSize cannot train together with {type(others[0]).__name__}: both set the size of the "
-                                    f"training batches; remove one of them")
-        if self.mode == 'batch_scale' and num_distrib() > 1:
-            raise ValueError("mode='batch_scale' is not supported under distributed training (each process would re-chunk "
-                             "its own shard differently); use mode='plain' or mode='duplicates'")
-        if self.mode == 'batch_scale':
-            dl,n_max = self.dls.train,scaled_batch_size(min(self.sizes), self.base_size, self.base_bs)
-            n_items = dl.n // dl.bs * dl.bs if dl.drop_last else dl.n
-            if n_max > n_items:
-                raise ValueError(f"with batch scaling a step at {min(self.sizes)} px holds {n_max} images (base: {self.base_bs} "
-                                 f"at {self.base_size} px), more than the {n_items} images of an epoch; use a smaller batch "
-                                 f"size or base_size, larger sizes, or mode='plain'")
-        check_model_sizes(self.learn.model, sorted(set(self.sizes) | {self.base_size, self.eval_size}),
-                          f"a size MixSize trains or evaluates at (sizes {self.sizes}, base size {self.base_size}, "
-                          f"validation size {self.eval_size})")
-
-    def before_fit(self):
-        self.resizers = output_resizers(self.learn.model)
-        self._resolve()
-        if not getattr(self.learn, 'fitting', 0): return       # validate/get_preds/tta also send before_fit
-        self.lr_finding = hasattr(self.learn, 'lr_finder')
-        self._check_fit()
-        self.saved = dict(learn=self.learn, lrs=None, resizers=[(m, m.output_size) for m in self.resizers])
-        self.learn.to_restore = getattr(self.learn, 'to_restore', []) + [self]
-        self.n_fits += 1
-
-    @property
-    def in_fit(self) -> bool: return self.saved is not None
-
-    def _plan(self, n_items:int) -> list:
-        "Draw the `(size, n_images)` of each step of an epoch of `n_items` images"
-        steps,left,drop = [],n_items,self.dls.train.drop_last
-        while left > 0:
-            s = self.sampler.draw()
-            n = scaled_batch_size(s, self.base_size, self.base_bs)
-            if n > left:
-                if drop: break
-                n = left
-            steps.append((s, n)); left -= n
-        return steps
-
-    def before_train(self):
-        if not self.in_fit or self.lr_finding or self.mode != 'batch_scale': return
-        self.learn.dl = MixSizeDL(self.learn.dl, self._plan)
-        self.n_steps = len(self.learn.dl)       # the epoch's plan is drawn now, before anyone iterates
-
-    # --- every batch
-    def _set_size(self, size:int):
-        if self.resizers:
-            for m in self.resizers: m.set_output_size(size)
-        else: self.learn.xb = (resize_batch(self.xb[0], size),) + tuple(self.xb[1:])
-
-    def before_batch(self):
-        self.lr_mult = 1.
-        if not self.in_fit:
-            return self._set_size(self.eval_size) if not self.resizers else None
-        if not self.training: return self._set_size(self.eval_size)
-        if self.lr_finding: return self._set_size(self.base_size)
-        if self.mode == 'batch_scale': size,copies = self.learn.dl.current[0],1
-        else:
-            size = self.sampler.draw()
-            copies = n_copies(size, self.base_size) if self.mode == 'duplicates' else 1
-        self._set_size(size)
-        n = len(self.xb[0])
-        if copies > 1:
-            x = self.xb[0]
-            self.learn.xb = (retain_type(torch.cat([x] + [self.copy_tfm(x) for _ in range(copies-1)]), x),
-                             *[_repeat(t, copies) for t in self.xb[1:]])
-            self.learn.yb = tuple(_repeat(t, copies) for t in self.yb)
-        self.lr_mult = (n / self.base_bs) ** _LR_SCALES[self.lr_scale]
-        self.history.append(dict(fit=self.n_fits, epoch=self.epoch, iter=self.iter, size=size, images=n, copies=copies,
-                                 batch=n*copies, pixels=n*copies*size*size, lr_mult=self.lr_mult))
-
-    def before_step(self):
-        if not self.in_fit or self.lr_mult == 1: return
-        self.saved['lrs'] = [h['lr'] for h in self.opt.hypers]
-        self.opt.set_hyper('lr', [lr * self.lr_mult for lr in self.saved['lrs']])
-
-    def _unscale_lr(self):
-        if self.saved and self.saved['lrs'] is not None:
-            self.saved['learn'].opt.set_hyper('lr', self.saved['lrs']); self.saved['lrs'] = None
-
-    def after_step(self):
-        if self.in_fit: self._unscale_lr()
-
-    def restore(self):
-        "Put back what the callback changed (called after every fit, including failed and cancelled ones)"
-        if self.saved is None: return
-        self._unscale_lr()
-        for m,sz in self.saved['resizers']: m.set_output_size(sz)
-        learn = self.saved['learn']
-        learn.to_restore = [o for o in getattr(learn, 'to_restore', []) if o is not self]
-        self.saved = None
-
-    def after_fit(self): self.restore()
-
-    # --- looking at what happened
-    @property
-    def df(self):
-        "One row per training step: the fit, epoch and step, the size, distinct images, copies, batch, pixels, LR multiplier"
-        import pandas as pd
-        return pd.DataFrame(self.history, columns=['fit', 'epoch', 'iter', 'size', 'images', 'copies', 'batch', 'pixels', 'lr_mult'])
-
-    def plot_distribution(self, ax=None):
-        "The realised share of steps (and of images) at each size against the probabilities"
-        import matplotlib.pyplot as plt
-        if not self.history: raise ValueError("nothing to plot yet: train first")
-        if ax is None: _,ax = plt.subplots(figsize=(5, 3))
-        df,xs = self.df,np.arange(len(self.sizes))
-        steps = df['size'].value_counts(normalize=True).reindex(self.sizes, fill_value=0)
-        imgs = df.groupby('size')['batch'].sum().reindex(self.sizes, fill_value=0)
-        w = 0.27
-        ax.bar(xs - w, self.probs, w, label='probability')
-        ax.bar(xs, steps.values, w, label=f'share of steps ({len(df)})')
-        ax.bar(xs + w, (imgs / imgs.sum()).values, w, label='share of images')
-        ax.set_xticks(xs, [f'{s}px' for s in self.sizes]); ax.set_ylabel('fraction'); ax.legend(fontsize=8)
-        ax.set_title(f'MixSize ({self.mode}): realised size distribution')
-        ax.figure.tight_layout()
-        return ax
+    def eval_size(self): return self._eval_size or self._loader_size()
 
     def __repr__(self):
         return f"{type(self).__name__}({self.sampler!r}, mode={self.mode!r}, lr_scale={self.lr_scale!r})"
 
-# %% ../nbs/07_mixsize.ipynb #f59d703d
-def bn_layers(model:nn.Module) -> list:
-    "The batch-norm layers of `model` that keep running statistics"
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-
-def bn_state(model:nn.Module) -> list:
-    "A copy of the running statistics and momentum of every batch-norm layer of `model`"
-    return [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum) for m in bn_layers(model)]
-
-def load_bn_state(model:nn.Module, state:list):
-    "Put back batch-norm statistics saved by `bn_state`"
-    for m,(mean,var,n,mom) in zip(bn_layers(model), state):
-        m.running_mean.copy_(mean); m.running_var.copy_(var); m.num_batches_tracked.copy_(n); m.momentum = mom
-
-@contextmanager
-def _output_size(model:nn.Module, size:int):
-    "Learned resizers in `model` output `size` inside the block"
-    rs = [(m, m.output_size) for m in output_resizers(model)]
-    for m,_ in rs: m.set_output_size(size)
-    try: yield bool(rs)
-    finally:
-        for m,sz in rs: m.set_output_size(sz)
-
-def _size_cbs(learn) -> list: return [cb for cb in learn.cbs if isinstance(cb, (ProgressiveResize, MixSize))]
-
-def _check_n_batches(n):
-    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
-        raise ValueError(f"n_batches_bn must be a positive number of batches, got {n!r}")
-
-# %% ../nbs/07_mixsize.ipynb #f53b3c59
+# %% ../nbs/07_mixsize.ipynb #5a481312
 @patch
-def recalibrate_bn(self:Learner, size:int, n_batches:int=20, dl=None):
-    "Re-estimate the batch-norm running statistics on `n_batches` batches of `dl` (default: training) resized to `size`"
-    size = _check_size(size); _check_n_batches(n_batches)
-    dl,model = self.dls.train.new(shuffle=True) if dl is None else dl,self.model   # a copy: the loader's own order stays
-    layers = bn_layers(model)
-    if not layers: return self
-    modes,saved = [m.training for m in model.modules()],bn_state(model)
-    dev,n_inp = next(model.parameters()).device,getattr(self.dls, 'n_inp', 1)
-    try:
-        model.eval()
-        for m in layers: m.reset_running_stats(); m.momentum = None; m.train()
-        with torch.no_grad(), _output_size(model, size) as has_resizer:
-            for i,b in enumerate(dl):
-                if i >= n_batches: break
-                xb = to_device(tuple(b[:n_inp]), dev)
-                if not has_resizer: xb = (resize_batch(xb[0], size),) + xb[1:]
-                model(*xb)
-    except BaseException:
-        load_bn_state(model, saved)     # a failed or interrupted recalibration leaves the statistics as they were
-        raise
-    finally:
-        for m,t in zip(model.modules(), modes): m.training = t
-        for m,(*_,mom) in zip(layers, saved): m.momentum = mom
-    return self
+def _loader_size(self:MixSize) -> int:
+    "The size the model would see without the callback: a learned resizer's output size, else the loader's size"
+    if self.setter and self.setter.resizers: return int(min(as_hw(self.setter.resizers[0].output_size)))
+    return min(self.native)
 
-# %% ../nbs/07_mixsize.ipynb #efe4f54d
-class EvalSize(Callback):
-    "Evaluate at `size`: resize every batch (or set a learned resizer's output size), optionally flipped horizontally"
-    order = -5
-    def __init__(self, size:int, flip:bool=False): self.size,self.flip,self.saved = _check_size(size),flip,None
-    def before_fit(self):
-        self.saved = [(m, m.output_size) for m in output_resizers(self.learn.model)]
-        for m,_ in self.saved: m.set_output_size(self.size)
-    def before_batch(self):
-        x = self.xb[0] if self.saved else resize_batch(self.xb[0], self.size)
-        if self.flip: x = x.flip(-1)
-        self.learn.xb = (x,) + tuple(self.xb[1:])
-    def after_fit(self):
-        for m,sz in self.saved or []: m.set_output_size(sz)
-        self.saved = None
+@patch
+def setup(self:MixSize, fitting:bool):
+    native = self._loader_size()
+    if self.sampler is None: self.sampler = SizeSampler(**mixsize_distribution(self._base_size or native), seed=self._seed)
+    self.base_size = self._base_size or (max(self.sizes) if self.mode == 'duplicates' else native)
+    self.base_bs = _inner_dl(self.dls.train).bs
+    if not fitting or self.lr_finding: return
+    self._check_fit()
+    self.n_fits += 1
+    if self.mode == 'batch_scale': self.rechunk(self._plan)
+
+@patch
+def _check_fit(self:MixSize):
+    others = [cb for cb in self.learn.cbs if isinstance(cb, SizeCallback) and cb is not self and not isinstance(cb, EvalSize)]
+    if others: raise ValueError(f"MixSize cannot train together with {type(others[0]).__name__}: both set the size of the "
+                                f"training batches; remove one of them")
+    if self.mode == 'batch_scale' and num_distrib() > 1:
+        raise ValueError("mode='batch_scale' is not supported under distributed training (each process would re-chunk "
+                         "its own shard differently); use mode='plain' or mode='duplicates'")
+    if self.mode == 'batch_scale':
+        n_max,n_items = scaled_batch_size(min(self.sizes), self.base_size, self.base_bs),epoch_items(self.dls.train)
+        if n_max > n_items:
+            raise ValueError(f"with batch scaling a step at {min(self.sizes)} px holds {n_max} images (base: {self.base_bs} "
+                             f"at {self.base_size} px), more than the {n_items} images of an epoch; use a smaller batch "
+                             f"size or base_size, larger sizes, or mode='plain'")
+    check_model_sizes(self.learn.model, [self.shape(s) for s in sorted(set(self.sizes) | {self.base_size, self.eval_size()})],
+                      f"a size MixSize trains or evaluates at (sizes {self.sizes}, base size {self.base_size}, "
+                      f"validation size {self.eval_size()})")
+
+@patch
+def _plan(self:MixSize, n_items:int) -> list:
+    "Draw the `(size, n_images)` of each step of an epoch of `n_items` images"
+    steps,left,drop = [],n_items,_inner_dl(self.dls.train).drop_last
+    while left > 0:
+        s = self.sampler.draw()
+        n = scaled_batch_size(s, self.base_size, self.base_bs)
+        if n > left:
+            if drop: break
+            n = left
+        steps.append((s, n)); left -= n
+    return steps
+
+# %% ../nbs/07_mixsize.ipynb #b2a75f61
+@patch
+def before_validate(self:MixSize):
+    if self.active: self.set_loader_size(self.eval_size(), train=False)
+
+@patch
+def before_batch(self:MixSize):
+    self.lr_mult = 1.
+    if not self.active: return
+    if not (self.training and self.fitting): return self.set_batch_size(self.eval_size())
+    if self.lr_finding: return self.set_batch_size(self.base_size)
+    if self.mode == 'batch_scale': size,copies = self.learn.dl.current[0],1
+    else:
+        size = self.sampler.draw()
+        copies = n_copies(size, self.base_size) if self.mode == 'duplicates' else 1
+    self.set_batch_size(size)
+    n = len(self.xb[0])
+    if copies > 1:
+        x = self.xb[0]
+        self.learn.xb = (retain_type(torch.cat([x] + [self.copy_tfm(x) for _ in range(copies-1)]), x),
+                         *[_repeat(t, copies) for t in self.xb[1:]])
+        self.learn.yb = tuple(_repeat(t, copies) for t in self.yb)
+    self.lr_mult = (n / self.base_bs) ** _LR_SCALES[self.lr_scale]
+    self.history.append(dict(fit=self.n_fits, epoch=self.epoch, iter=self.iter, size=size, images=n, copies=copies,
+                             batch=n*copies, pixels=n*copies*size*size, lr_mult=self.lr_mult))
+
+# %% ../nbs/07_mixsize.ipynb #5111e010
+@patch(as_prop=True)
+def df(self:MixSize):
+    "One row per training step: the fit, epoch and step, the size, distinct images, copies, batch, pixels, LR multiplier"
+    import pandas as pd
+    return pd.DataFrame(self.history, columns=['fit', 'epoch', 'iter', 'size', 'images', 'copies', 'batch', 'pixels', 'lr_mult'])
+
+@patch
+def plot_distribution(self:MixSize, ax=None):
+    "The realised share of steps (and of images) at each size against the probabilities"
+    import matplotlib.pyplot as plt
+    if not self.history: raise ValueError("nothing to plot yet: train first")
+    if ax is None: _,ax = plt.subplots(figsize=(5, 3))
+    df,xs = self.df,np.arange(len(self.sizes))
+    steps = df['size'].value_counts(normalize=True).reindex(self.sizes, fill_value=0)
+    imgs = df.groupby('size')['batch'].sum().reindex(self.sizes, fill_value=0)
+    w = 0.27
+    ax.bar(xs - w, self.probs, w, label='probability')
+    ax.bar(xs, steps.values, w, label=f'share of steps ({len(df)})')
+    ax.bar(xs + w, (imgs / imgs.sum()).values, w, label='share of images')
+    ax.set_xticks(xs, [f'{s}px' for s in self.sizes]); ax.set_ylabel('fraction'); ax.legend(fontsize=8)
+    ax.set_title(f'MixSize ({self.mode}): realised size distribution')
+    ax.figure.tight_layout()
+    return ax
+
+# %% ../nbs/07_mixsize.ipynb #f59d703d
+def _size_cbs(learn) -> list: return [cb for cb in learn.cbs if isinstance(cb, SizeCallback)]
 
 @patch
 def evaluate_sizes(self:Learner,
@@ -432,8 +273,8 @@ def evaluate_sizes(self:Learner,
 ):
     "Loss and metrics at each of `sizes`: a DataFrame with one row per size (MixSize's scale-resiliency table)"
     import pandas as pd
-    sizes = check_sizes(sizes); _check_n_batches(n_batches_bn)
-    check_model_sizes(self.model, sizes, f"one of the test sizes {sizes}")
+    sizes = check_sizes(sizes); check_n_batches(n_batches_bn, 'n_batches_bn')
+    check_model_sizes(self.model, [_shape_of(self.dls, s) for s in sizes], f"one of the test sizes {sizes}")
     if keep_bn and not recalibrate_bn: raise ValueError("keep_bn=True keeps recalibrated statistics: also pass recalibrate_bn=True")
     if keep_bn and len(sizes) > 1: raise ValueError(f"keep_bn=True keeps the statistics of one size; got {len(sizes)} sizes {sizes}")
     dl = self.dls.valid if dl is None else dl
@@ -479,7 +320,7 @@ def tta_sizes(self:Learner,
 ):
     "Predictions averaged over `sizes` (and horizontal flips): `(probabilities, targets)`"
     sizes = check_sizes(sizes)
-    check_model_sizes(self.model, sizes, f"one of the test sizes {sizes}")
+    check_model_sizes(self.model, [_shape_of(self.dls, s) for s in sizes], f"one of the test sizes {sizes}")
     dl = self.dls.valid if dl is None else dl
     passes = [(s, f) for s in sizes for f in ((False, True) if flip else (False,))]
     total,targs = None,None

@@ -1,4 +1,4 @@
-"""The `ProgressiveResize` callback, adaptive regularization and `Learner.fit_progressive`.
+"""The `ProgressiveResizeCallback`, adaptive regularization, batches that follow the size, and `Learner.fit_progressive`.
 
 Docs: https://progfast.github.io/progfast/resize.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://progfast.github.io/progfast/resize.html.md"""
 
 # %% ../nbs/02_resize.ipynb #0a8dfde9
 from __future__ import annotations
-import math
+import inspect, math, warnings
 from numbers import Real
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.distributions.beta import Beta
@@ -17,86 +17,15 @@ from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.mixup import MixHandler
 from fastai.callback.schedule import ParamScheduler, SchedCos, combine_scheds
 from fastai.learner import Learner, ValueMetric
-from fastai.vision.augment import AffineCoordTfm, RandomResizedCropGPU, Resize, RandomResizedCrop
 from fastcore.foundation import L
 from .schedule import *
 from .blur import RandomBlur
+from .sizing import *
+from .sizing import _inner_dl, _get_tfm_size, _put_tfm_size
 
 # %% auto #0
-__all__ = ['BLUR_SCHEDULES', 'resize_batch', 'size_tfms', 'output_resizers', 'native_size', 'blur_schedule', 'check_model_sizes',
-           'ProgressiveResize']
-
-# %% ../nbs/02_resize.ipynb #512e2050
-def _hw(size) -> tuple:
-    return (size, size) if isinstance(size, int) else tuple(size)
-
-def resize_batch(x:torch.Tensor, size, mode:str='bilinear') -> torch.Tensor:
-    "Resize a batch of images `x` (N,C,H,W) to `size` (int or (h, w)); returns `x` itself if it has that size"
-    if x.ndim != 4: raise ValueError(f"resize_batch expects a 4-D batch (N,C,H,W), got shape {tuple(x.shape)}")
-    h,w = _hw(size)
-    if h < 1 or w < 1: raise ValueError(f"size must be positive, got {size}")
-    if tuple(x.shape[-2:]) == (h, w): return x
-    shrinking = h < x.shape[-2] or w < x.shape[-1]
-    antialias = shrinking and mode in ('bilinear', 'bicubic')
-    compute = torch.float32 if (x.device.type == 'cpu' and x.dtype in (torch.float16, torch.bfloat16)) else x.dtype
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    y = F.interpolate(x.to(compute), size=(h, w), mode=mode, align_corners=False if mode in ('bilinear','bicubic') else None,
-                      antialias=antialias).to(x.dtype)
-    if channels_last: y = y.contiguous(memory_format=torch.channels_last)
-    return y
-
-# %% ../nbs/02_resize.ipynb #faf621a1
-_ITEM_SIZE_TFMS = (Resize, RandomResizedCrop)
-_BATCH_SIZE_TFMS = (AffineCoordTfm, RandomResizedCropGPU)
-
-def _tfm_size_value(tfm, size):
-    "`size` in the convention of `tfm`'s `size` attribute"
-    if isinstance(tfm, _ITEM_SIZE_TFMS): return type(tfm.size)((size, size))  # fastai stores (w, h) as a fastuple
-    return (size, size)
-
-def _set_tfm_size(tfm, size):
-    if hasattr(tfm, 'set_size'): tfm.set_size(size)
-    else: tfm.size = _tfm_size_value(tfm, size)
-
-def _get_tfm_size(tfm): return tfm.get_size() if hasattr(tfm, 'get_size') else tfm.size
-
-def _put_tfm_size(tfm, size):
-    "Give `tfm` back a size read with `_get_tfm_size`"
-    if hasattr(tfm, 'set_size'): tfm.set_size(size)
-    else: tfm.size = size
-
-def _size_tfms(pipeline, kinds):
-    return [t for t in getattr(pipeline, 'fs', []) if isinstance(t, kinds) or hasattr(t, 'set_size')]
-
-def _dataset_size_tfms(dl) -> list:
-    "The transforms of `dl`'s dataset that open items at a size they are given (they have `set_size`)"
-    ds = getattr(dl, 'dataset', None)
-    pipes = [tl.tfms for tl in getattr(ds, 'tls', [])] or [getattr(ds, 'tfms', None)]
-    return [t for p in pipes for t in getattr(p, 'fs', []) if hasattr(t, 'set_size')]
-
-def _inner_dl(dl):
-    "The loader that makes the batches: `dl`, or the one a wrapper keeps in `dl.dl` (fastai's `DistributedDL`)"
-    while 'dl' in getattr(dl, '__dict__', {}): dl = dl.dl
-    return dl
-
-def size_tfms(dl, mode:str='batch') -> list:
-    "The transforms of `dl` that set the image size: batch transforms; in loader mode also item transforms and openers"
-    dl = _inner_dl(dl)
-    res = _size_tfms(dl.after_batch, _BATCH_SIZE_TFMS)
-    if mode == 'loader': res = _dataset_size_tfms(dl) + _size_tfms(dl.after_item, _ITEM_SIZE_TFMS) + res
-    return res
-
-def output_resizers(model) -> list:
-    "Modules of `model` that resize their input to a size they are given (`set_output_size`), e.g. a learned resizer"
-    return [m for m in model.modules() if hasattr(m, 'set_output_size')]
-
-def native_size(dls) -> int:
-    "The image size the DataLoaders yield: from a size-setting transform, else from one validation batch"
-    for t in size_tfms(dls.train, 'loader')[::-1]:
-        sz = _get_tfm_size(t)
-        if sz is not None: return int(max(_hw(sz)))
-    xb = dls.valid.one_batch()[0] if len(dls.valid) else dls.train.one_batch()[0]
-    return int(max(xb.shape[-2:]))
+__all__ = ['BLUR_SCHEDULES', 'BN_BATCHES', 'ProgressiveResize', 'blur_schedule', 'ProgressiveResizeCallback',
+           'warn_compiled_sizes']
 
 # %% ../nbs/02_resize.ipynb #628a4287
 class _Knob:
@@ -177,219 +106,281 @@ def _make_knobs(regularization) -> list:
     return [_KNOBS[k](as_schedule(v, name=k)) for k,v in regularization.items()]
 
 # %% ../nbs/02_resize.ipynb #6298028b
-def check_model_sizes(model:nn.Module, sizes, what:str='a size it is asked to take'):
-    "Raise a `ValueError` naming the size if `model` fails on a batch of zeros at any of `sizes` (learned resizers set to it)"
-    resizers = [(m, m.output_size) for m in output_resizers(model)]
-    p = next(model.parameters(), None)
-    conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
-    c = conv.in_channels if conv is not None else 3
-    dev,dt = (p.device, p.dtype) if p is not None else ('cpu', torch.float32)
-    was_training = model.training
-    model.eval()
-    try:
-        for s in sizes:
-            try:
-                for m,_ in resizers: m.set_output_size(s)
-                with torch.no_grad(): model(torch.zeros(2, c, s, s, device=dev, dtype=dt))
-            except Exception as e:
-                raise ValueError(f"the model cannot take {s}x{s} images, {what}: {type(e).__name__}: {e}") from e
-    finally:
-        model.train(was_training)
-        for m,sz in resizers: m.set_output_size(sz)
+_MODES,_VALID_SIZES,_LR_RULES = ('batch', 'loader'),('final', 'current'),{'none': 0., 'sqrt': 0.5, 'linear': 1.}
+BN_BATCHES = 50
 
-_MODES, _VALID_SIZES = ('batch', 'loader'), ('final', 'current')
+def _check_int(name, v, lo=1, none_ok=True):
+    if v is None and none_ok: return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise ValueError(f"{name} must be a whole number >= {lo}{' or None' if none_ok else ''}, got {v!r}")
+    return v
 
-class ProgressiveResize(Callback):
+def _bn_batches(v):
+    "`recalibrate_bn` (True, False or a number of batches) as a number of batches, or None"
+    if v is True: return BN_BATCHES
+    if v is False or v is None: return None
+    return _check_int('recalibrate_bn (a number of batches, True or False)', v, none_ok=False)
+
+# %% ../nbs/02_resize.ipynb #efa023e0
+class ProgressiveResizeCallback(SizeCallback):
     "Train at sizes that follow `sizes` (a `Schedule`, stage list, number or name), with coupled regularization"
-    order,run_valid = -5,True   # before MixUp/CutMix (0) and mixed precision (10); before the Recorder (50) sets up columns
     def __init__(self, sizes='khor', final_size:int|None=None, mode:str='batch', valid_size:str='final',
                  regularization:dict|None=None, blur=None, blur_p:float=0.4, blur_per:str='batch', blur_ref_size:int|None=None,
-                 n_epoch:int|None=None, check_model:bool=True, show:bool=True):
+                 n_epoch:int|None=None, check_model:bool=True, show:bool=True, batch_scale:bool=False, max_bs:int|None=None,
+                 lr_rule:str='sqrt', size_multiple:int|None=None, recalibrate_bn=False):
         if mode not in _MODES: raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         if valid_size not in _VALID_SIZES: raise ValueError(f"valid_size must be one of {_VALID_SIZES}, got {valid_size!r}")
-        if n_epoch is not None and (not isinstance(n_epoch, int) or n_epoch < 1):
-            raise ValueError(f"n_epoch must be a positive number of epochs or None, got {n_epoch!r}")
+        if lr_rule not in _LR_RULES: raise ValueError(f"lr_rule must be one of {tuple(_LR_RULES)}, got {lr_rule!r}")
+        if not isinstance(batch_scale, bool): raise ValueError(f"batch_scale must be True or False, got {batch_scale!r}")
+        _check_int('n_epoch', n_epoch); _check_int('max_bs', max_bs); _check_int('size_multiple', size_multiple)
         if final_size is not None and (isinstance(final_size, bool) or not isinstance(final_size, Real) or not 0 < final_size < math.inf):
             raise ValueError(f"final_size must be a positive image size in pixels or None, got {final_size!r}")
-        store_attr('sizes,final_size,mode,valid_size,n_epoch,check_model,show')
-        self.sched = sizes if isinstance(sizes, Schedule) or isinstance(sizes, str) else as_schedule(sizes, name='size')
+        store_attr('sizes,final_size,mode,valid_size,n_epoch,check_model,show,batch_scale,max_bs,lr_rule,size_multiple')
+        self.bn_batches = _bn_batches(recalibrate_bn)
+        self.sched = sizes if isinstance(sizes, (Schedule, str)) else as_schedule(sizes, name='size')
         self.knobs = _make_knobs(regularization)
-        self.history,self.done,self.saved,self.lr_finding = [],0,None,False
+        self.history,self.done,self.bn_recalibrated,self.knobs_saved = [],0,None,False
         # coupled appliers that also act on each training batch (`on_batch`) and add to its record (`record`)
         self.extra = [] if blur is None else [_BlurKnob(blur, blur_p, blur_per, blur_ref_size)]
         if blur is None: _BlurKnob(0, blur_p, blur_per, blur_ref_size)   # bad blur settings fail even when blur is off
 
     @property
     def name(self): return 'progressive'
-
-    # --- schedule bookkeeping
-    def _resolve(self, dls=None):
-        if isinstance(self.sched, str):
-            if self.final_size is None: self.final_size = native_size(dls or self.dls)
-            self.sched = as_schedule(self.sched, self.final_size, name='size')
-        return self.sched
-
     @property
-    def final(self) -> int: return int(round(self._resolve().final))
+    def tfm_mode(self): return self.mode
 
-    def _total(self): return self.n_epoch or self.learn.n_epoch
-    def _pos(self): return self.done + self.epoch + self.iter/max(self.n_iter, 1)
-    def size_at(self, pos:float, n:int) -> int: return int(round(self.sched(pos, n)))
+ProgressiveResize = ProgressiveResizeCallback   # the name of progfast's first releases
 
-    def _all_knobs(self): return self.knobs + self.extra
-
-    def _check(self, n):
-        if self.mode == 'loader' and self.sched.per == 'iter':
-            raise ValueError("mode='loader' changes the size at epoch boundaries; use a schedule with per='epoch' or mode='batch'")
-        self.sched.check(n, 'size', lo=0, lo_open=True)
-        for k in self._all_knobs(): k.check(n)
-        if self.mode == 'loader' and not size_tfms(self.dls.train, 'loader'):
-            raise ValueError("mode='loader' needs a transform in the training DataLoader that sets the size (Resize, "
-                             "RandomResizedCrop, or one with a set_size method); none was found, use mode='batch'")
-
-    def _dry_run(self, sizes):
-        "Fail now, not after an hour of training, if the model cannot take the smallest or largest scheduled size"
-        check_model_sizes(self.learn.model, sorted({sizes[0], sizes[-1]}),
-                          f"a size of the schedule {self.sched!r} (scheduled sizes: {sizes})")
-
-    # --- state the callback changes, and putting it back
-    def _save(self):
-        for k in self._all_knobs(): k.find(self.learn)
-        tfms = dict.fromkeys(size_tfms(self.dls.train, self.mode) + size_tfms(self.dls.valid, self.mode))  # valid may share them
-        self.saved = dict(learn=self.learn, tfms=[(t, _get_tfm_size(t)) for t in tfms], metrics=self.learn.metrics,
-                          resizers=[(m, m.output_size) for m in self.resizers])
-        for k in self._all_knobs(): k.save(self.learn); k.current = None
-        self.learn.to_restore = getattr(self.learn, 'to_restore', []) + [self]
-
-    def restore(self):
-        "Put back everything the callback changed (called after every fit, including failed and cancelled ones)"
-        if self.saved is None: return
-        learn = self.saved['learn']
-        for t,sz in self.saved['tfms']: _put_tfm_size(t, sz)
-        for m,sz in self.saved['resizers']: m.set_output_size(sz)
-        for k in self._all_knobs(): k.restore(learn)
-        learn.metrics = self.saved['metrics']
-        learn.to_restore = [o for o in getattr(learn, 'to_restore', []) if o is not self]
-        self.saved = None
-
-    def _set_sizes(self, size, train=True):
-        dl = self.dls.train if train else self.dls.valid
-        for t in size_tfms(dl, self.mode): _set_tfm_size(t, size)
-
-    def _add_columns(self):
-        if not self.show or not hasattr(self.learn, 'recorder'): return
-        cols = [ValueMetric(lambda: self.current_size, 'size')]
-        cols += [ValueMetric(lambda k=k: k.current, k.name) for k in self._all_knobs()]
-        self.learn.metrics = self.learn.metrics + cols
-
-    # --- events
-    @property
-    def in_fit(self) -> bool: return self.saved is not None
-
-    def _evaluating_only(self):
-        "`validate`, `get_preds` and `tta` also send `before_fit`; only `Learner.fit` marks the learner as fitting"
-        return not getattr(self.learn, 'fitting', 0)
-
-    def before_fit(self):
-        self._resolve()
-        self.resizers = output_resizers(self.learn.model)
-        if self._evaluating_only(): return
-        self.lr_finding = hasattr(self.learn, 'lr_finder')
-        if self.lr_finding:   # lr_find runs at the start of the schedule and leaves its progress alone
-            self.current_size = int(round(self.sched.start))
-            ConstSchedule(self.current_size).check(1, 'size', lo=0, lo_open=True)
-            if self.check_model: self._dry_run([self.current_size])
-            self._save()
-            for k in self._all_knobs(): k.apply(self.learn, k.sched.start)
-            return
-        n = self._total()
-        self._check(n)
-        if self.check_model: self._dry_run(sorted({self.size_at(i, n) for i in range(n)} | {self.final}))
-        if self.done == 0: self.history = []
-        self.n_total,self.current_size = n,self.size_at(self.done, n)
-        self._save()
-        self._add_columns()
-
-    def before_train(self):
-        if not self.lr_finding: self.current_size = self.size_at(self.done + self.epoch, self._total())
-        self._set_sizes(self.current_size)
-
-    def before_validate(self):
-        if self.in_fit: self._set_sizes(self._eval_size(), train=False)   # outside a fit, before_batch resizes the batch
-
-    def _eval_size(self): return self.current_size if self.valid_size == 'current' and self.in_fit else self.final
-
-    def before_batch(self):
-        advancing = self.training and not self.lr_finding
-        if advancing:
-            pos,n = self._pos(),self._total()
-            self.current_size = self.size_at(pos, n)
-            for k in self._all_knobs(): k.apply(self.learn, k.sched(pos, n))
-        size = self.current_size if self.training else self._eval_size()
-        if not self.resizers: self.learn.xb = (resize_batch(self.xb[0], size),) + tuple(self.xb[1:])
-        elif self.in_fit:   # a learned resizer in the model makes the size itself from the loader's larger images
-            for m in self.resizers: m.set_output_size(size)
-        if advancing:
-            for k in self.extra: k.on_batch(self)
-            self.history.append(self._record(pos))
-
-    def after_batch(self):
-        "Per-iteration schedules: give the loader's size transforms the size of the next batch"
-        if self.training and not self.lr_finding and self.sched.per == 'iter' and self.iter + 1 < self.n_iter:
-            self._set_sizes(self.size_at(self.done + self.epoch + (self.iter+1)/self.n_iter, self._total()))
-
-    def _record(self, pos):
-        rec = dict(epoch=pos, size=self.current_size)
-        for k in self._all_knobs(): rec[k.name] = k.current
-        for k in self.extra: rec.update(getattr(k, 'record', lambda: {})())
-        return rec
-
-    def after_fit(self):
-        if not self.in_fit: return
-        if not self.lr_finding and self.n_epoch is not None:
-            self.done += self.learn.n_epoch
-            if self.done >= self.n_epoch: self.done = 0
-        self.restore()
-
-    # --- looking at what happened
-    @property
-    def df(self):
-        "What was applied, one row per training batch"
-        import pandas as pd
-        return pd.DataFrame(self.history)
-
-    def plot(self, n_iter:int=20):
-        "Plot what was applied (dots) against what was planned (lines), one panel per quantity"
-        import matplotlib.pyplot as plt
-        if not self.history: raise ValueError("nothing to plot yet: train first")
-        n = self.n_total
-        scheds = [('size', self.sched)] + [(k.name, k.sched) for k in self._all_knobs()]
-        fig,axs = plt.subplots(1, len(scheds), figsize=(4*len(scheds), 3), squeeze=False)
-        df = self.df
-        for ax,(nm,s) in zip(axs[0], scheds):
-            s.plot(n, n_iter, ax=ax, label='planned', color='C0')
-            if nm == 'sigma':   # blurred batches at their sigma, sharp ones at 0
-                on = df['blurred'] > 0
-                ax.plot(df['epoch'][on], df[nm][on], '.', ms=3, color='C1', label='blurred batches')
-                ax.plot(df['epoch'][~on], 0*df[nm][~on], '.', ms=3, color='C7', label='sharp batches')
-            else: ax.plot(df['epoch'], df[nm], '.', ms=3, color='C1', label='applied')
-            ax.set_title(nm); ax.legend(fontsize=8)
-        plt.tight_layout()
-        return fig
-
-# %% ../nbs/02_resize.ipynb #efa023e0
-_fastai_fit = Learner.fit
+# %% ../nbs/02_resize.ipynb #1011429f
+@patch
+def _resolve(self:ProgressiveResizeCallback, dls=None):
+    if isinstance(self.sched, str):
+        if self.final_size is None: self.final_size = native_size(dls or self.dls)
+        self.sched = as_schedule(self.sched, self.final_size, name='size')
+    return self.sched
 
 @patch
-@delegates(_fastai_fit)
-def fit(self:Learner, n_epoch, *args, **kwargs):
-    "fastai's `Learner.fit`, counting fits in progress and undoing progfast's changes if the fit raises"
-    self.fitting = getattr(self, 'fitting', 0) + 1
-    try: return _fastai_fit(self, n_epoch, *args, **kwargs)
-    except BaseException:
-        for cb in list(getattr(self, 'to_restore', [])): cb.restore()
-        raise
-    finally: self.fitting -= 1
+def size_at(self:ProgressiveResizeCallback, pos:float, n:int) -> int:
+    "The size at epoch position `pos` of an `n`-epoch training"
+    return round_size(self.sched(pos, n), self._multiple(), self.sched.bounds)
+
+@patch
+def _multiple(self:ProgressiveResizeCallback) -> int:
+    return self.size_multiple or size_multiple(self._resolve().final)
+
+@patch(as_prop=True)
+def final(self:ProgressiveResizeCallback) -> int:
+    "The size training ends at, and validation runs at"
+    return round_size(self._resolve().final, self._multiple(), self.sched.bounds)
+
+@patch
+def _total(self:ProgressiveResizeCallback): return self.n_epoch or self.learn.n_epoch
+@patch
+def _pos(self:ProgressiveResizeCallback): return self.done + self.epoch + self.iter/max(self.n_iter, 1)
+@patch
+def _all_knobs(self:ProgressiveResizeCallback): return self.knobs + self.extra
+
+@patch
+def eval_size(self:ProgressiveResizeCallback):
+    "The size validation runs at: the final one, or with `valid_size='current'` the current training size"
+    current = self.valid_size == 'current' and self.active and self.fitting and not self.lr_finding
+    return self.current_size if current else self.final
+
+# %% ../nbs/02_resize.ipynb #69d93f4d
+@patch
+def _check(self:ProgressiveResizeCallback, n):
+    if self.mode == 'loader' and self.sched.per == 'iter':
+        raise ValueError("mode='loader' changes the size at epoch boundaries; use a schedule with per='epoch' or mode='batch'")
+    self.sched.check(n, 'size', lo=0, lo_open=True)
+    for k in self._all_knobs(): k.check(n)
+    if self.mode == 'loader' and not size_tfms(self.dls.train, 'loader'):
+        raise ValueError("mode='loader' needs a transform in the training DataLoader that sets the size (Resize, "
+                         "RandomResizedCrop, or one with a set_size method); none was found, use mode='batch'")
+    bs = _inner_dl(self.dls.train).bs
+    if self.batch_scale and self.max_bs is not None and self.max_bs < bs:
+        raise ValueError(f"max_bs ({self.max_bs}) is smaller than the loader's batch size ({bs}); give max_bs >= {bs} or None")
+
+@patch
+def _dry_run(self:ProgressiveResizeCallback, sizes):
+    "Fail now, not after an hour of training, if the model cannot take the smallest or largest scheduled size"
+    check_model_sizes(self.learn.model, [self.shape(s) for s in sorted({sizes[0], sizes[-1]})],
+                      f"a size of the schedule {self.sched!r} (scheduled sizes: {sizes})")
+
+@patch
+def _save_knobs(self:ProgressiveResizeCallback, columns=True):
+    for k in self._all_knobs(): k.find(self.learn); k.save(self.learn); k.current = None
+    self.saved_metrics,self.columns,self.knobs_saved = self.learn.metrics,[],True
+    if not columns or not self.show or not hasattr(self.learn, 'recorder'): return
+    self.columns = [ValueMetric(lambda: self.current_size, 'size')]
+    self.columns += [ValueMetric(lambda k=k: k.current, k.name) for k in self._all_knobs()]
+    self.learn.metrics = self.learn.metrics + self.columns
+
+@patch
+def setup(self:ProgressiveResizeCallback, fitting:bool):
+    self._resolve()
+    if not fitting: return
+    if self.lr_finding:   # lr_find runs at the start of the schedule
+        self.current_size = round_size(self.sched.start, self._multiple(), self.sched.bounds)
+        if self.check_model: self._dry_run([self.current_size])
+        self._save_knobs(columns=False)
+        for k in self._all_knobs(): k.apply(self.learn, k.sched.start)
+        return
+    n = self._total()
+    self._check(n)
+    sizes = sorted({self.size_at(i, n) for i in range(n)} | {self.final})
+    if self.check_model: self._dry_run(sizes)
+    warn_compiled_sizes(self.learn.model, {self.shape(s) for s in sizes})
+    if self.done == 0: self.history = []
+    self.n_total,self.current_size = n,self.size_at(self.done, n)
+    self._save_knobs()
+    if self.batch_scale: self._start_batch_scaling()
+
+# %% ../nbs/02_resize.ipynb #9ac85c50
+@patch
+def _scaled_bs(self:ProgressiveResizeCallback, size:int) -> int:
+    n = scaled_batch_size(size, self.final, self.base_bs)
+    return n if self.max_bs is None else min(n, self.max_bs)
+
+@patch
+def _plan(self:ProgressiveResizeCallback, n_items:int) -> list:
+    "The `(size, n_images)` of each step of the coming epoch"
+    e,n = self.done + self.epoch,self._total()
+    if self.sched.per == 'epoch':
+        s = self.size_at(e, n)
+        return [(s, k) for k in even_steps(n_items, self._scaled_bs(s))]
+    steps,seen = [],0
+    while seen < n_items:
+        s = self.size_at(e + seen/n_items, n)
+        k = min(self._scaled_bs(s), n_items - seen)
+        steps.append((s, k)); seen += k
+    return steps
+
+@patch
+def _start_batch_scaling(self:ProgressiveResizeCallback):
+    inner = _inner_dl(self.dls.train)
+    self.base_bs,self.saved_drop_last = inner.bs,inner.drop_last
+    inner.drop_last = False
+    self.rechunk(self._plan)
+
+# %% ../nbs/02_resize.ipynb #e3d83089
+def _compiled(model) -> bool:
+    return any(type(m).__name__ == 'OptimizedModule' for m in [model, *model.modules()])
+
+def warn_compiled_sizes(model:nn.Module, shapes:set):
+    "Warn if `model` is compiled and the distinct `shapes` of a schedule would exceed `torch.compile`'s recompile limit"
+    if not _compiled(model): return
+    import torch._dynamo
+    cfg = torch._dynamo.config
+    limit = getattr(cfg, 'recompile_limit', getattr(cfg, 'cache_size_limit', 8))
+    if not cfg.automatic_dynamic_shapes and len(shapes) > limit:
+        warnings.warn(f"the compiled model will see {len(shapes)} image shapes {sorted(shapes)} with automatic dynamic shapes "
+                      f"off: past torch._dynamo.config.recompile_limit ({limit}) it falls back to eager mode. Turn "
+                      f"torch._dynamo.config.automatic_dynamic_shapes back on, raise the limit, or use fewer sizes "
+                      f"(a larger size_multiple)")
+
+# %% ../nbs/02_resize.ipynb #339b03a6
+@patch
+def before_train(self:ProgressiveResizeCallback):
+    if not (self.active and self.fitting): return
+    if not self.lr_finding: self.current_size = self.size_at(self.done + self.epoch, self._total())
+    if not (self.batch_scale and self.sched.per == 'iter'): self.set_loader_size(self.current_size)
+
+@patch
+def before_validate(self:ProgressiveResizeCallback):
+    if self.active: self.set_loader_size(self.eval_size(), train=False)
+
+@patch
+def _advance(self:ProgressiveResizeCallback):
+    self.pos,n = self._pos(),self._total()
+    self.lr_mult,self.step_bs = 1.,len(self.xb[0])
+    if self.batch_scale:
+        self.current_size,self.step_bs = self.learn.dl.current
+        self.lr_mult = (self.step_bs / self.base_bs) ** _LR_RULES[self.lr_rule]
+    else: self.current_size = self.size_at(self.pos, n)
+    for k in self._all_knobs(): k.apply(self.learn, k.sched(self.pos, n))
+
+@patch
+def before_batch(self:ProgressiveResizeCallback):
+    if not self.active: return
+    advancing = self.training and self.fitting and not self.lr_finding
+    if advancing: self._advance()
+    self.set_batch_size(self.current_size if self.training and self.fitting else self.eval_size())
+    if advancing:
+        for k in self.extra: k.on_batch(self)
+        self.history.append(self._record())
+
+@patch
+def after_batch(self:ProgressiveResizeCallback):
+    "Per-iteration schedules: give the loader's size transforms the size of the next batch"
+    if (self.active and self.training and self.fitting and not self.lr_finding and self.sched.per == 'iter'
+        and not self.batch_scale and self.iter + 1 < self.n_iter):
+        self.set_loader_size(self.size_at(self.done + self.epoch + (self.iter+1)/self.n_iter, self._total()))
+
+@patch
+def _record(self:ProgressiveResizeCallback) -> dict:
+    rec = dict(epoch=self.pos, size=self.current_size, bs=self.step_bs, lr_mult=self.lr_mult)
+    for k in self._all_knobs(): rec[k.name] = k.current
+    for k in self.extra: rec.update(k.record())
+    return rec
+
+# %% ../nbs/02_resize.ipynb #fe1a98c6
+@patch
+def finish(self:ProgressiveResizeCallback):
+    if self.n_epoch is not None:
+        self.done += self.learn.n_epoch
+        if self.done < self.n_epoch: return       # more fits of the same run follow (fine_tune)
+        self.done = 0
+    if self.bn_batches: self.recalibrate()
+
+@patch
+def recalibrate(self:ProgressiveResizeCallback, n_batches:int|None=None):
+    "Re-estimate the batch-norm statistics on sharp training batches at the final size, with dropout off"
+    n = n_batches or self.bn_batches or BN_BATCHES
+    self.learn.recalibrate_bn(self.final, n)
+    self.bn_recalibrated = dict(size=self.final, n_batches=n, layers=len(bn_layers(self.learn.model)))
+
+@patch
+def restore(self:ProgressiveResizeCallback):
+    "Put back everything the callback changed (called after every fit, including failed and cancelled ones)"
+    learn = self.fit_learn
+    if self.knobs_saved:
+        for k in self._all_knobs(): k.restore(learn)
+        learn.metrics,self.knobs_saved = self.saved_metrics,False   # the Recorder reads its metrics from the learner
+    if getattr(self, 'saved_drop_last', None) is not None:
+        _inner_dl(learn.dls.train).drop_last,self.saved_drop_last = self.saved_drop_last,None
+    SizeCallback.restore(self)
+
+# %% ../nbs/02_resize.ipynb #89c30c20
+@patch(as_prop=True)
+def df(self:ProgressiveResizeCallback):
+    "What was applied, one row per training batch"
+    import pandas as pd
+    return pd.DataFrame(self.history)
+
+@patch
+def plot(self:ProgressiveResizeCallback, n_iter:int=20):
+    "Plot what was applied (dots) against what was planned (lines), one panel per quantity"
+    import matplotlib.pyplot as plt
+    if not self.history: raise ValueError("nothing to plot yet: train first")
+    df,n = self.df,self.n_total
+    scheds = [('size', self.sched)] + [(k.name, k.sched) for k in self._all_knobs()]
+    steps = [c for c in ('bs', 'lr_mult') if df[c].nunique() > 1]
+    fig,axs = plt.subplots(1, len(scheds) + len(steps), figsize=(4*(len(scheds) + len(steps)), 3), squeeze=False)
+    for ax,(nm,s) in zip(axs[0], scheds):
+        s.plot(n, n_iter, ax=ax, label='planned', color='C0')
+        if nm == 'sigma':   # blurred batches at their sigma, sharp ones at 0
+            on = df['blurred'] > 0
+            ax.plot(df['epoch'][on], df[nm][on], '.', ms=3, color='C1', label='blurred batches')
+            ax.plot(df['epoch'][~on], 0*df[nm][~on], '.', ms=3, color='C7', label='sharp batches')
+        else: ax.plot(df['epoch'], df[nm], '.', ms=3, color='C1', label='applied')
+        ax.set_title(nm); ax.legend(fontsize=8)
+    for ax,nm in zip(axs[0][len(scheds):], steps):
+        ax.plot(df['epoch'], df[nm], '.', ms=3, color='C2')
+        ax.set_title({'bs': 'images per step', 'lr_mult': 'LR multiplier'}[nm]); ax.set_xlabel('epoch')
+    plt.tight_layout()
+    return fig
+
+Learner.progressive = learner_property('progressive', "The `ProgressiveResizeCallback` of the last `fit_progressive`")
 
 # %% ../nbs/02_resize.ipynb #784352af
 _POLICIES = ('one_cycle', 'sgdr', 'flat_cos', 'constant', 'fine_tune')
@@ -403,7 +394,7 @@ def _stage_lengths(values) -> list:
     return lengths
 
 @patch
-def fit_sgdr_at_sizes(self:Learner, cb:ProgressiveResize, n_epoch:int, lr_max=None, cbs=None, **kwargs):
+def fit_sgdr_at_sizes(self:Learner, cb:ProgressiveResizeCallback, n_epoch:int, lr_max=None, cbs=None, **kwargs):
     "SGDR with a restart wherever the size schedule of `cb` changes"
     cb._resolve(self.dls)
     lengths = _stage_lengths([cb.size_at(i, n_epoch) for i in range(n_epoch)])
@@ -426,16 +417,9 @@ def _fine_tune_progressive(self:Learner, cb, n_epoch, base_lr, freeze_epochs, st
     self.fit_one_cycle(n_epoch - freeze_epochs, slice(base_lr/lr_mult, base_lr), pct_start=pct_start, div=div,
                        start_epoch=max(0, start_epoch - freeze_epochs), **kwargs)
 
-@patch
-def fit_progressive(self:Learner, n_epoch:int, lr_max=None, sizes=None, policy:str='one_cycle',
-                    regularization:dict|None=None, blur=None, blur_p:float=0.4, blur_per:str='batch',
-                    blur_ref_size:int|None=None, final_size:int|None=None, mode:str='batch', valid_size:str='final',
-                    freeze_epochs:int=1, start_epoch:int=0, check_model:bool=True, cbs=None, **kwargs):
-    "Train `n_epoch` epochs at sizes following `sizes`, regularization following `regularization`, blur sigma following `blur`, LR following `policy`"
+def _check_run(n_epoch, policy, freeze_epochs, start_epoch):
     if isinstance(n_epoch, bool) or not isinstance(n_epoch, int) or n_epoch < 1:
         raise ValueError(f"n_epoch must be a positive integer, got {n_epoch!r}")
-    if sizes is None: sizes = getattr(self, 'regime', None) or 'khor'   # a one-line learner's regime (`progfast.learner`)
-    if final_size is None: final_size = getattr(self, 'regime_size', None)
     if policy not in _POLICIES: raise ValueError(f"policy must be one of {_POLICIES}, got {policy!r}")
     if isinstance(freeze_epochs, bool) or not isinstance(freeze_epochs, int):
         raise ValueError(f"freeze_epochs must be a whole number of epochs, got {freeze_epochs!r}")
@@ -443,16 +427,27 @@ def fit_progressive(self:Learner, n_epoch:int, lr_max=None, sizes=None, policy:s
         raise ValueError(f"with policy='fine_tune', freeze_epochs ({freeze_epochs}) must be between 1 and n_epoch-1 ({n_epoch-1})")
     if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or not 0 <= start_epoch < n_epoch:
         raise ValueError(f"start_epoch must be a whole number from 0 to n_epoch-1 ({n_epoch-1}), got {start_epoch!r}")
-    cb = ProgressiveResize(sizes, final_size=final_size, mode=mode, valid_size=valid_size, regularization=regularization,
-                           blur=blur, blur_p=blur_p, blur_per=blur_per, blur_ref_size=blur_ref_size,
-                           n_epoch=n_epoch, check_model=check_model)
-    kwargs = dict(cbs=L(cbs) + cb, start_epoch=start_epoch, **kwargs)
+
+# %% ../nbs/02_resize.ipynb #1b80cec3
+@patch
+@delegates(ProgressiveResizeCallback, but=['sizes', 'n_epoch', 'show'])
+def fit_progressive(self:Learner, n_epoch:int, lr_max=None, sizes=None, policy:str='one_cycle', freeze_epochs:int=1,
+                    start_epoch:int=0, recalibrate_bn=True, cbs=None, final_size=None, **kwargs):
+    "Train `n_epoch` epochs at sizes following `sizes`, regularization following `regularization`, blur sigma following `blur`, LR following `policy`"
+    _check_run(n_epoch, policy, freeze_epochs, start_epoch)
+    if sizes is None: sizes = getattr(self, 'regime', None) or 'khor'   # a one-line learner's regime (`progfast.learner`)
+    if final_size is None: final_size = getattr(self, 'regime_size', None)
+    fit_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in _CB_ARGS}   # fastai's own, e.g. pct_start, wd
+    cb = ProgressiveResizeCallback(sizes, final_size=final_size, n_epoch=n_epoch, recalibrate_bn=recalibrate_bn, **kwargs)
+    kw = dict(cbs=L(cbs) + cb, start_epoch=start_epoch, **fit_kwargs)
     try:
-        if   policy == 'one_cycle': self.fit_one_cycle(n_epoch, lr_max, **kwargs)
-        elif policy == 'flat_cos':  self.fit_flat_cos(n_epoch, lr_max, **kwargs)
-        elif policy == 'constant':  self.fit(n_epoch, lr_max, **kwargs)
-        elif policy == 'sgdr':      self.fit_sgdr_at_sizes(cb, n_epoch, lr_max, **kwargs)
-        else: self._fine_tune_progressive(cb, n_epoch, 2e-3 if lr_max is None else lr_max, freeze_epochs, **kwargs)
+        if   policy == 'one_cycle': self.fit_one_cycle(n_epoch, lr_max, **kw)
+        elif policy == 'flat_cos':  self.fit_flat_cos(n_epoch, lr_max, **kw)
+        elif policy == 'constant':  self.fit(n_epoch, lr_max, **kw)
+        elif policy == 'sgdr':      self.fit_sgdr_at_sizes(cb, n_epoch, lr_max, **kw)
+        else: self._fine_tune_progressive(cb, n_epoch, 2e-3 if lr_max is None else lr_max, freeze_epochs, **kw)
     finally:
         cb.restore()
         self.progressive = cb
+
+_CB_ARGS = set(inspect.signature(ProgressiveResizeCallback).parameters)

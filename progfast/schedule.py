@@ -12,7 +12,7 @@ from fastcore.basics import store_attr
 
 # %% auto #0
 __all__ = ['SIZE_SCHEDULES', 'Schedule', 'ConstSchedule', 'LinearSchedule', 'StepSchedule', 'StageSchedule', 'RampSchedule',
-           'khor_dropout', 'khor_blur', 'as_schedule']
+           'size_multiple', 'round_size', 'khor_dropout', 'khor_blur', 'as_schedule']
 
 # %% ../nbs/00_schedule.ipynb #0d7f8e48
 _PERS = ('epoch', 'iter')
@@ -206,11 +206,25 @@ class RampSchedule(Schedule):
         return f"{_fmt(self.s)} -> {_fmt(self.e)} between {_fmt(self.start_at)} and {_fmt(self.end_at)}{u}, multiple of {self.multiple}"
 
 # %% ../nbs/00_schedule.ipynb #4928e617
+def size_multiple(final:float) -> int:
+    "The multiple fractional sizes of a schedule ending at `final` px are rounded to: 8 from 128 px, 4 from 64 px, else 1"
+    return 8 if final >= 128 else 4 if final >= 64 else 1
+
+def round_size(v:float, multiple:int=1, bounds=None) -> int:
+    "A whole size `v` as it is; a fractional one rounded to the nearest multiple of `multiple`, kept within `bounds`"
+    if float(v).is_integer(): return int(v)
+    lo,hi = bounds or (1, math.inf)
+    r = max(round(v / multiple) * multiple, math.ceil(lo), 1)
+    return int(r if hi == math.inf else min(r, math.floor(hi)))
+
+# %% ../nbs/00_schedule.ipynb #4ebbc399
+def _fraction(f, r): return round_size(f * r, size_multiple(f))
+
 SIZE_SCHEDULES = {
     'khor':     lambda f: StepSchedule(f-8, 2, every=2, end=f),
-    'gradual':  lambda f: StageSchedule([round(f*r) for r in (0.4, 0.6, 0.8, 1.0)]),
-    'stepwise': lambda f: StageSchedule([round(f*0.4), f]),
-    'ramp':     lambda f: RampSchedule(max(8, f//2), f),
+    'gradual':  lambda f: StageSchedule([_fraction(f, r) for r in (0.4, 0.6, 0.8, 1.0)]),
+    'stepwise': lambda f: StageSchedule([_fraction(f, 0.4), f]),
+    'ramp':     lambda f: RampSchedule(max(8, f//2), f, multiple=size_multiple(f)),
     'fixed':    lambda f: ConstSchedule(f),
 }
 

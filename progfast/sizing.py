@@ -76,7 +76,7 @@ def tfm_shape(tfm) -> tuple|None:
 def set_tfm_shape(tfm, shape):
     "Make `tfm` produce images of `shape` (h, w)"
     h,w = as_hw(shape)
-    if hasattr(tfm, 'set_size'): tfm.set_size((h, w))
+    if hasattr(tfm, 'set_size'): tfm.set_size(h if h == w else (h, w))
     elif isinstance(tfm, _ITEM_SIZE_TFMS): tfm.size = type(tfm.size)((w, h))
     else: tfm.size = (h, w)
 
@@ -134,7 +134,8 @@ class SizeSetter:
         self.saved = [(t, _get_tfm_size(t)) for t in tfms] + [(m, m.output_size) for m in self.resizers]
 
     def set_loader(self, dl, shape):
-        "Make the size-setting transforms of `dl` produce `shape`"
+        "Make the size-setting transforms of `dl` produce `shape` (not with a learned resizer: it needs the loader's images)"
+        if self.resizers: return
         for t in size_tfms(dl, self.mode): set_tfm_shape(t, shape)
 
     def set_model(self, shape):
@@ -217,8 +218,8 @@ Learner.fit._progfast_wraps = _fastai_fit
 # %% ../nbs/01a_sizing.ipynb #b25c7885
 class SizeCallback(Callback):
     "Base of the callbacks that set the image size: the fit bookkeeping, setting sizes, LR multipliers, restoring"
-    order,run_valid,mode = -5,True,'batch'
-    _depth,setter,fitting,lr_finding,lr_mult,_lrs,_rechunker = 0,None,False,False,1.,None,None
+    order,run_valid,tfm_mode = -5,True,'batch'   # tfm_mode: the transforms it may set, 'batch' or 'loader' (`size_tfms`)
+    _depth,setter,fitting,lr_finding,lr_mult,_lrs,_rechunker,fit_learn = 0,None,False,False,1.,None,None,None
 
     def setup(self, fitting:bool): "Called once at the start of a fit (`fitting`) or of an evaluation"
     def finish(self): "Called once at the end of a completed fit, before the sizes are put back"
@@ -230,9 +231,10 @@ class SizeCallback(Callback):
     def before_fit(self):
         self._depth += 1
         if self._depth > 1: return              # a validate()/get_preds() inside a fit or an evaluation
+        self.fit_learn = self.learn          # fastai detaches a callback (cb.learn = None) before a failed fit is restored
         self.fitting,self.lr_finding = is_fitting(self.learn),hasattr(self.learn, 'lr_finder')
         self.native = native_shape(self.dls)
-        self.setter = SizeSetter(self.learn.model, self.dls.loaders, self.mode)
+        self.setter = SizeSetter(self.learn.model, self.dls.loaders, self.tfm_mode)
         fit_state(self.learn).to_restore.append(self)
         self.setup(self.fitting)
 
@@ -268,7 +270,7 @@ class SizeCallback(Callback):
         self.opt.set_hyper('lr', [lr * self.lr_mult for lr in self._lrs])
 
     def _unscale_lr(self):
-        if self._lrs is not None: self.learn.opt.set_hyper('lr', self._lrs); self._lrs = None
+        if self._lrs is not None: self.fit_learn.opt.set_hyper('lr', self._lrs); self._lrs = None
 
     def after_step(self): self._unscale_lr()
 
@@ -279,18 +281,19 @@ class SizeCallback(Callback):
         try: self._unscale_lr()
         finally:
             self.setter.restore()
-            self.setter = None
-            if self._rechunker is not None and self._rechunker in self.learn.cbs: self.learn.remove_cb(self._rechunker)
+            self.setter,learn = None,self.fit_learn
+            if self._rechunker is not None and self._rechunker in learn.cbs: learn.remove_cb(self._rechunker)
             self._rechunker = None
-            st = fit_state(self.learn)
+            st = fit_state(learn)
             st.to_restore = [o for o in st.to_restore if o is not self]
+            self.fit_learn = None
 
 # %% ../nbs/01a_sizing.ipynb #14cd05eb
 class EvalSize(SizeCallback):
     "Evaluate at `size` (the shorter side, or `(h, w)`): resize every batch, or set a learned resizer, optionally flipped"
     def __init__(self, size, flip:bool=False, mode:str='batch'):
         self.size = check_size(size) if isinstance(size, Integral) else as_hw(size)
-        self.flip,self.mode = flip,mode
+        self.flip,self.tfm_mode = flip,mode
     def before_validate(self):
         if self.active: self.set_loader_size(self.size, train=False)
     def before_batch(self):
@@ -426,7 +429,7 @@ def recalibrate_bn(self:Learner, size=None, n_batches:int=20, dl=None, seed:int=
             setter.set_loader(dl, shape); setter.set_model(shape)
             for i,b in enumerate(dl):
                 if i >= n_batches: break
-                xb = to_device(tuple(b[:n_inp]), dev)
+                xb = [x.as_subclass(torch.Tensor) for x in to_device(tuple(b[:n_inp]), dev)]   # plain tensors suit torch.compile
                 model(setter.fit_batch(xb[0], shape), *xb[1:])
     except BaseException:
         load_bn_state(model, saved)     # a failed or interrupted recalibration leaves the statistics as they were

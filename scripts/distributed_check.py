@@ -15,7 +15,11 @@ sets them), or by hand, e.g. two processes on one machine:
 Fits (3 epochs, sizes 16 -> 24 -> 32 px, dropout and blur sigma schedules):
 - `shared`: `mode='batch'`, one blur decision per batch, `set_seed(seed)` on every process;
 - `per_rank`: `mode='loader'`, one blur decision per image, `set_seed(seed + rank)`;
-- `mixsize`: MixSize (`mode='plain'`) drawing from the same sizes, `set_seed(seed)` on every process.
+- `mixsize`: MixSize (`mode='plain'`) drawing from the same sizes, `set_seed(seed)` on every process;
+- `scaled`: `mode='batch'` with `batch_scale=True` (batches that follow the size) and the batch-norm re-estimation at
+  the end, `set_seed(seed)` on every process.
+The first two keep the running batch-norm statistics of training (`recalibrate_bn=False`), so their gathered
+predictions can be checked against the last epoch's validation.
 """
 import argparse, json
 from datetime import timedelta
@@ -37,7 +41,8 @@ SIZES, DROPOUT, SIGMA = [16, 24, 32], [0.1, 0.2, 0.3], [1.5, 1.0, 0.5]   # one v
 EPOCHS, BS = 3, 4
 FITS = dict(shared=dict(mode='batch', blur_per='batch', seed_per_rank=False),
             per_rank=dict(mode='loader', blur_per='image', seed_per_rank=True),
-            mixsize=dict(mixsize=True, seed_per_rank=False))
+            mixsize=dict(mixsize=True, seed_per_rank=False),
+            scaled=dict(mode='batch', blur_per='batch', seed_per_rank=False, batch_scale=True))
 
 def _broadcast_cpu(self, t, rank):
     "fastai's `DistributedDL._broadcast` moves the indices to CUDA (for nccl); with gloo on the CPU, broadcast them there"
@@ -66,7 +71,7 @@ def predict_locally(learn):
     model = learn.model.eval()
     with torch.no_grad(): return torch.cat([learn.loss_func.activation(model(xb)) for xb,_ in learn.dls.valid])
 
-def train(data, seed, seed_per_rank, mode='batch', blur_per='batch', mixsize=False, bs=BS, epochs=EPOCHS):
+def train(data, seed, seed_per_rank, mode='batch', blur_per='batch', mixsize=False, batch_scale=False, bs=BS, epochs=EPOCHS):
     "Train one fit in this process (progressive, or MixSize with `mixsize`) and return what it saw"
     seed = seed + rank_distrib() if seed_per_rank else seed
     set_seed(seed, reproducible=True)
@@ -77,11 +82,12 @@ def train(data, seed, seed_per_rank, mode='batch', blur_per='batch', mixsize=Fal
     with learn.no_bar(), learn.distrib_ctx(sync_bn=False, cpu=True, kwargs_handlers=[pg]):
         if mixsize: learn.fit(epochs, 1e-2, cbs=[mix := MixSize(sizes=SIZES, mode='plain'), watch])
         else: learn.fit_progressive(epochs, 1e-2, sizes=SIZES, mode=mode, regularization=dict(dropout=DROPOUT),
-                                    blur=SIGMA, blur_p=0.5, blur_per=blur_per, cbs=watch)
+                                    blur=SIGMA, blur_p=0.5, blur_per=blur_per, cbs=watch, batch_scale=batch_scale,
+                                    recalibrate_bn=batch_scale)
         names,values = learn.recorder.metric_names[1:-1],[list(map(float, v)) for v in learn.recorder.values]
         preds,targs = learn.get_preds()         # each process predicts its shard; fastai's DistributedDL gathers them
     local = predict_locally(learn)
-    applied = (mix.df[['size', 'images']] if mixsize else learn.progressive.df[['size', 'blurred', 'blur_sigma', 'sigma', 'dropout']])
+    applied = (mix.df[['size', 'images']] if mixsize else learn.progressive.df[['size', 'bs', 'lr_mult', 'blurred', 'blur_sigma', 'sigma', 'dropout']])
     return dict(seed=seed, n_valid=len(dls.valid_ds), steps=watch.steps, dry_run=watch.dry_run, applied=applied.to_dict('list'),
                 params=torch.cat([p.detach().flatten() for p in learn.model.parameters()]).tolist(),
                 metric_names=list(names), recorder=values,

@@ -13,6 +13,7 @@ WORLD, SEED = 2, 0
 N_TRAIN, N_VALID = 12, 7                        # images per class (two classes) in the training and validation sets
 PROGRESSIVE = ('shared', 'per_rank')            # fit_progressive: set_seed(seed) on every process / set_seed(seed + rank)
 FITS = PROGRESSIVE + ('mixsize',)               # MixSize(mode='plain'): set_seed(seed) on every process
+SCALED = 'scaled'                               # fit_progressive(batch_scale=True), batch norm re-estimated at the end
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -127,3 +128,18 @@ def test_results_are_gathered_from_all_processes(launches, name):
 def test_loader_mode_decodes_at_the_scheduled_size(launches):
     for fit in fits(launches[0], 'per_rank'):
         assert [s['loader'] for s in train_steps(fit)] == [s['model'] for s in train_steps(fit)]
+
+def test_batch_scaling_takes_the_same_steps_on_every_process(launches):
+    "Each process plans its epochs from its own, equal share of the images: the same number of steps, sizes and batch sizes"
+    cfg = settings(launches)
+    share = 2*N_TRAIN // WORLD                                   # each process's images per epoch
+    a,b = fits(launches[0], SCALED)
+    assert [s['model'] for s in train_steps(a)] == [s['model'] for s in train_steps(b)]
+    assert a['applied']['bs'] == b['applied']['bs'] and a['applied']['size'] == b['applied']['size']
+    per_size = {}
+    for size,bs in zip(a['applied']['size'], a['applied']['bs']): per_size.setdefault(size, []).append(bs)
+    for size in cfg['sizes']:
+        target = max(1, round(cfg['bs'] * (cfg['sizes'][-1] / size)**2))
+        k = -(-share // target)                                   # ceil: the fewest steps of at most `target` images
+        assert sorted(per_size[size]) == sorted([share // k + (i < share % k) for i in range(k)]), (size, per_size[size])
+    np.testing.assert_allclose(a['params'], b['params'], rtol=1e-5, atol=1e-6)   # batch norm re-estimated alike

@@ -1,3 +1,4 @@
+from progfast.sizing import is_fitting
 "Integration: progressive_learner (folders, torchvision/timm/local weights, errors) and the ENTR recipe end to end on CPU."
 import math, pytest, torch
 from pathlib import Path
@@ -151,7 +152,7 @@ class Spy(Callback):
     order = 61   # after the ParamScheduler (60) has set the batch's learning rates
     def __init__(self): self.fits,self.lr_find_sizes = [],[]
     def before_fit(self):
-        if not getattr(self.learn, 'fitting', 0) or hasattr(self.learn, 'lr_finder'): self.cur = None; return
+        if not is_fitting(self.learn) or hasattr(self.learn, 'lr_finder'): self.cur = None; return
         self.cur = dict(n_epoch=self.n_epoch, max_lr=[0.]*len(self.opt.hypers), starts=[],
                         body_trains=self.learn.model[0][0].weight.requires_grad)
         self.fits.append(self.cur)
@@ -209,7 +210,7 @@ def test_fit_entr_learns(stripes):
 class FailAt(Callback):
     def __init__(self, fit_no, exc): self.fit_no,self.exc,self.fits = fit_no,exc,0
     def before_fit(self):
-        if getattr(self.learn, 'fitting', 0): self.fits += 1
+        if is_fitting(self.learn): self.fits += 1
     def before_epoch(self):
         if self.fits == self.fit_no: raise self.exc
 

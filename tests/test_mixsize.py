@@ -10,6 +10,7 @@ from progfast.data import fashion_mnist_dls
 from progfast.mixsize import (MIXSIZE_CIFAR, MixSize, SizeSampler, bn_layers, mixsize_distribution, n_copies,
                               plot_scale_resiliency, scaled_batch_size)
 from progfast.resize import ProgressiveResize
+from progfast.sizing import fit_state
 from progfast.resizer import with_resizer
 from progfast.testing import tiny_cnn
 
@@ -143,7 +144,7 @@ def test_with_random_blur_bf16_and_channels_last():
     assert len(set(cb.df['size'])) > 1
     assert blur.last_sigmas is not None and len(blur.last_sigmas) == 32   # blurred in the loader, before the resize
     assert learn.model[0][0].weight.is_contiguous(memory_format=torch.channels_last)
-    assert not hasattr(learn, 'to_restore') or learn.to_restore == []
+    assert fit_state(learn).to_restore == []
 
 def test_refuses_progressive_resize_alongside():
     learn = fm_learner(n_train=128)

@@ -5,6 +5,7 @@ from fastai.vision.all import (ImageDataLoaders, Learner, Resize, accuracy, aug_
                                vision_learner)
 from progfast.schedule import *
 from progfast.resize import *
+from progfast.sizing import *
 from progfast.testing import tiny_cnn
 
 def dls_for(path, size=32, batch_tfms=None):
