@@ -1,5 +1,6 @@
-"Folder datasets: both layouts, the split, bad files, special images, the resize cache, draft decoding, clear errors, training"
-import os, pickle, warnings
+"Folder datasets: both layouts, the split, bad files, special images, the resize cache (healing, shared by processes), draft decoding, clear errors, training"
+import multiprocessing, os, pickle, socket, time, warnings
+from contextlib import nullcontext
 from pathlib import Path
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from fastai.data.transforms import parent_label
 from fastai.callback.core import Callback
 from fastai.vision.augment import Resize
 from progfast.resize import ProgressiveResize
+import progfast.folders as folders
 from progfast.folders import (folder_dls, read_folder, open_image, OpenImage, ImageCache, BadImageWarning, BadImageError,
                               MANIFEST, folder_cache_dir)
 from progfast.testing import messy_folder, stripes_folder, stripes_image, tiny_cnn
@@ -318,3 +320,186 @@ def test_progressive_resize_in_loader_mode(tmp_path):
     opener = [t for t in dls.train_ds.tls[0].tfms.fs if isinstance(t, OpenImage)][0]
     assert tuple(resize.size) == (32, 32) and opener.get_size() == 32     # restored after the fit
     assert spy.opener_sizes == spy.sizes        # the opener was told each training size (draft decoding follows it)
+
+# --- a cache that heals
+
+def large_folder(path, n:int=3, size:int=96, ext='jpg') -> Path:
+    "Two classes of `n` images of `size` px (cached when max_side < size)"
+    return class_folder(path, {'ah': n, 'bv': n}, size=size, ext=ext)
+
+def copies(data) -> dict:
+    "{source 'class/name': cached copy} of a FolderData"
+    return {f'{s.parent.name}/{s.name}': i for i,s in data.sources.items() if i != s}
+
+def fresh_bytes(path, tmp_path, name, **kwargs) -> bytes:
+    "The bytes of `name`'s copy in a cache built from scratch"
+    return copies(read_folder(path, cache=tmp_path/'fresh_cache', **kwargs, **QUIET))[name].read_bytes()
+
+def keep_size_and_time(fn, new_bytes: bytes):
+    "Overwrite `fn` with as many bytes, keeping its modification time: damage the size and time check cannot see"
+    st = Path(fn).stat()
+    assert len(new_bytes) == st.st_size
+    Path(fn).write_bytes(new_bytes); os.utime(fn, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+def epoch(dls) -> int:
+    "Train one epoch of a tiny CNN and validate: the number of items the training loader served"
+    learn = Learner(dls, tiny_cnn(), metrics=accuracy)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
+    assert len(learn.recorder.values) == 1 and all(np.isfinite(v) for v in learn.recorder.values[0])
+    return len(dls.train) * dls.train.bs
+
+@pytest.mark.parametrize('damage', ['truncated', 'deleted', 'overwritten'])
+def test_damaged_cached_copy_is_rebuilt_when_the_cache_is_opened(tmp_path, damage):
+    path = large_folder(tmp_path/'data')
+    dls = folder_dls(path, size=16, bs=2, max_side=32, cache=tmp_path/'cache', **QUIET)
+    copy = copies(dls.folder)['ah/000.jpg']
+    good = copy.read_bytes()
+    if damage == 'truncated': copy.write_bytes(good[:len(good)//2])
+    elif damage == 'deleted': copy.unlink()
+    else: copy.write_bytes(Path(copies(dls.folder)['ah/001.jpg']).read_bytes())    # another valid image
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')                                  # no warning, no bad file: just rebuilt
+        again = folder_dls(path, size=16, bs=2, max_side=32, cache=tmp_path/'cache', **QUIET)
+    assert (again.folder.stats['repaired'], again.folder.stats['examined'], again.bad_files) == (1, 1, {})
+    assert copy.read_bytes() == good == fresh_bytes(path, tmp_path, 'ah/000.jpg', max_side=32)
+    assert epoch(again) > 0
+    third = read_folder(path, max_side=32, cache=tmp_path/'cache', **QUIET)
+    assert (third.stats['repaired'], third.stats['examined']) == (0, 0)
+
+def test_cached_copy_whose_source_went_bad_is_a_bad_file(tmp_path):
+    path = large_folder(tmp_path/'data')
+    data = read_folder(path, max_side=32, cache=tmp_path/'cache', **QUIET)
+    copy,src = copies(data)['ah/000.jpg'],path/'ah'/'000.jpg'
+    keep_size_and_time(src, bytes(src.stat().st_size))                # unchanged for the manifest, but no image
+    copy.write_bytes(copy.read_bytes()[:100])
+    with pytest.raises(BadImageError, match='000.jpg'):
+        folder_dls(path, size=16, bs=2, max_side=32, cache=tmp_path/'cache', bad_files='raise', **QUIET)
+    with pytest.warns(BadImageWarning, match='ah/000.jpg'):
+        dls = folder_dls(path, size=16, bs=2, max_side=32, cache=tmp_path/'cache', **QUIET)
+    assert list(dls.bad_files) == [src.resolve()] and 'not an image' in dls.bad_files[src.resolve()]
+    assert src.resolve() not in dls.folder.sources.values() and not copy.exists()
+    assert epoch(dls) > 0
+
+def test_copy_damaged_where_the_check_cannot_see_is_rebuilt_at_load_time(tmp_path):
+    path = large_folder(tmp_path/'data')
+    dls = folder_dls(path, size=16, bs=2, max_side=32, cache=tmp_path/'cache', **QUIET)
+    copy = copies(dls.folder)['ah/000.jpg']
+    good = copy.read_bytes()
+    keep_size_and_time(copy, bytes(len(good)))                        # damaged during training, or so that ...
+    assert read_folder(path, max_side=32, cache=tmp_path/'cache', **QUIET).stats['repaired'] == 0   # ... this passes it
+    with pytest.warns(UserWarning, match='rebuilt from its source'):
+        n = sum(len(xb) for xb,_ in dls.train) + sum(len(xb) for xb,_ in dls.valid)   # ... loading rebuilds it
+    assert n == len(dls.train)*2 + len(dls.valid_ds) and copy.read_bytes() == good
+    assert read_folder(path, max_side=32, cache=tmp_path/'cache', **QUIET).stats['examined'] == 0   # the manifest knows
+
+def test_copy_and_source_bad_at_load_time_name_both(tmp_path):
+    path = large_folder(tmp_path/'data')
+    dls = folder_dls(path, size=16, bs=2, max_side=32, cache=tmp_path/'cache', **QUIET)
+    copy = copies(dls.folder)['ah/000.jpg']
+    copy.write_bytes(b'x'); (path/'ah'/'000.jpg').write_bytes(b'y')     # both ruined during training
+    opener = next(t for t in dls.train_ds.tls[0].tfms.fs if isinstance(t, OpenImage))
+    with pytest.raises(OSError) as err: opener(copy)
+    assert str(copy) in str(err.value) and str(path/'ah'/'000.jpg') in str(err.value) and 'build the DataLoaders again' in str(err.value)
+    with pytest.warns(BadImageWarning, match='ah/000.jpg'):              # as it says: the next build reports it
+        folder_dls(path, size=16, bs=2, max_side=32, cache=tmp_path/'cache', **QUIET)
+
+def test_heal_in_a_pickled_cache(tmp_path):
+    "A loader worker (or an exported learner) has the cache without its entries: it reads the manifest to heal"
+    path = large_folder(tmp_path/'data')
+    data = read_folder(path, max_side=32, cache=tmp_path/'cache', **QUIET)
+    restored = pickle.loads(pickle.dumps(data.cache))
+    assert restored.entries == {} and len(pickle.dumps(data.cache)) < 1000
+    copy = copies(data)['ah/001.jpg']
+    good = copy.read_bytes(); copy.write_bytes(b'')
+    assert restored.heal(copy) == copy and copy.read_bytes() == good
+    assert restored.heal(path/'ah'/'001.jpg') is None                 # not a cached copy
+
+# --- one cache, several processes
+
+N_RACE = 60                       # images per class: enough writes for two unsynchronized processes to collide
+
+def _build(path, cache, start, out, locking, rank=None, world=None, port=None, delay=0.):
+    "One process: (join a gloo group,) wait for the others, update the cache, report what it saw"
+    try:
+        if not locking: folders._cache_lock = lambda *args, **kwargs: nullcontext()
+        if rank is not None:
+            import torch.distributed as dist
+            dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
+        start.wait(); time.sleep(delay)
+        files = sorted(f for f in Path(path).rglob('*') if f.is_file())
+        items,bad,stats = ImageCache(path, cache, max_side=32).update(files, progress=False)
+        out.put((rank, 'ok', {str(k): str(v) for k,v in items.items()}, stats))
+    except BaseException as e: out.put((rank, 'error', repr(e), None))
+
+def _run_together(n, **kwargs) -> list:
+    "Start `n` forked processes that begin their update at the same moment; their reports"
+    ctx = multiprocessing.get_context('fork')                          # forked: no second import of fastai
+    start,out = ctx.Barrier(n),ctx.Queue()
+    procs = [ctx.Process(target=_build, kwargs=dict(start=start, out=out, **{k: v(i) if callable(v) else v for k,v in kwargs.items()}))
+             for i in range(n)]
+    for p in procs: p.start()
+    try: reports = [out.get(timeout=60) for _ in procs]
+    finally:
+        for p in procs: p.join(timeout=10); p.kill() if p.is_alive() else None
+    assert all(r[1] == 'ok' for r in reports), reports
+    return reports
+
+@pytest.mark.parametrize('locking', [True, False], ids=['locked', 'side-by-side'])
+def test_two_processes_build_one_cache_at_once(tmp_path, locking):
+    path = class_folder(tmp_path/'data', {'ah': N_RACE, 'bv': N_RACE}, size=48, ext='jpg')
+    for round in range(1 if locking else 3):                          # unsynchronized writers collide within a few rounds
+        cache = tmp_path/f'cache{round}'
+        a,b = _run_together(2, path=path, cache=cache, locking=locking)
+        assert a[2] == b[2] and len(a[2]) == 2*N_RACE                   # the same files to load, all good
+        if locking: assert sorted([a[3]['examined'], b[3]['examined']]) == [0, 2*N_RACE]   # one built, one waited
+        assert not [f.name for f in cache.rglob('.*') if f.name != folders._LOCK]            # no temporary file left
+    fresh = read_folder(path, max_side=32, cache=tmp_path/'fresh', **QUIET)
+    built = read_folder(path, max_side=32, cache=cache, **QUIET)
+    # side by side, a copy the other process replaced after this one recorded it is rebuilt once; locked, nothing is
+    assert built.stats['examined'] == built.stats['repaired'] and (built.stats['repaired'] == 0 or not locking)
+    assert read_folder(path, max_side=32, cache=cache, **QUIET).stats['reused'] == 2*N_RACE
+    assert [Path(i).read_bytes() for i in built.train + built.valid] == [Path(i).read_bytes() for i in fresh.train + fresh.valid]
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def test_rank0_builds_first_in_a_process_group(tmp_path):
+    "Two gloo ranks; rank 0 arrives late, yet builds, and rank 1 waits and reuses"
+    path = large_folder(tmp_path/'data', n=8, size=64)
+    reports = sorted(_run_together(2, path=path, cache=tmp_path/'cache', locking=True, rank=lambda i: i, world=2,
+                                   port=free_port(), delay=lambda i: 0.5 if i == 0 else 0.))
+    assert [(r[0], r[3]['examined'], r[3]['reused']) for r in reports] == [(0, 16, 0), (1, 0, 16)]
+    assert reports[0][2] == reports[1][2]
+
+def test_who_waits_for_rank0(monkeypatch):
+    assert folders._distributed_rank() is None                         # no process group
+    monkeypatch.setattr(folders.dist, 'is_initialized', lambda: True)
+    monkeypatch.setattr(folders.dist, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(folders.dist, 'get_rank', lambda: 1)
+    assert folders._distributed_rank() == 1
+    monkeypatch.setattr(folders.dist, 'get_world_size', lambda: 1)
+    assert folders._distributed_rank() is None                         # a group of one waits for nobody
+
+def test_lock_and_temporary_names_do_not_make_a_folder_a_cache(tmp_path):
+    "A folder holding only progfast's own lock or temporary files is accepted; any other file is refused"
+    path = large_folder(tmp_path/'data')
+    (tmp_path/'c1').mkdir(); (tmp_path/'c1'/folders._LOCK).write_text('')
+    (tmp_path/'c1'/'.manifest.json.123-0a1b2c3d.tmp').write_text('{')
+    assert read_folder(path, max_side=32, cache=tmp_path/'c1', **QUIET).stats['cached'] == 6
+    (tmp_path/'c2').mkdir(); (tmp_path/'c2'/'.manifest.json.tmp').write_text('{')
+    with pytest.raises(ValueError, match='not a progfast cache'): read_folder(path, cache=tmp_path/'c2', **QUIET)
+
+# --- MPO (multi-picture JPEGs from phones)
+
+def test_mpo_is_decoded_in_draft_mode_and_cached_as_jpeg(tmp_path):
+    path = class_folder(tmp_path/'data', {'ah': 3, 'bv': 3}, size=16)
+    fn = path/'ah'/'phone.jpg'
+    stripes_image(True, 400, 0).save(fn, format='MPO', save_all=True, append_images=[stripes_image(False, 400, 1)])
+    assert Image.open(fn).format == 'MPO' and Image.open(fn).n_frames == 2
+    assert OpenImage(60)(fn).size == (100, 100)                        # draft: 1/4 scale, as for a JPEG
+    assert OpenImage(60)(fn, split_idx=1).size == (400, 400)
+    data = read_folder(path, max_side=64, cache=tmp_path/'cache', **QUIET)
+    copy = copies(data)['ah/phone.jpg']
+    assert copy.suffix == '.jpg' and Image.open(copy).format == 'JPEG' and Image.open(copy).size == (64, 64)
+    assert stripe_axis(Image.open(copy)) == 0                            # the first picture
