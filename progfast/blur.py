@@ -7,7 +7,7 @@ Docs: https://progfast.github.io/progfast/blur.html.md"""
 # %% ../nbs/01_blur.ipynb #0f6bad48
 from __future__ import annotations
 import math
-from numbers import Real
+from numbers import Integral, Real
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -45,12 +45,15 @@ def kernel_radius(sigma) -> int:
 # %% ../nbs/01_blur.ipynb #af3ba969
 _NEGLIGIBLE_TAP = 1e-20   # relative to the peak tap; smaller taps are set to 0 (see above)
 
+def _check_radius(radius):
+    if radius is not None and (isinstance(radius, bool) or not isinstance(radius, Integral) or radius < 0):
+        raise ValueError(f"radius must be a whole number >= 0, got {radius!r}")
+    return radius
+
 def gaussian_kernel1d(sigma:float|Tensor, radius:int|None=None, dtype:torch.dtype=torch.float32, device=None) -> Tensor:
     "Normalised 1-D Gaussian taps at `-radius..radius`: shape `(2*radius+1,)` for a number, `(n, 2*radius+1)` for `n` sigmas"
     s = _as_sigma(sigma)
-    if radius is None: radius = kernel_radius(s)
-    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
-        raise ValueError(f"radius must be a whole number >= 0, got {radius!r}")
+    radius = kernel_radius(s) if _check_radius(radius) is None else int(radius)
     t = torch.arange(-radius, radius + 1, dtype=torch.float32)
     sd = torch.as_tensor(s, dtype=torch.float32).reshape(-1, 1)
     g = torch.where(sd > 0, torch.exp(-0.5 * (t / sd.clamp_min(1e-12))**2), (t == 0).float())
@@ -109,10 +112,23 @@ def _blur_with(x: Tensor, k: Tensor) -> Tensor:
     return (ys[0] if len(ys) == 1 else torch.cat(ys, 1)).reshape(B, C, H, W)
 
 # %% ../nbs/01_blur.ipynb #1d9195bf
-def gaussian_blur(x: Tensor, sigma:float|Tensor, radius:int|None=None) -> Tensor:
-    "Gaussian-blur the batch `x` (B,C,H,W) with `sigma` (a number, or a 1-D tensor with one sigma per image)"
+def _kernel_size_radius(kernel_size) -> int|None:
+    "The radius of a kernel of `kernel_size` taps (an odd whole number >= 3); None stays None"
+    if kernel_size is None: return None
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, Integral) or kernel_size < 3 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be None or an odd whole number >= 3 (3, 5, 7, ...), got {kernel_size!r}")
+    return (int(kernel_size) - 1) // 2
+
+def _blur_radius(radius, kernel_size) -> int|None:
+    "The radius asked for by `radius` or `kernel_size` (at most one of them); None: from sigma"
+    if radius is not None and kernel_size is not None:
+        raise ValueError(f"give radius or kernel_size, not both (got radius={radius!r}, kernel_size={kernel_size!r})")
+    return _check_radius(radius) if kernel_size is None else _kernel_size_radius(kernel_size)
+
+def gaussian_blur(x: Tensor, sigma:float|Tensor, radius:int|None=None, kernel_size:int|None=None) -> Tensor:
+    "Gaussian-blur the batch `x` (B,C,H,W) with `sigma` (a number, or one per image) and a kernel of `kernel_size` taps"
     _check_batch(x)
-    s = _as_sigma(sigma, x.shape[0])
+    s,radius = _as_sigma(sigma, x.shape[0]),_blur_radius(radius, kernel_size)
     if x.numel() == 0: return x
     if isinstance(s, Tensor):
         on = s > 0
@@ -157,14 +173,16 @@ def _check_ref_size(ref_size):
 class RandomBlur(Transform):
     "Gaussian-blur a random fraction `p` of the training batches (or images), Khor's randomized progressive deblurring"
     split_idx,order = 0,45
-    def __init__(self, p:float=0.4, sigma:float|tuple=1.0, per:str='batch', ref_size:int|None=None):
+    def __init__(self, p:float=0.4, sigma:float|tuple=1.0, per:str='batch', ref_size:int|None=None, kernel_size:int|None=None):
         super().__init__()
-        self.p,self.sigma,self.per,self.ref_size = p,sigma,per,ref_size
+        self.p,self.sigma,self.per,self.ref_size,self.kernel_size = p,sigma,per,ref_size,kernel_size
         self.last_sigma,self.last_blurred,self.last_sigmas = 0.,0.,None
 
     p = property(lambda self: self._p, lambda self,v: setattr(self, '_p', _check_prob(v)))
     sigma = property(lambda self: self._sigma, lambda self,v: setattr(self, '_sigma', _check_sigma_setting(v)))
     ref_size = property(lambda self: self._ref_size, lambda self,v: setattr(self, '_ref_size', _check_ref_size(v)))
+    kernel_size = property(lambda self: self._kernel_size,
+                           lambda self,v: (_kernel_size_radius(v), setattr(self, '_kernel_size', v))[1])
     @property
     def per(self): return self._per
     @per.setter
@@ -195,9 +213,10 @@ class RandomBlur(Transform):
         on = sig > 0
         self.last_sigmas,self.last_blurred = sig,on.float().mean().item()
         self.last_sigma = sig[on].mean().item() if on.any() else 0.
-        return gaussian_blur(x, sig)
+        return gaussian_blur(x, sig, kernel_size=self.kernel_size)
 
     def encodes(self, x:TensorImage): return self.blur_batch(x)
 
     def __repr__(self):
-        return f"{type(self).__name__}(p={self.p:g}, sigma={self.sigma}, per={self.per!r}, ref_size={self.ref_size})"
+        return (f"{type(self).__name__}(p={self.p:g}, sigma={self.sigma}, per={self.per!r}, ref_size={self.ref_size}, "
+                f"kernel_size={self.kernel_size})")
