@@ -19,7 +19,8 @@ from .models import *
 from .learner import *
 from .experiments import *
 from .khor import *
+from .mkrtchyan import *
 import importlib as _importlib
 
-_MODULES = ('schedule', 'blur', 'resize', 'mixsize', 'resizer', 'data', 'folders', 'models', 'learner', 'experiments', 'khor')
+_MODULES = ('schedule', 'blur', 'resize', 'mixsize', 'resizer', 'data', 'folders', 'models', 'learner', 'experiments', 'khor', 'mkrtchyan')
 __all__ = [n for m in _MODULES for n in _importlib.import_module(f'progfast.{m}').__all__]
