@@ -109,16 +109,32 @@ class ResizeBatch(DisplayedTransform):
     def encodes(self, x:TensorImage): return resize_batch(x, self.size)
 
 # %% ../nbs/05_data.ipynb #a747e3f1
+def _holdout(y, holdout, seed:int) -> np.ndarray:
+    "Positions of `y` to hold out: the fraction `holdout` of them, class-balanced, drawn with `seed`"
+    if isinstance(holdout, bool) or not isinstance(holdout, (float, int, np.floating)) or not 0 < holdout < 1:
+        raise ValueError(f"holdout must be a fraction of the training images between 0 and 1 (exclusive), e.g. 0.1, got {holdout!r}")
+    n,n_cls = int(round(holdout * len(y))),len(np.unique(y))
+    if n < n_cls or len(y) - n < n_cls:
+        raise ValueError(f"holdout={holdout} of {len(y)} training images holds out {n}; each side needs at least one image "
+                         f"of each of the {n_cls} classes: use more training images or another fraction")
+    return balanced_subset(y, n, seed)
+
 def fashion_mnist_dls(bs:int=64, size=None, n_train:int|None=None, n_valid:int|None=None, seed:int=0,
-                      rgb:bool=False, device=None, num_workers:int=0, **kwargs):
+                      rgb:bool=False, device=None, num_workers:int=0,
+                      holdout:float|None=None,  # a fraction of the training images to validate on; the test images become dls[2]
+                      **kwargs):
     "fastai `DataLoaders` over the embedded Fashion-MNIST: float images in [0, 1], 1 channel (3 if `rgb`), `size` px"
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
         raise ValueError(f"bs must be a positive whole number of images per batch, got {bs!r}")
     fm = fashion_mnist_subset()
     tr,va = balanced_subset(fm.y_train, n_train, seed),balanced_subset(fm.y_test, n_valid, seed)
-    x = np.concatenate([fm.x_train[tr], fm.x_test[va]])
-    y = np.concatenate([fm.y_train[tr], fm.y_test[va]])
-    splits = [list(range(len(tr))), list(range(len(tr), len(x)))]
+    held = tr[_holdout(fm.y_train[tr], holdout, seed)] if holdout is not None else tr[:0]
+    tr = np.setdiff1d(tr, held)
+    x = np.concatenate([fm.x_train[tr], fm.x_train[held], fm.x_test[va]])
+    y = np.concatenate([fm.y_train[tr], fm.y_train[held], fm.y_test[va]])
+    ends = np.cumsum([len(tr), len(held), len(va)])
+    splits = [list(range(0, ends[0])), list(range(ends[0], ends[1])), list(range(ends[1], ends[2]))]
+    if holdout is None: splits = [splits[0], splits[2]]
     dsets = Datasets(list(range(len(x))), tfms=[[PickImage(x, rgb)], [PickCategory(y, fm.classes)]], splits=splits)
     resize = [] if size is None or _as_hw(size) == (28, 28) else [ResizeBatch(size)]
     after_batch = [IntToFloatTensor(), *resize, *kwargs.pop('after_batch', [])]
