@@ -8,30 +8,40 @@ Docs: https://progfast.github.io/progfast/mkrtchyan.html.md"""
 from __future__ import annotations
 import math, random, time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
+import numpy as np
+import pandas as pd
 import torch
-from fastcore.basics import ifnone
+from fastcore.basics import ifnone, patch
 from fastcore.foundation import L
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelValidException
+from fastai.callback.training import ShortEpochCallback
 from fastai.data.block import DataBlock, CategoryBlock
 from fastai.data.core import DataLoaders
 from fastai.data.external import untar_data
 from fastai.data.transforms import FuncSplitter, Normalize, get_image_files
 from fastai.learner import Learner
+from fastai.metrics import accuracy
 from fastai.optimizer import RAdam
+from fastai.torch_core import set_seed
 from fastai.vision.augment import Dihedral, Flip, Resize, Rotate, Zoom, setup_aug_tfms
 from fastai.vision.core import imagenet_stats
 from fastai.vision.data import ImageBlock
-from .schedule import Schedule, StageSchedule
+from .schedule import LinearSchedule, Schedule, StageSchedule
 from .blur import RandomBlur
-import progfast.resize    # Learner.fit_progressive
-import progfast.learner   # Learner.entr_evaluate
+from .resize import fit_progressive   # Learner.fit_progressive
+from .learner import entr_evaluate     # Learner.entr_evaluate
+from .data import fashion_mnist_dls
+from .models import mkrtchyan_m1
+from .experiments import markdown_table, mean_pm_std, paired, plot_pairs, run_interleaved, seed_summary, write_files
 
 # %% auto #0
-__all__ = ['MKRTCHYAN_SETS', 'TINY_IMAGENET_URL', 'vertical_flip', 'mkrtchyan_augment', 'tiny_imagenet_items',
-           'TinyImageNetLabel', 'is_tiny_val', 'tiny_imagenet_dls', 'TrainViews', 'mkrtchyan_radam', 'mkrtchyan_lr',
-           'ScheduledLR', 'mkrtchyan_views', 'fit_mkrtchyan']
+__all__ = ['MKRTCHYAN_SETS', 'TINY_IMAGENET_URL', 'BLUR_CONTENDERS', 'FASHION_MNIST_STATS', 'vertical_flip', 'mkrtchyan_blur',
+           'mkrtchyan_augment', 'tiny_imagenet_items', 'TinyImageNetLabel', 'is_tiny_val', 'tiny_imagenet_dls',
+           'TrainViews', 'mkrtchyan_radam', 'mkrtchyan_lr', 'ScheduledLR', 'mkrtchyan_views', 'fit_mkrtchyan',
+           'blur_contender', 'scaled_drops', 'BlurComparison', 'compare_blur_uses']
 
 # %% ../nbs/12_mkrtchyan.ipynb #8f67218c
 MKRTCHYAN_SETS = (1, 2)
@@ -40,12 +50,16 @@ def vertical_flip(p:float=0.5) -> Dihedral:
     "Flip each training image top to bottom with probability `p` (fastai's `Dihedral`, dihedral 2 only)"
     return Dihedral(p=p, draw=2)
 
+def mkrtchyan_blur(kernel_size:int=5) -> RandomBlur:
+    "Set 2's blur: every training image blurred with its own sigma drawn from (0.1, 2), with a `kernel_size`-tap kernel"
+    return RandomBlur(p=1., sigma=(0.1, 2.), per='image', kernel_size=kernel_size)
+
 def mkrtchyan_augment(aug_set:int, stats=imagenet_stats, blur:bool=True, kernel_size:int=5) -> list:
     "Mkrtchyan's augmentation set `aug_set` (1 or 2) as fastai batch transforms, then `Normalize` with `stats` (None: none)"
     if aug_set == 1: tfms = [Flip(p=0.5), Zoom(min_zoom=64/56, max_zoom=64/56, p=1., draw_x=0.5, draw_y=0.5)]
     elif aug_set == 2:
         tfms = [Rotate(max_deg=10, p=1.), Flip(p=0.5), vertical_flip(0.5)]
-        if blur: tfms.append(RandomBlur(p=1., sigma=(0.1, 2.), per='image', kernel_size=kernel_size))
+        if blur: tfms.append(mkrtchyan_blur(kernel_size))
     else: raise ValueError(f"aug_set must be one of {MKRTCHYAN_SETS} (Mkrtchyan's two augmentation sets), got {aug_set!r}")
     tfms = setup_aug_tfms(tfms)
     if stats is not None: tfms.append(Normalize.from_stats(*stats))
@@ -120,16 +134,18 @@ def tiny_imagenet_dls(path=None, bs:int=256, aug_set:int|None=None, stats=imagen
 class _Passes:
     "One shuffled pass over `dl` per view, each with the view's transforms added to `dl`'s batch transforms, batches interleaved"
     def __init__(self, dl, views):
-        self.dl,rng = dl,dl.rng
+        self.dl = dl
         self.loaders = [dl.new(after_batch=[*dl.after_batch.fs, *v]) for v in views]
-        for p in self.loaders: p.rng = random.Random(rng.getrandbits(32))
-        self.order_rng = random.Random(rng.getrandbits(32))
+        self.others = random.Random(dl.rng.getrandbits(32)) if len(views) > 1 else None
+        self.loaders[0].rng = dl.rng          # the first view shuffles as the loader itself would
+        for p in self.loaders[1:]: p.rng = random.Random(self.others.getrandbits(32))
     def __len__(self): return sum(len(p) for p in self.loaders)
     def __iter__(self):
         its = [iter(p) for p in self.loaders]
         order = [i for i,p in enumerate(self.loaders) for _ in range(len(p))]
-        self.order_rng.shuffle(order)
+        if self.others: self.others.shuffle(order)
         for i in order: yield next(its[i])
+        self.dl.rng = self.loaders[0].rng     # the loader's generator moves on as after a pass of its own
     def __getattr__(self, name):   # bs, device, n_inp, ... of the training loader
         if name == 'dl': raise AttributeError(name)
         return getattr(self.dl, name)
@@ -208,3 +224,183 @@ def fit_mkrtchyan(learn:Learner, n_epoch:int=20, lr:float=1e-3, drops=(7, 14), f
     return res
 
 Learner.fit_mkrtchyan = fit_mkrtchyan
+
+# %% ../nbs/12_mkrtchyan.ipynb #9fbc7883
+BLUR_CONTENDERS = ('no blur', 'set 2 blur', 'Khor deblurring', 'set 2 blur + resizing', 'Khor deblurring + resizing')
+FASHION_MNIST_STATS = ([0.2873], [0.3540])   # mean and standard deviation of the embedded training images
+
+def blur_contender(name:str, final_size:int=64) -> dict:
+    "The `fit_mkrtchyan` arguments of `name` (one of `BLUR_CONTENDERS`) for images of `final_size` px"
+    if name not in BLUR_CONTENDERS: raise ValueError(f"unknown contender {name!r}; valid contenders are {list(BLUR_CONTENDERS)}")
+    kw = dict(sizes=LinearSchedule(final_size*3//4, final_size, multiple=4) if name.endswith('+ resizing') else 'fixed')
+    if name.startswith('set 2'): kw['augment'] = [[mkrtchyan_blur()]]
+    if name.startswith('Khor'): kw.update(blur=LinearSchedule(2., 0.), blur_p=0.4)
+    return kw
+
+def scaled_drops(n_epoch:int, drops=(7, 14), of:int=20) -> tuple:
+    "The epochs of the learning rate's falls in an `n_epoch` training, at the same fractions as `drops` of `of` epochs"
+    return tuple(sorted({d for d in (round(n_epoch * d / of) for d in drops) if 0 < d < n_epoch}))
+
+class _NoValidation(Callback):
+    "No validation after each epoch: a run is measured once, after training"
+    def before_validate(self): raise CancelValidException()
+
+def _blur_run(dls, arch, seed, n_epoch, lr, drops, kw, measure=True, cbs=None) -> dict:
+    "One run: `arch` from the weights of `seed`, the batches in `seed`'s order, `fit_mkrtchyan` with `kw`"
+    set_seed(seed, reproducible=True)
+    dls.train.rng = random.Random(seed)
+    learn = Learner(dls, arch(n_in=int(dls.train_ds[0][0].shape[0]), n_out=dls.c), metrics=accuracy)
+    with learn.no_bar(), learn.no_logging():
+        r = fit_mkrtchyan(learn, n_epoch, lr, drops, measure=measure, cbs=[_NoValidation(), *L(cbs)], **kw)
+    if not measure: return r
+    return dict(test_acc=r['accuracy'], train_acc=r['train_accuracy'], gap=r['generalization_gap'],
+                seconds=r['train_seconds'], steps=r['steps'])
+
+# %% ../nbs/12_mkrtchyan.ipynb #0868cb91
+_MEASURES = (('test_acc', 'difference'), ('gap', 'difference'), ('seconds', 'ratio'))
+
+@dataclass
+class BlurComparison:
+    "Runs of `compare_blur_uses`: one row per run (`df`: contender, seed, position, measurements) and their `setting`"
+    df: pd.DataFrame
+    setting: dict = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        "Per contender: test accuracy and generalization gap (%) and training seconds, mean and standard deviation over the seeds"
+        g = self.df.groupby('contender', sort=False)
+        res = pd.DataFrame({'runs': g.size()})
+        for col,scale in (('test_acc', 100), ('gap', 100), ('seconds', 1)):
+            res[col],res[f'{col}_std'] = g[col].mean() * scale,g[col].std(ddof=1) * scale
+        return res
+
+    def pairs(self) -> pd.DataFrame:
+        "Per seed (`repeat`): each contender against no blur, and Khor's deblurring against set 2's blur, without and with resizing"
+        t,parts = self.df.rename(columns=dict(seed='repeat')),[]
+        names = set(t.contender)
+        for m,how in _MEASURES:
+            if 'no blur' in names: parts.append(paired(t, m, 'no blur', how))
+            for sfx in ('', ' + resizing'):
+                two = [f'set 2 blur{sfx}', f'Khor deblurring{sfx}']
+                if set(two) <= names: parts.append(paired(t[t.contender.isin(two)], m, two[0], how))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def verdicts(self, conf:float=0.95) -> pd.DataFrame:
+        "Per pair and measure: every seed's value, the mean with its t interval at `conf`, the verdict"
+        return seed_summary(self.pairs(), conf)
+
+# %% ../nbs/12_mkrtchyan.ipynb #08f158cf
+def _points(x): return f"{100*x:+.2f}"
+
+@patch
+def headline(self:BlurComparison, conf:float=0.95) -> str:
+    "Which blur use wins on test accuracy (Khor's deblurring against set 2's blur, without and with resizing), by how much, or that the spread allows no verdict"
+    v,lines = self.verdicts(conf),[]
+    for sfx,where in (('', 'at one size'), (' + resizing', 'with progressive resizing')):
+        r = v[(v.contender == f'Khor deblurring{sfx}') & (v.reference == f'set 2 blur{sfx}') & (v.measure == 'test_acc')]
+        if not len(r): continue
+        r = r.iloc[0]
+        by = f"{abs(100*r['mean']):.2f} points of test accuracy (mean of {r['n']} seeds; per seed {', '.join(map(_points, r['values']))})"
+        ci = '' if pd.isna(r['lo']) else f", {conf:.0%} interval [{_points(r['lo'])}, {_points(r['hi'])}]"
+        if r['verdict'] == 'higher': say = f"Khor's progressive deblurring wins by {by}{ci}"
+        elif r['verdict'] == 'lower': say = f"set 2's constant-range blur wins by {by}{ci}"
+        else: say = f"no verdict: {r['verdict']} (Khor minus set 2: {_points(r['mean'])} points{ci}; per seed {', '.join(map(_points, r['values']))})"
+        lines.append(f"- {where}: {say}.")
+    return '\n'.join(lines)
+
+@patch
+def to_markdown(self:BlurComparison, conf:float=0.95) -> str:
+    "The summary (mean ± std over the seeds), the per-seed pairs with their verdicts, and the headline"
+    s = self.summary()
+    t = pd.DataFrame({'contender': s.index, 'runs': s['runs'].values,
+                      'test accuracy (%)': [mean_pm_std(a, b, 2) for a,b in zip(s['test_acc'], s['test_acc_std'])],
+                      'generalization gap (points)': [mean_pm_std(a, b, 2) for a,b in zip(s['gap'], s['gap_std'])],
+                      'training seconds': [mean_pm_std(a, b, 1) for a,b in zip(s['seconds'], s['seconds_std'])]})
+    names = dict(test_acc='test accuracy (points)', gap='generalization gap (points)', seconds='training time (ratio)')
+    p = []
+    for r in self.verdicts(conf).itertuples():
+        k,fmt = (1, '{:.2f}') if r.how == 'ratio' else (100, '{:+.2f}')
+        interval = '' if pd.isna(r.lo) else f" [{fmt.format(k*r.lo)}, {fmt.format(k*r.hi)}]"
+        p.append(dict(contender=r.contender, against=r.reference, measure=names[r.measure],
+                      **{'per seed': ', '.join(fmt.format(k*x) for x in r.values)}, mean=fmt.format(k*r.mean) + interval, verdict=r.verdict))
+    return (markdown_table(t, right=t.columns[1:]) + "\n\nEach run against the run of the same seed (same initial weights, same "
+            f"images, same batch order): differences of accuracy and gap in points, time as a ratio; mean and {conf:.0%} t interval.\n\n"
+            + markdown_table(pd.DataFrame(p)) + "\n\n" + self.headline(conf))
+
+# %% ../nbs/12_mkrtchyan.ipynb #2dd5ea32
+@patch
+def plot(self:BlurComparison, conf:float=0.95):
+    "Test accuracy of every run, the per-seed accuracy differences of the pairs, the time ratios to no blur, the gap of every run"
+    import matplotlib.pyplot as plt
+    fig,axs = plt.subplots(1, 4, figsize=(21, 4.2), layout='constrained')
+    names = list(dict.fromkeys(self.df.contender))
+    for ax,col,title in ((axs[0], 'test_acc', 'test accuracy (%), every run'), (axs[-1], 'gap', 'generalization gap (points), every run')):
+        for i,n in enumerate(names):
+            v = 100*self.df.loc[self.df.contender == n, col]
+            ax.scatter(i + np.linspace(-0.1, 0.1, len(v)), v, color='C0', s=18)
+            ax.hlines(v.mean(), i - 0.25, i + 0.25, color='k', lw=2)
+        ax.set_xticks(range(len(names)), [n.replace(' + ', '\n+ ') for n in names], fontsize=7)
+        ax.set_title(title, fontsize=9); ax.grid(alpha=.3, axis='y')
+    p = self.pairs()
+    if len(p):
+        acc = p[p.measure == 'test_acc'].assign(contender=lambda d: d.contender.str.replace(' + ', '\n+ ') + '\nvs ' + d.reference,
+                                                value=lambda d: 100*d.value)
+        plot_pairs(acc.assign(reference='the other'), conf=0.9, ax=axs[1], title='test accuracy: difference in points, per seed')
+        secs = p[(p.measure == 'seconds') & (p.reference == 'no blur')]
+        if len(secs): plot_pairs(secs.assign(contender=secs.contender.str.replace(' + ', '\n+ ')), ax=axs[2],
+                                 title='training time over the no-blur run of the same seed')
+        else: axs[2].set_visible(False)
+    else: axs[1].set_visible(False); axs[2].set_visible(False)
+    for ax in axs[1:3]: ax.tick_params(axis='x', labelsize=6)
+    return fig
+
+@patch
+def save(self:BlurComparison, folder, conf:float=0.95) -> dict:
+    "Write `runs.csv`, `pairs.csv`, `comparison.md` and `comparison.png` into `folder`; their paths"
+    import io, matplotlib.pyplot as plt
+    fig = self.plot(conf)                                # anything that can fail comes before the first file is written
+    png = io.BytesIO(); fig.savefig(png, format='png', dpi=100); plt.close(fig)
+    return write_files(folder, {'runs.csv': self.df.to_csv(index=False), 'pairs.csv': self.pairs().to_csv(index=False),
+                                'comparison.md': f"# Blur as augmentation against progressive deblurring\n\n{self.to_markdown(conf)}\n",
+                                'comparison.png': png.getvalue()})
+
+# %% ../nbs/12_mkrtchyan.ipynb #96a73c77
+def compare_blur_uses(contenders=BLUR_CONTENDERS, seeds=(0, 1, 2), n_epoch:int=20, n_train:int|None=None,
+                      n_valid:int|None=None, bs:int=256, size:int=64, arch=None, lr:float=1e-3, drops=None,
+                      warmup:bool=True, log=print) -> BlurComparison:
+    "Train `arch` (default M1) from scratch with each blur use of `contenders` once per seed on the embedded Fashion-MNIST at `size` px, on the harness"
+    contenders = [contenders] if isinstance(contenders, str) else list(contenders)
+    kws = {c: blur_contender(c, size) for c in contenders}
+    if not contenders: raise ValueError(f"contenders is empty; give some of {list(BLUR_CONTENDERS)}")
+    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of whole numbers >= 0, got {seeds!r}")
+    arch,drops = ifnone(arch, mkrtchyan_m1),scaled_drops(n_epoch) if drops is None else tuple(drops)
+    mkrtchyan_lr(lr, drops).check(n_epoch, 'learning rate')
+    cache = {}
+    def dls_for(seed):
+        if seed not in cache:
+            cache.clear()
+            cache[seed] = fashion_mnist_dls(bs=bs, size=size, n_train=n_train, n_valid=n_valid, seed=seed,
+                                            after_batch=[Normalize.from_stats(*FASHION_MNIST_STATS)])
+        return cache[seed]
+    dls_for(seeds[0])                                    # bad data arguments fail before any training
+    n,done = len(contenders) * len(seeds),[]
+    def contender(name):
+        def trial(seed):
+            if log: log(f"run {len(done)+1}/{n}: {name}, seed {seed}, {n_epoch} epochs")
+            done.append(name)
+            return _blur_run(dls_for(seed), arch, seed, n_epoch, lr, drops, kws[name])
+        return trial
+    def warm():                                          # untimed: two batches of each contender
+        for c in contenders:
+            _blur_run(dls_for(seeds[0]), arch, seeds[0], 1, lr, (), kws[c], measure=False,
+                      cbs=ShortEpochCallback(pct=min(1., 2/max(len(dls_for(seeds[0]).train), 1))))
+    trials = run_interleaved({c: contender(c) for c in contenders}, seeds, warmup=warm if warmup else False)
+    df = trials.rename(columns=dict(repeat='seed')).drop(columns='wall_seconds')
+    df['contender'] = pd.Categorical(df.contender, contenders, ordered=True)
+    df = df.sort_values(['contender', 'seed'], kind='stable').reset_index(drop=True)
+    df['contender'] = df.contender.astype(str)
+    setting = dict(contenders=contenders, seeds=seeds, n_epoch=n_epoch, n_train=len(dls_for(seeds[-1]).train_ds),
+                   n_test=len(dls_for(seeds[-1]).valid_ds), bs=bs, size=size, arch=getattr(arch, '__name__', repr(arch)),
+                   lr=lr, drops=drops)
+    return BlurComparison(df, setting)
