@@ -309,7 +309,7 @@ def headline(self:BlurComparison, conf:float=0.95) -> str:
 
 @patch
 def to_markdown(self:BlurComparison, conf:float=0.95) -> str:
-    "The summary (mean ± std over the seeds), the per-seed pairs with their verdicts, and the headline"
+    "The summary (mean ± std over the seeds) and the per-seed pairs with their verdicts, as markdown tables"
     s = self.summary()
     t = pd.DataFrame({'contender': s.index, 'runs': s['runs'].values,
                       'test accuracy (%)': [mean_pm_std(a, b, 2) for a,b in zip(s['test_acc'], s['test_acc_std'])],
@@ -324,7 +324,7 @@ def to_markdown(self:BlurComparison, conf:float=0.95) -> str:
                       **{'per seed': ', '.join(fmt.format(k*x) for x in r.values)}, mean=fmt.format(k*r.mean) + interval, verdict=r.verdict))
     return (markdown_table(t, right=t.columns[1:]) + "\n\nEach run against the run of the same seed (same initial weights, same "
             f"images, same batch order): differences of accuracy and gap in points, time as a ratio; mean and {conf:.0%} t interval.\n\n"
-            + markdown_table(pd.DataFrame(p)) + "\n\n" + self.headline(conf))
+            + markdown_table(pd.DataFrame(p)))
 
 # %% ../nbs/12_mkrtchyan.ipynb #2dd5ea32
 @patch
@@ -360,7 +360,7 @@ def save(self:BlurComparison, folder, conf:float=0.95) -> dict:
     fig = self.plot(conf)                                # anything that can fail comes before the first file is written
     png = io.BytesIO(); fig.savefig(png, format='png', dpi=100); plt.close(fig)
     return write_files(folder, {'runs.csv': self.df.to_csv(index=False), 'pairs.csv': self.pairs().to_csv(index=False),
-                                'comparison.md': f"# Blur as augmentation against progressive deblurring\n\n{self.to_markdown(conf)}\n",
+                                'comparison.md': f"# Blur as augmentation against progressive deblurring\n\n{self.headline(conf)}\n\n{self.to_markdown(conf)}\n",
                                 'comparison.png': png.getvalue()})
 
 # %% ../nbs/12_mkrtchyan.ipynb #96a73c77
