@@ -1,4 +1,4 @@
-"""Gaussian kernels, a separable blur of a batch on any device and dtype, and `RandomBlur`, the batch transform of randomized progressive deblurring.
+"""Gaussian kernels, a separable blur of a batch on any device and dtype, and `RandomBlur`, the training-batch transform of randomized progressive deblurring and of blur augmentation.
 
 Docs: https://progfast.github.io/progfast/blur.html.md"""
 
@@ -11,7 +11,9 @@ from numbers import Integral, Real
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from fastai.torch_core import TensorImage, Transform, retain_type
+from fastcore.basics import patch, store_attr
+from fastai.torch_core import TensorImage, retain_type
+from fastai.vision.augment import RandTransform
 
 # %% auto #0
 __all__ = ['kernel_radius', 'gaussian_kernel1d', 'gaussian_blur', 'RandomBlur']
@@ -169,54 +171,100 @@ def _check_ref_size(ref_size):
         raise ValueError(f"ref_size must be None or a positive image size in pixels, got {ref_size!r}")
     return ref_size
 
-# %% ../nbs/01_blur.ipynb #5cbfe039
-class RandomBlur(Transform):
-    "Gaussian-blur a random fraction `p` of the training batches (or images), Khor's randomized progressive deblurring"
-    split_idx,order = 0,45
-    def __init__(self, p:float=0.4, sigma:float|tuple=1.0, per:str='batch', ref_size:int|None=None, kernel_size:int|None=None):
-        super().__init__()
-        self.p,self.sigma,self.per,self.ref_size,self.kernel_size = p,sigma,per,ref_size,kernel_size
-        self.last_sigma,self.last_blurred,self.last_sigmas = 0.,0.,None
+def _check_per(per):
+    if per not in _PER: raise ValueError(f"per must be one of {_PER}, got {per!r}")
+    return per
 
-    p = property(lambda self: self._p, lambda self,v: setattr(self, '_p', _check_prob(v)))
-    sigma = property(lambda self: self._sigma, lambda self,v: setattr(self, '_sigma', _check_sigma_setting(v)))
-    ref_size = property(lambda self: self._ref_size, lambda self,v: setattr(self, '_ref_size', _check_ref_size(v)))
-    kernel_size = property(lambda self: self._kernel_size,
-                           lambda self,v: (_kernel_size_radius(v), setattr(self, '_kernel_size', v))[1])
-    @property
-    def per(self): return self._per
-    @per.setter
-    def per(self, v):
-        if v not in _PER: raise ValueError(f"per must be one of {_PER}, got {v!r}")
-        self._per = v
+def _check_kernel_size(kernel_size): _kernel_size_radius(kernel_size); return kernel_size
+
+def _check_flag(v, name):
+    if not isinstance(v, bool): raise TypeError(f"{name} must be True or False, got {v!r}")
+    return v
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be a whole number in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+def _checked(name, check):
+    "A property kept in `_name` that passes every value set through `check`"
+    return property(lambda self: getattr(self, '_' + name), lambda self,v: setattr(self, '_' + name, check(v)))
+
+# %% ../nbs/01_blur.ipynb #5cbfe039
+class RandomBlur(RandTransform):
+    "Gaussian-blur a random fraction `p` of the training batches (or images), drawing from a generator of its own"
+    split_idx,order = 0,45
+    def __init__(self,
+        p:float=0.4,                # probability of blurring a batch (`per='batch'`) or an image (`per='image'`)
+        sigma:float|tuple=1.0,      # sigma in pixels, or a `(low, high)` range to draw it from uniformly
+        per:str='batch',            # 'batch': one draw for the whole batch; 'image': one draw per image
+        ref_size:int|None=None,     # sigma is in pixels at this size, scaled with the batch's larger side; None: as is
+        kernel_size:int|None=None,  # taps of the kernel (odd, >= 3); None: radius ceil(3*sigma)
+        blur_targets:bool=False,    # blur the `TensorImage` targets of image-to-image items too, with their input's sigma
+        seed:int|None=None,         # seed of the draws; None: `torch.initial_seed()` when created (`set_seed` sets it)
+    ):
+        super().__init__(p=p)
+        store_attr('sigma,per,ref_size,kernel_size,blur_targets')
+        self.seed,self.n_inp,self._blur_ids = _check_seed(torch.initial_seed() if seed is None else seed),1,set()
+        self.reset()
+
+    p,sigma,per = _checked('p', _check_prob),_checked('sigma', _check_sigma_setting),_checked('per', _check_per)
+    ref_size,kernel_size = _checked('ref_size', _check_ref_size),_checked('kernel_size', _check_kernel_size)
+    blur_targets = _checked('blur_targets', lambda v: _check_flag(v, 'blur_targets'))
+
+    def reset(self):
+        "Start the draws again from `seed` and forget the last batch"
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.last_sigma,self.last_blurred,self.last_sigmas = 0.,0.,None
 
     def scale(self, size:int) -> float:
         "The factor `sigma` is multiplied by for images whose larger side is `size`"
         return 1. if self.ref_size is None else size / self.ref_size
 
-    def _chosen(self, n) -> Tensor:
-        if self.per == 'batch': return (torch.rand(()) < self.p).expand(n)
-        return torch.rand(n) < self.p
-
-    def _sigmas(self, n) -> Tensor:
-        if isinstance(self.sigma, tuple): return torch.empty(n).uniform_(*self.sigma)
-        return torch.full((n,), self.sigma)
-
     def draw(self, n:int, size:int) -> Tensor:
-        "The effective sigmas of a batch of `n` images whose larger side is `size`; 0 for the images left sharp"
-        return torch.where(self._chosen(n), self._sigmas(n) * self.scale(size), 0.)
+        "The effective sigmas of `n` images whose larger side is `size`, 0 for those left sharp; draws from `generator`"
+        k = 1 if self.per == 'batch' else n
+        u = torch.rand(2, k, generator=self.generator)
+        lo,hi = self.sigma if isinstance(self.sigma, tuple) else (self.sigma, self.sigma)
+        sig = torch.where(u[0] < self.p, lo + (hi - lo) * u[1], 0.) * self.scale(size)
+        return sig.expand(n).clone() if k == 1 else sig
 
-    def blur_batch(self, x: Tensor) -> Tensor:
-        "Blur the batch `x` (B,C,H,W) as a training batch: draw which images to blur and their sigma, record it"
-        _check_batch(x)
-        sig = self.draw(x.shape[0], max(x.shape[-2:]))
-        on = sig > 0
-        self.last_sigmas,self.last_blurred = sig,on.float().mean().item()
-        self.last_sigma = sig[on].mean().item() if on.any() else 0.
-        return gaussian_blur(x, sig, kernel_size=self.kernel_size)
-
-    def encodes(self, x:TensorImage): return self.blur_batch(x)
+    def encodes(self, x:TensorImage):   # the images `before_call` picked, with the sigmas it drew
+        return gaussian_blur(x, self.last_sigmas, kernel_size=self.kernel_size) if id(x) in self._blur_ids else x
 
     def __repr__(self):
         return (f"{type(self).__name__}(p={self.p:g}, sigma={self.sigma}, per={self.per!r}, ref_size={self.ref_size}, "
-                f"kernel_size={self.kernel_size})")
+                f"kernel_size={self.kernel_size}, blur_targets={self.blur_targets}, seed={self.seed})")
+
+# %% ../nbs/01_blur.ipynb #134efac4
+@patch
+def _record(self:RandomBlur, sig:Tensor) -> Tensor:
+    on = sig > 0
+    self.last_sigmas,self.last_blurred = sig,(on.float().mean().item() if len(sig) else 0.)
+    self.last_sigma = sig[on].mean().item() if on.any() else 0.
+    return sig
+
+@patch
+def blur_batch(self:RandomBlur, x:Tensor) -> Tensor:
+    "Blur the batch `x` (B,C,H,W) as a training batch: draw which images to blur and their sigma, record it"
+    _check_batch(x)
+    sig = self._record(self.draw(x.shape[0], max(x.shape[-2:])))
+    return gaussian_blur(x, sig, kernel_size=self.kernel_size)
+
+# %% ../nbs/01_blur.ipynb #d284e811
+@patch
+def before_call(self:RandomBlur, b, split_idx:int):
+    "Draw once for the whole training batch `b`: the sigma of each item, shared by every image of the item"
+    self.do,self._blur_ids = False,set()
+    if self.split_idx is not None and split_idx != self.split_idx: return
+    items = b if isinstance(b, (tuple, list)) else (b,)
+    imgs = [t for t in (items if self.blur_targets else items[:self.n_inp]) if isinstance(t, TensorImage)]
+    if not imgs: return
+    _check_batch(imgs[0])
+    self.do = bool((self._record(self.draw(imgs[0].shape[0], max(imgs[0].shape[-2:]))) > 0).any())
+    self._blur_ids = {id(t) for t in imgs}
+
+@patch
+def setups(self:RandomBlur, dl):
+    "Learn how many leading elements of an item are inputs (`n_inp`) from the `DataLoader`'s dataset"
+    self.n_inp = getattr(getattr(dl, 'dataset', None), 'n_inp', self.n_inp)
