@@ -104,8 +104,12 @@ class ResizeBatch(DisplayedTransform):
     "Resize each float image batch to `size` (after `IntToFloatTensor`)"
     order = 15
     def __init__(self, size): self.set_size(size)
-    def set_size(self, size): self.size = _as_hw(size)
-    def get_size(self): return self.size
+    def set_size(self, size):
+        "Resize to `size` (an int or a (height, width) pair) from the next batch on"
+        self.size = _as_hw(size)
+    def get_size(self) -> tuple:
+        "The (height, width) batches are resized to"
+        return self.size
     def encodes(self, x:TensorImage): return resize_batch(x, self.size)
 
 # %% ../nbs/05_data.ipynb #a747e3f1
