@@ -245,10 +245,11 @@ class _NoValidation(Callback):
     "No validation after each epoch: a run is measured once, after training"
     def before_validate(self): raise CancelValidException()
 
-def _blur_run(dls, arch, seed, n_epoch, lr, drops, kw, measure=True, cbs=None) -> dict:
-    "One run: `arch` from the weights of `seed`, the batches in `seed`'s order, `fit_mkrtchyan` with `kw`"
+def _blur_run(dls, arch, seed, n_epoch, lr, drops, name, size, measure=True, cbs=None) -> dict:
+    "One run of contender `name`: `arch` from the weights of `seed`, the batches in `seed`'s order, blur draws seeded by it"
     set_seed(seed, reproducible=True)
     dls.train.rng = random.Random(seed)
+    kw = blur_contender(name, size)                   # after `set_seed`: set 2's RandomBlur draws from `seed`
     learn = Learner(dls, arch(n_in=int(dls.train_ds[0][0].shape[0]), n_out=dls.c), metrics=accuracy)
     with learn.no_bar(), learn.no_logging():
         r = fit_mkrtchyan(learn, n_epoch, lr, drops, measure=measure, cbs=[_NoValidation(), *L(cbs)], **kw)
@@ -369,7 +370,7 @@ def compare_blur_uses(contenders=BLUR_CONTENDERS, seeds=(0, 1, 2), n_epoch:int=2
                       warmup:bool=True, log=print) -> BlurComparison:
     "Train `arch` (default M1) from scratch with each blur use of `contenders` once per seed on the embedded Fashion-MNIST at `size` px, on the harness"
     contenders = [contenders] if isinstance(contenders, str) else list(contenders)
-    kws = {c: blur_contender(c, size) for c in contenders}
+    for c in contenders: blur_contender(c, size)         # unknown names fail first
     if not contenders: raise ValueError(f"contenders is empty; give some of {list(BLUR_CONTENDERS)}")
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
@@ -389,11 +390,11 @@ def compare_blur_uses(contenders=BLUR_CONTENDERS, seeds=(0, 1, 2), n_epoch:int=2
         def trial(seed):
             if log: log(f"run {len(done)+1}/{n}: {name}, seed {seed}, {n_epoch} epochs")
             done.append(name)
-            return _blur_run(dls_for(seed), arch, seed, n_epoch, lr, drops, kws[name])
+            return _blur_run(dls_for(seed), arch, seed, n_epoch, lr, drops, name, size)
         return trial
     def warm():                                          # untimed: two batches of each contender
         for c in contenders:
-            _blur_run(dls_for(seeds[0]), arch, seeds[0], 1, lr, (), kws[c], measure=False,
+            _blur_run(dls_for(seeds[0]), arch, seeds[0], 1, lr, (), c, size, measure=False,
                       cbs=ShortEpochCallback(pct=min(1., 2/max(len(dls_for(seeds[0]).train), 1))))
     trials = run_interleaved({c: contender(c) for c in contenders}, seeds, warmup=warm if warmup else False)
     df = trials.rename(columns=dict(repeat='seed')).drop(columns='wall_seconds')
