@@ -216,10 +216,11 @@ def fit_mkrtchyan(learn:Learner, n_epoch:int=20, lr:float=1e-3, drops=(7, 14), f
     learn.fit_progressive(n_epoch, lr, sizes=sizes, policy='constant', cbs=L(cbs) + extra, **kwargs)
     res = dict(train_seconds=time.perf_counter() - t0, steps=learn.train_iter)
     if measure:
-        final = learn.progressive.final
+        cb = learn.progressive
         with _kept_records(learn.recorder):
-            acc = learn.entr_evaluate(final_size=final)[0]
-            train_acc = learn.entr_evaluate(learn.dls.test_dl(learn.dls.train_ds.items, with_labels=True), final)[0]
+            acc = learn.entr_evaluate(final_size=cb.final)[0]
+            train_acc = learn.entr_evaluate(learn.dls.test_dl(learn.dls.train_ds.items, with_labels=True), cb.final)[0]
+        learn.progressive = cb   # the evaluations' own size callback took the name; the fit's history stays in reach
         res.update(accuracy=acc, train_accuracy=train_acc, generalization_gap=train_acc - acc)
     return res
 
