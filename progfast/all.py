@@ -10,6 +10,7 @@ __all__ = []
 # %% ../nbs/99_all.ipynb #f34ba676
 from .schedule import *
 from .blur import *
+from .sizing import *
 from .resize import *
 from .mixsize import *
 from .resizer import *
@@ -19,7 +20,8 @@ from .models import *
 from .learner import *
 from .experiments import *
 from .khor import *
+from .mkrtchyan import *
 import importlib as _importlib
 
-_MODULES = ('schedule', 'blur', 'resize', 'mixsize', 'resizer', 'data', 'folders', 'models', 'learner', 'experiments', 'khor')
+_MODULES = ('schedule', 'blur', 'sizing', 'resize', 'mixsize', 'resizer', 'data', 'folders', 'models', 'learner', 'experiments', 'khor', 'mkrtchyan')
 __all__ = [n for m in _MODULES for n in _importlib.import_module(f'progfast.{m}').__all__]

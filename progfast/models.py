@@ -1,4 +1,4 @@
-"""Khor's small all-convolutional network (Figure 5 of the paper): it accepts any input size, which is what progressive resizing needs.
+"""Khor's all-convolutional network (Figure 5 of his paper), which accepts any input size as progressive resizing needs, and the M1 and M4 baselines of Mkrtchyan's Tiny ImageNet study.
 
 Docs: https://progfast.github.io/progfast/models.html.md"""
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 from torch import nn
 
 # %% auto #0
-__all__ = ['conv_bn_relu', 'conv1x1_relu', 'KhorNet', 'khor_net']
+__all__ = ['M1_BLOCKS', 'M4_BLOCKS', 'conv_bn_relu', 'conv1x1_relu', 'KhorNet', 'khor_net', 'conv_relu', 'MkrtchyanNet',
+           'mkrtchyan_m1', 'mkrtchyan_m4']
 
 # %% ../nbs/06_models.ipynb #de23f8ea
 def conv_bn_relu(ni:int, nf:int) -> nn.Sequential:
@@ -20,12 +21,13 @@ def conv1x1_relu(ni:int, nf:int, relu:bool=True) -> nn.Sequential:
     "1x1 convolution, followed by a ReLU if `relu` (no batch norm)"
     return nn.Sequential(nn.Conv2d(ni, nf, 1), *([nn.ReLU(inplace=True)] if relu else []))
 
+def _check_count(name, v, what='a number of channels'):
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be a positive int ({what}), got {v!r}")
+
 class KhorNet(nn.Sequential):
     "Khor (2023), Figure 5: an all-convolutional classifier for inputs of any size >= 4 px; returns logits"
     def __init__(self, n_in:int=3, n_out:int=10, p:float=0.4, final_relu:bool=True):
-        for name,v in dict(n_in=n_in, n_out=n_out).items():
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int (a number of channels), got {v!r}")
+        _check_count('n_in', n_in); _check_count('n_out', n_out)
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
             raise ValueError(f"dropout p must be a number in [0, 1), got {p!r}")
         super().__init__(
@@ -38,3 +40,38 @@ class KhorNet(nn.Sequential):
 def khor_net(n_in:int=3, n_out:int=10, p:float=0.4, final_relu:bool=True) -> KhorNet:
     "Khor's Figure 5 network for `n_in` channels and `n_out` classes, dropout `p`"
     return KhorNet(n_in, n_out, p, final_relu)
+
+# %% ../nbs/06_models.ipynb #57555765
+def conv_relu(ni:int, nf:int, ks:int) -> nn.Sequential:
+    "`ks`x`ks` convolution that keeps the size (stride 1, padding `ks//2`, with bias), then a ReLU"
+    return nn.Sequential(nn.Conv2d(ni, nf, ks, padding=ks//2), nn.ReLU(inplace=True))
+
+class MkrtchyanNet(nn.Sequential):
+    "Conv-ReLU blocks, each ending in a 2x2 max-pool, then FC-ReLU(`hidden`) and FC(`n_out`) built for `size` px inputs"
+    def __init__(self, blocks:list, n_in:int=3, n_out:int=200, size:int=64, hidden:int=256):
+        _check_count('n_in', n_in); _check_count('n_out', n_out); _check_count('hidden', hidden, 'a number of units')
+        if not blocks or any(not b for b in blocks):
+            raise ValueError(f"blocks must be a non-empty list of non-empty lists of (filters, kernel size), got {blocks!r}")
+        if any(not isinstance(ks, int) or ks < 1 or ks % 2 == 0 for b in blocks for _,ks in b):
+            raise ValueError(f"kernel sizes must be odd positive ints (padding ks//2 then keeps the size), got {blocks!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or size >> len(blocks) < 1:
+            raise ValueError(f"size must be a whole number of pixels >= {2**len(blocks)} ({len(blocks)} max-pools halve it), got {size!r}")
+        feat = size >> len(blocks)   # the side of the last feature map at `size`
+        layers,ni = [],n_in
+        for block in blocks:
+            for nf,ks in block: layers.append(conv_relu(ni, nf, ks)); ni = nf
+            layers.append(nn.MaxPool2d(2))
+        super().__init__(*layers, nn.AdaptiveAvgPool2d(feat), nn.Flatten(),
+                         nn.Linear(ni * feat * feat, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, n_out))
+        self.size = size
+
+M1_BLOCKS = [[(16, 5)], [(16, 3)], [(32, 3)]]
+M4_BLOCKS = [[(32, 5), (32, 5)], [(64, 3), (64, 3)], [(64, 3), (128, 3)]]
+
+def mkrtchyan_m1(n_in:int=3, n_out:int=200, size:int=64) -> MkrtchyanNet:
+    "Mkrtchyan's baseline M1 (Ting's M1) for `n_in` channels, `n_out` classes, a head built for `size` px"
+    return MkrtchyanNet(M1_BLOCKS, n_in, n_out, size)
+
+def mkrtchyan_m4(n_in:int=3, n_out:int=200, size:int=64) -> MkrtchyanNet:
+    "Mkrtchyan's M4 (Ting's M4) for `n_in` channels, `n_out` classes, a head built for `size` px"
+    return MkrtchyanNet(M4_BLOCKS, n_in, n_out, size)
