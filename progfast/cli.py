@@ -74,13 +74,13 @@ def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, 
     if lr_find_iters < 1: raise ValueError(f"--lr-find-iters must be a whole number of iterations >= 1, got {lr_find_iters}")
 
 def train(path:str,               # Folder of images: train/ and valid/ subfolders, or one subfolder per class
-          arch:str='resnet18',    # A torchvision classification model (resnet18, mobilenet_v3_large, efficientnet_b0, convnext_tiny, ...), any timm name (timm:NAME where torchvision has the name too), or 'khor'
+          arch:str='resnet18',    # A torchvision model (resnet18, mobilenet_v3_large, efficientnet_b0, ...), a timm name (timm:NAME: timm's), or 'khor'
           regime:str='gradual',   # Size regime: fixed, gradual or stepwise (ENTR), or khor
           size:int=224,           # Final image size (the folder's images are cached at max(250, size) px)
           bs:int=32,              # Batch size
           weights:str=None,       # Local pretrained weights file (instead of downloading)
           pretrained:bool_arg=None, # Start from pretrained weights (default: where the architecture has them)
-          cut:int=None,           # Where the body of the architecture ends: how many of its top-level children it keeps (default: found from the model)
+          cut:int=None,           # Where the architecture's body ends: how many top-level children it keeps (default: found)
           sgdr_epochs:int=4,      # ENTR recipe: epochs of SGDR over the regime's sizes
           cyclic_epochs:int=2,    # ENTR recipe: epochs of the one-cycle step
           cycle_mult_cycles:int=2, # ENTR recipe: cycles of the cycle_mult SGDR step
@@ -117,7 +117,7 @@ def compare(path:str,                      # Folder of images: train/ and valid/
             bs:int=32,                     # Batch size
             weights:str=None,              # Local pretrained weights file (for a single architecture)
             pretrained:bool_arg=None,      # Start from pretrained weights (default: where the architecture has them)
-            cut:int=None,                  # Where the body of the architecture ends (for a single architecture; default: found from the model)
+            cut:int=None,                  # Where the architecture's body ends (for a single architecture; default: found)
             sgdr_epochs:int=4,             # ENTR recipe: epochs of SGDR over the regime's sizes
             cyclic_epochs:int=2,           # ENTR recipe: epochs of the one-cycle step
             cycle_mult_cycles:int=2,       # ENTR recipe: cycles of the cycle_mult SGDR step
