@@ -82,7 +82,9 @@ def test_export_of_a_folder_learner_loads_and_predicts_with_progfast(data, tmp_p
     set_seed(0)
     learn = progressive_learner(data, 'khor', regime='gradual', size=32, bs=8, path=tmp_path)
     with learn.no_bar(), learn.no_logging(): learn.fit_progressive(4, 1e-2)
-    assert not [k for k,v in vars(learn).items() if type(v).__module__.startswith('progfast.resize')]
+    assert set(progfast_objects(learn)) <= {'model'}             # Khor's network is progfast's; no training state
+    assert not {'regime', 'regime_size', 'arch_name', 'progressive', 'entr_result'} & set(vars(learn))
+    assert learn.regime == 'gradual' and learn.progressive.bn_recalibrated is not None
     learn.export('folder.pkl')
     loaded = load_learner(tmp_path/'folder.pkl')
     items = sorted((data/'valid').rglob('*.png'))
