@@ -11,6 +11,7 @@ runs nothing; `nbdev-test` runs the notebooks in the `quick` mode and never writ
     python scripts/run_outputs.py                                  # every notebook under nbs/, offline, written in place
     python scripts/run_outputs.py nbs/tutorials/02_reproduce_khor.ipynb --mode full
     python scripts/run_outputs.py --out /tmp/scratch --mode quick  # a scratch copy (quick mode only goes elsewhere)
+    python scripts/run_outputs.py --check                          # run nothing: does every notebook carry a real run?
 
 Every notebook runs in a fresh Python process of its own, one after the other (timings in the outputs are not shared
 with another run), with `IN_TEST` unset and `PROGFAST_MODE` set. Cells marked `#| eval: false` are not run; every
@@ -205,6 +206,11 @@ def output_problems(nb:dict, rel:Path) -> list[str]:
         problems.append(f"{rel}: no outputs")
     return problems
 
+def check_notebooks(nbs:Path, given=()) -> list[str]:
+    "`output_problems` of every notebook under `nbs` (or those `given`)"
+    return [p for fn in notebooks(nbs, list(given))
+            for p in output_problems(json.loads(fn.read_text(encoding='utf-8')), fn.relative_to(nbs))]
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('notebooks', nargs='*', help='notebooks to run (default: all under --nbs)')
@@ -214,8 +220,14 @@ def main(argv=None):
     p.add_argument('--allow-dirty', action='store_true', help='run from a work tree with uncommitted code changes')
     p.add_argument('--n-workers', type=int, default=1, help='notebooks run at once (default 1: timings stay honest)')
     p.add_argument('--cell-timeout', type=int, default=3600, help='seconds one cell may take (0: no limit)')
+    p.add_argument('--check', action='store_true', help='run nothing: fail unless every notebook carries a recorded '
+                   'offline or full run with its note')
     a = p.parse_args(argv)
     os.chdir(REPO)                                     # nbdev reads the project's pyproject.toml from the cwd
+    if a.check:
+        problems = check_notebooks(Path(a.nbs).resolve(), a.notebooks)
+        if problems: sys.exit("notebooks without the outputs of an offline or full run:\n" + '\n'.join(problems))
+        return print("every notebook carries the outputs of an offline or full run")
     try: run_outputs(a.mode, Path(a.nbs), a.notebooks, Path(a.out) if a.out else None, a.allow_dirty, a.n_workers,
                      a.cell_timeout or None)
     except OutputsError as e: sys.exit(f"make outputs failed; no notebook was written:\n{e}")

@@ -84,6 +84,8 @@ def test_refusals_leave_every_notebook_as_it_was(repo):
     assert texts(nbs) == before
     tut = json.loads((out/'tutorials'/'01_t.ipynb').read_text())
     assert ro.output_problems(tut, Path('tutorials/01_t.ipynb')) == ["tutorials/01_t.ipynb: outputs from a 'quick' run"]
+    assert "tutorials/01_t.ipynb: outputs from a 'quick' run" in ro.check_notebooks(out)     # what `--check` reports
+    assert all('no recorded run' in p for p in ro.check_notebooks(nbs)) and len(ro.check_notebooks(nbs)) == 2
 
 def test_output_problems_name_what_is_missing():
     nb = dict(metadata={}, cells=[dict(cell_type='code', id='a', source='1', outputs=[], metadata={})])
