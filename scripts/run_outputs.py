@@ -23,7 +23,7 @@ ran: a failure leaves every notebook as it was and names the failing cell. It re
   recorded commit would then not be what ran (`--allow-dirty` records `<commit>+dirty` instead).
 """
 from __future__ import annotations
-import argparse, datetime, json, os, platform, subprocess, sys, time, traceback
+import argparse, datetime, json, os, platform, re, subprocess, sys, time, traceback
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -120,13 +120,25 @@ def note_text(run:dict) -> str:
             f"[`{sha[:10]}`]({url}/commit/{sha}){dirty}, {run['date'][:10]}, {run['device']}, "
             f"{run['seconds']:.0f} s.")
 
+def tidy_streams(outputs:list) -> list:
+    "`outputs` with consecutive stream outputs merged and each line cut to what a terminal shows after its last `\\r`"
+    import nbformat
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor      # progress bars redraw lines with \r
+    outputs = [o | dict(text=''.join(o['text'])) if o.get('output_type') == 'stream' else o for o in outputs]
+    cell = nbformat.from_dict(dict(cell_type='code', source='', metadata={}, outputs=outputs, execution_count=None))
+    cell,_ = CoalesceStreamsPreprocessor().preprocess_cell(cell, {}, 0)
+    outputs = json.loads(json.dumps(cell.outputs))
+    for o in outputs:
+        if o.get('output_type') == 'stream': o['text'] = re.sub(r'\r+(?=\n|$)', '', o['text'])
+    return outputs
+
 def with_outputs(nb:dict, res:dict, run:dict, rel:Path) -> dict:
     "The notebook `nb` (as read from disk) with the run's outputs, metadata and note, cleaned as nbdev-clean does"
     from nbdev.clean import _nbdev_clean
     cells = [c for c in nb['cells'] if c.get('id') != NOTE_ID]
     for c in cells:
         if c['cell_type'] != 'code': continue
-        c['outputs'] = res['outputs'].get(c['id'], [])           # a cell not run keeps no stale output
+        c['outputs'] = tidy_streams(res['outputs'].get(c['id'], []))   # a cell not run keeps no stale output
         c['execution_count'] = None
     if rel.name not in NO_NOTE:
         cells.insert(1, dict(cell_type='markdown', id=NOTE_ID, metadata={}, source=note_text(run)))
@@ -165,7 +177,7 @@ def run_outputs(mode:str='offline', nbs:Path=REPO/'nbs', given=(), out:Path|None
     jobs = [(str(f), mode, cell_timeout) for f in fns]
     ctx = get_context('spawn')
     results = []
-    with ProcessPoolExecutor(max(1, n_workers), mp_context=ctx) as ex:
+    with ProcessPoolExecutor(max(1, n_workers), mp_context=ctx, max_tasks_per_child=1) as ex:   # a fresh process each
         for fn,res in zip(fns, ex.map(run_job, jobs)):
             log(f"  {fn.relative_to(nbs)}: " + ('FAILED' if 'error' in res else f"{res['seconds']} s"))
             results.append(res)

@@ -28,7 +28,8 @@ def repo(tmp_path):
     "A committed scratch repository with a module notebook and a tutorial under nbs/"
     nbs = tmp_path/'nbs'
     make_nb(nbs/'00_core.ipynb', ('md', '# Core\n\n> Core things'), ('code', 'x = 6 * 7\nx'),
-            ('code', '#| eval: false\nraise ValueError("never run")'), ('code', '#| slow\nprint("slow cells run too")'))
+            ('code', '#| eval: false\nraise ValueError("never run")'), ('code', '#| slow\nprint("slow cells run too")'),
+            ('code', "import sys\nfor p in (10, 50, 100): print(f'{p}%', end='\\r')\nprint(); print('done', file=sys.stderr)"))
     make_nb(nbs/'tutorials'/'01_t.ipynb', *TUTORIAL)
     git(tmp_path, 'init', '-q'); git(tmp_path, 'add', '.')
     git(tmp_path, '-c', 'user.email=t@t', '-c', 'user.name=t', 'commit', '-qm', 'notebooks')
@@ -52,6 +53,8 @@ def test_outputs_written_with_the_run_and_a_note(repo):
     assert outs['x = 6 * 7'][0]['data']['text/plain'] == ['42'] or outs['x = 6 * 7'][0]['data']['text/plain'] == '42'
     assert outs['#| eval: false'] == []                                                  # not run
     assert 'slow cells run too' in ''.join(outs['#| slow'][0]['text'])
+    progress = outs['import sys']                     # a progress bar redrawn with \r keeps what a terminal shows last
+    assert [(o['name'], ''.join(o['text'])) for o in progress] == [('stdout', '100%\n'), ('stderr', 'done\n')]
     assert 'run mode: offline' in ''.join(tut['cells'][3]['outputs'][0]['text'])
     # nbdev-clean keeps the outputs, the metadata and the note: cleaning changes nothing
     before = texts(nbs)
