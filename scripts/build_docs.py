@@ -192,7 +192,8 @@ def render_body(nb, src_dir:Path) -> dict:
     exporter = HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={'remove_cell'},
         remove_input_tags={'remove_input'}, remove_all_outputs_tags={'remove_output'}), enabled=True)
-    body,_ = exporter.from_notebook_node(nbformat.from_dict(d), resources={'metadata': {'path': str(src_dir)}})
+    node = nbformat.reads(json.dumps(d), as_version=4)     # outputs as stored (lists of lines) joined, as Jupyter reads them
+    body,_ = exporter.from_notebook_node(node, resources={'metadata': {'path': str(src_dir)}})
     return dict(body=embed_local_images(body, src_dir), title=str(fm.get('title', Path(nb.path_).stem)),
                 description=str(fm.get('description', '')), images=count_images(d), math=has_math(d),
                 run=(d.get('metadata') or {}).get('progfast'))

@@ -151,7 +151,7 @@ def test_small_site_with_tutorials(tmp_path):
     nbs = tmp_path/'nbs'
     make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'), ('md', 'See [the quickstart](tutorials/01_quick.ipynb).'))
     make_nb(nbs/'00_core.ipynb', ('md', '# Core\n\n> Core things'), ('code', '#| hide\nsecret = 42'),
-            ('code', 'print(secret + 1)', [stdout('43\n')]), run=a_run())
+            ('code', 'print(secret + 1)', [stdout(['4', '3\n'])]), run=a_run())      # text stored as lines
     rel = Path('tutorials/01_quick.ipynb')
     make_nb(nbs/rel, ('md', '# Quickstart\n\n> Run it'), *colab_cells(rel),
             ('code', "MODE = run_mode()\nprint(f'run mode: {MODE}')", [stdout('run mode: offline\n')]),
@@ -164,12 +164,12 @@ def test_small_site_with_tutorials(tmp_path):
     assert [p['path'] for p in site['pages']] == ['index.html', 'core.html', 'tutorials/quick.html']
     assert [p['section'] for p in site['pages']] == ['', '', 'Tutorials']
     quick = (tmp_path/'site'/'tutorials'/'quick.html').read_text()
-    assert 'run mode: offline' in quick and '<meta name="progfast-run-mode" content="offline">' in quick
+    assert '<pre>run mode: offline\n</pre>' in quick and '<meta name="progfast-run-mode" content="offline">' in quick
     assert '<strong>offline</strong> mode at commit' in quick
     assert 'href="../style.css"' in quick and 'href="../index.html"' in quick and 'data:image/png;base64,' in quick
     assert bd.colab_url(rel) in quick
     core = (tmp_path/'site'/'core.html').read_text()
-    assert '43' in core and 'secret = 42' not in core and '#|' not in core
+    assert '<pre>43\n</pre>' in core and 'secret = 42' not in core and '#|' not in core
     assert 'href="tutorials/quick.html"' in (tmp_path/'site'/'index.html').read_text()
 
 def test_the_build_runs_nothing(tmp_path):
