@@ -26,8 +26,8 @@ import torchvision.transforms.v2.functional as TF
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
 from progfast.blur import gaussian_blur, kernel_radius, RandomBlur   # noqa: E402
-from progfast.experiments import run_interleaved, paired, summarize_pairs, write_files   # noqa: E402
-from benchlib import Run, values_cell, pair_cells, interval_cell, verdict_cell           # noqa: E402
+from progfast.experiments import paired, summarize_pairs, write_files   # noqa: E402
+from benchlib import Budget, Run, values_cell, pair_cells, interval_cell, verdict_cell           # noqa: E402
 try: import kornia
 except ImportError: kornia = None
 
@@ -47,6 +47,8 @@ def parse_args(argv=None):
     ap.add_argument('--device', default='cpu', help="torch device, e.g. 'cpu' or 'cuda'")
     ap.add_argument('--threads', type=int, default=2, help='torch CPU threads (default 2, the project machines)')
     ap.add_argument('--repeats', type=int, default=None, help='repeats per blur contender (default 31, quick 5)')
+    ap.add_argument('--minutes', type=float, default=None,
+                    help='time limit: after it no comparison starts a repeat beyond its first 2 (default: none)')
     ap.add_argument('--out', default=None, help='markdown results file (default benchmarks/results/blur_<device>.md)')
     return ap.parse_args(argv)
 
@@ -55,8 +57,8 @@ def sync(device):
     if device.type == 'cuda': torch.cuda.synchronize(device)
 
 
-def timed(contenders: dict, repeats: int, device) -> pd.DataFrame:
-    "The harness's trials: `seconds` of every contender (a function of no argument) once per repeat, rotated order"
+def timed(contenders: dict, repeats: int, device, budget=None, what: str = 'blur') -> pd.DataFrame:
+    "The harness's trials: `seconds` of every contender (a function of no argument) once per repeat, rotated order\n    (through `budget.interleaved`, a `benchlib.Budget`, where given: no repeat past its time limit after the first two)"
     def wrap(f):
         def go(_):
             sync(device); t = time.perf_counter(); f(); sync(device)
@@ -65,7 +67,7 @@ def timed(contenders: dict, repeats: int, device) -> pd.DataFrame:
     def warm_up():
         for f in contenders.values(): f()
         sync(device)
-    return run_interleaved({k: wrap(f) for k,f in contenders.items()}, repeats, warmup=warm_up)
+    return (budget or Budget()).interleaved(what, {k: wrap(f) for k,f in contenders.items()}, repeats, warmup=warm_up)
 
 
 def agreement(x, sigmas_fixed, per_image_sigmas) -> list:
@@ -149,15 +151,15 @@ def main(argv=None):
     step_repeats = 3 if args.quick else 7
     B, resnet_bs = (16, 4) if args.quick else (64, 64)
     out = Path(args.out) if args.out else ROOT / 'benchmarks' / 'results' / f'blur_{device.type}.md'
-    run = Run('bench_blur.py', argv, args.threads)
+    run = Run('bench_blur.py', argv, args.threads, args.minutes)
     torch.manual_seed(0)
     x = torch.rand(B, 3, 128, 128, device=device)
 
     agree = agreement(x, (0.5, 1.0, 2.0, 5.0), torch.empty(B).uniform_(0.1, 2.0))
     for r in agree: print(f"agreement {r[0]:32s} k={r[1]:3d}  |ours-kornia| {r[2]:.2e}  |ours-torchvision| {r[3]:.2e}")
-    run.log("one sigma for the batch"); fixed = timed(fixed_sigma_contenders(x), repeats, device)
-    run.log("one sigma per image"); per_image = timed(per_image_contenders(x, device), repeats, device)
-    run.log("cost in a resnet18 step"); train = timed(step_contenders(resnet_bs, device), step_repeats, device)
+    run.log("one sigma for the batch"); fixed = timed(fixed_sigma_contenders(x), repeats, device, run.budget, 'one sigma for the batch')
+    run.log("one sigma per image"); per_image = timed(per_image_contenders(x, device), repeats, device, run.budget, 'one sigma per image')
+    run.log("cost in a resnet18 step"); train = timed(step_contenders(resnet_bs, device), step_repeats, device, run.budget, 'resnet18 step')
     text,png = report(args, run, device, repeats, step_repeats, B, resnet_bs, agree, fixed, per_image, train, out)
     write_files(out.parent, {out.name: text})
     print(text)

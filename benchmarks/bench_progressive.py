@@ -34,7 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
 from fastai.vision.all import Learner, accuracy, set_seed, resnet18, vision_learner, Resize   # noqa: E402
-from progfast.experiments import (run_interleaved, paired, summarize_pairs, seed_summary, plot_pairs, write_files,  # noqa: E402
+from progfast.experiments import (paired, summarize_pairs, seed_summary, plot_pairs, write_files,  # noqa: E402
                                   median_interval, target_verdict)
 from progfast.schedule import ConstSchedule, StageSchedule, as_schedule                          # noqa: E402
 from progfast.resize import ProgressiveResize, BN_BATCHES                                          # noqa: E402
@@ -54,8 +54,8 @@ METHODS = ('fixed', 'progressive', 'progressive + batch_scale')
 
 FULL = dict(n_train=512, n_valid=1000, epochs=6, bs=64, lr=5e-3, repeats=5, overhead_repeats=9, bn_repeats=5,
             load_repeats=7, n_photos=150, n_stripes=40, res_per_class=16, res_bs=16, res_sizes=(64, 96, 128))
-QUICK = dict(n_train=64, n_valid=50, epochs=4, bs=32, lr=5e-3, repeats=2, overhead_repeats=2, bn_repeats=2,
-             load_repeats=2, n_photos=8, n_stripes=4, res_per_class=8, res_bs=8, res_sizes=(32, 48, 64))
+QUICK = dict(n_train=32, n_valid=20, epochs=4, bs=32, lr=5e-3, repeats=2, overhead_repeats=2, bn_repeats=2,
+             load_repeats=2, n_photos=4, n_stripes=2, res_per_class=4, res_bs=4, res_sizes=(24, 32, 40))
 
 
 def parse_args(argv=None):
@@ -64,6 +64,8 @@ def parse_args(argv=None):
     ap.add_argument('--threads', type=int, default=1,
                     help='torch CPU threads (default 1: on a shared 2-core machine 2 threads ran Khor\'s net 4-8x slower)')
     ap.add_argument('--repeats', type=int, default=None, help='repeats of section 1 (default 5, the fewest for a 90%% interval)')
+    ap.add_argument('--minutes', type=float, default=None,
+                    help='time limit: after it no comparison starts a repeat beyond its first 2 (default: none)')
     ap.add_argument('--out', default=None, help='markdown results file (default benchmarks/results/progressive_<device>[_quick].md)')
     return ap.parse_args(argv)
 
@@ -122,7 +124,7 @@ def run_khor(s, run) -> pd.DataFrame:
             run.log(f"1. {name}, {mode} mode")
             contenders = {m: khor_trial(name, mode, m, s) for m in METHODS}
             warm = lambda: [khor_trial(name, mode, m, s, n_epoch=4, n_train=s['bs'])(0) for m in METHODS]
-            t = run_interleaved(contenders, list(range(s['repeats'])), warmup=warm, log=run.log)
+            t = run.budget.interleaved(f'1. {name}, {mode} mode', contenders, s['repeats'], warmup=warm, log=run.log)
             parts.append(t.assign(setting=name, mode=mode))
     return pd.concat(parts, ignore_index=True)
 
@@ -142,7 +144,7 @@ def time_per_size(s, run) -> pd.DataFrame:
         return go
     contenders = {'28 px': epoch(28, bs), '20 px': epoch(20, bs), '11 px': epoch(11, bs),
                   f'11 px, batches of {scaled}': epoch(11, scaled)}
-    return run_interleaved(contenders, list(range(s['repeats'])), log=run.log)
+    return run.budget.interleaved('1. one epoch per size', contenders, s['repeats'], log=run.log)
 
 
 # --- 1b. resnet18 on JPEGs ----------------------------------------------------------------------------------------
@@ -167,7 +169,7 @@ def resnet_trial(path, method, s):
 
 def run_resnet(path, s, run) -> pd.DataFrame:
     contenders = {m: resnet_trial(path, m, s) for m in METHODS}
-    return run_interleaved(contenders, list(range(s['repeats'])), log=run.log)
+    return run.budget.interleaved('1b. resnet18', contenders, s['repeats'], log=run.log)
 
 
 # --- 2. overhead -----------------------------------------------------------------------------------------------------
@@ -220,7 +222,7 @@ def loading_trials(files, repeats, run) -> pd.DataFrame:
             return dict(seconds=time.perf_counter() - t)
         return go
     contenders = {f'{sz} px|{d}': opener(sz, d == 'draft') for d in ('draft', 'full') for sz in (64, 256)}
-    t = run_interleaved(contenders, repeats, log=run.log)
+    t = run.budget.interleaved(f'4. loading {len(files)} JPEGs', contenders, repeats, log=run.log)
     t[['size', 'decoding']] = t['contender'].str.split('|', expand=True)
     t['images_per_s'] = len(files) / t['seconds']
     return t
@@ -294,7 +296,7 @@ def main(argv=None):
     s = setting(a)
     dev = device_name()
     out = Path(a.out) if a.out else ROOT/'benchmarks'/'results'/f"progressive_{dev}{'_quick' if a.quick else ''}.md"
-    run = Run('bench_progressive.py', argv, a.threads)
+    run = Run('bench_progressive.py', argv, a.threads, a.minutes)
 
     khor = run_khor(s, run)
     per_size = time_per_size(s, run)
@@ -305,11 +307,11 @@ def main(argv=None):
             stripes_jpegs(res_path/split, n, round(1.25 * s['res_sizes'][-1]), seed=len(split))
         run.log("1b. resnet18, loader mode"); res = run_resnet(res_path, s, run)
         run.log("2. overhead")
-        over = run_interleaved({'plain fit': overhead_trial(False, s), 'with the callback': overhead_trial(True, s)},
-                               list(range(s['overhead_repeats'])), log=run.log)
+        over = run.budget.interleaved('2. overhead', {'plain fit': overhead_trial(False, s), 'with the callback': overhead_trial(True, s)},
+                               s['overhead_repeats'], log=run.log)
         run.log("3. RecalibrateBN")
-        bn = run_interleaved({'fit': bn_trial(False, s), 'fit + RecalibrateBN(20)': bn_trial(True, s)},
-                             list(range(s['bn_repeats'])), log=run.log)
+        bn = run.budget.interleaved('3. RecalibrateBN', {'fit': bn_trial(False, s), 'fit + RecalibrateBN(20)': bn_trial(True, s)},
+                             s['bn_repeats'], log=run.log)
         folders = {'photos': photo_folder(d/'photos', s['n_photos'], 500),
                    'noisy stripes': stripes_jpegs(d/'big', s['n_stripes'], 500)}
         loads = {k: loading_trials(sorted(f.rglob('*.jpg')), s['load_repeats'], run) for k,f in folders.items()}

@@ -1,7 +1,7 @@
 """Scale resiliency (MixSize, Hoffer et al.): accuracy against test image size for fixed-size, progressive and mixed-size training.
 
     python benchmarks/bench_scale.py                  # the full run: 3 seeds, 3,000 images, 8 epochs (~15 min, 2 shared cores)
-    python benchmarks/bench_scale.py --quick          # 2 seeds, 300 images, 1 epoch (seconds; the test suite runs it)
+    python benchmarks/bench_scale.py --quick          # 2 seeds, 256 images, 1 epoch (seconds; the test suite runs it)
     python benchmarks/bench_scale.py --seeds 0,1,2,3 --epochs 10 --n-train 6000 --out /tmp/scale.md
 
 Khor's network (`khor_net(n_in=1)`, global average pooling, so it takes any input size) is trained on progfast's
@@ -38,14 +38,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
 from fastai.vision.all import Learner, accuracy, set_seed                     # noqa: E402
-from progfast.experiments import (mean_pm_std, run_interleaved, paired, seed_summary, seed_verdict,  # noqa: E402
+from progfast.experiments import (mean_pm_std, paired, seed_summary, seed_verdict,  # noqa: E402
                                   write_files)
 from progfast.data import fashion_mnist_dls                                   # noqa: E402
 from progfast.mixsize import MixSize, mixsize_distribution                    # noqa: E402
 from progfast.models import khor_net                                          # noqa: E402
 import progfast.resize                                                        # noqa: E402,F401 (Learner.fit_progressive)
 from progfast.schedule import LinearSchedule                                  # noqa: E402
-from benchlib import Run, SkipValidation, device_name                        # noqa: E402
+from benchlib import Budget, Run, SkipValidation, device_name                # noqa: E402
 
 TRAIN_SIZE = 28
 METHODS = ('fixed', 'progressive', 'mixsize', 'mixsize_eq')
@@ -71,16 +71,18 @@ def equal_compute_epochs(n_epoch: int) -> int:
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--quick', action='store_true', help='2 seeds, 300 training images, 1 epoch (seconds)')
+    ap.add_argument('--quick', action='store_true', help='2 seeds, 256 training images, 1 epoch (seconds)')
     ap.add_argument('--seeds', default=None, help='comma-separated seeds (default 0,1,2; quick 0,1)')
     ap.add_argument('--epochs', type=int, default=None, help='epochs at equal epochs (default 8; quick 1)')
-    ap.add_argument('--n-train', type=int, default=None, help='training images (default 3,000 of 6,000; quick 300)')
+    ap.add_argument('--n-train', type=int, default=None, help='training images (default 3,000 of 6,000; quick 256)')
     ap.add_argument('--sizes', default=None, help=f"comma-separated test sizes in pixels (default {','.join(map(str, TEST_SIZES))}; quick 16,28,40)")
     ap.add_argument('--lr', type=float, default=5e-3, help='peak learning rate of the one-cycle policy')
     ap.add_argument('--bs', type=int, default=64, help='batch size (the base batch of MixSize)')
     ap.add_argument('--no-recalibrate', action='store_true', help='skip the evaluation with recalibrated batch norm')
     ap.add_argument('--no-equal-compute', action='store_true', help='leave out the equal-compute MixSize run')
     ap.add_argument('--threads', type=int, default=1, help='torch CPU threads (default 1: the machines are shared)')
+    ap.add_argument('--minutes', type=float, default=None,
+                    help='time limit: no seed starts after it, beyond the first 2 (default: none)')
     ap.add_argument('--out', default=None, help='markdown results file (the PNG and CSV go next to it)')
     return ap.parse_args(argv)
 
@@ -130,9 +132,10 @@ def evaluate(learn: Learner, sizes, recalibrate: bool, n_batches_bn: int = 20) -
 
 
 def run_benchmark(seeds=(0,), n_train=None, n_valid=None, n_epoch=8, sizes=TEST_SIZES, lr=5e-3, bs=64,
-                  methods=METHODS, recalibrate=True, n_batches_bn=20, log=print):
+                  methods=METHODS, recalibrate=True, n_batches_bn=20, log=print, budget=None):
     """Train every method with every seed (interleaved: an order rotated per seed, after an untimed warm-up) and
-    evaluate it at `sizes`: (accuracies, trials), two long DataFrames"""
+    evaluate it at `sizes`: (accuracies, trials), two long DataFrames. `budget` (a `benchlib.Budget`): no seed starts
+    past its time limit after the first two"""
     rows = []
     def contender(method):
         def run(seed):
@@ -151,7 +154,7 @@ def run_benchmark(seeds=(0,), n_train=None, n_valid=None, n_epoch=8, sizes=TEST_
         for m in methods:
             learn = make_learner(seeds[0], min(n_train or 6000, 4 * bs), 20, bs)
             train(learn, 'mixsize' if m == 'mixsize_eq' else m, 1, lr, seeds[0])
-    trials = run_interleaved({m: contender(m) for m in methods}, list(seeds), warmup=warm_up)
+    trials = (budget or Budget()).interleaved('seeds', {m: contender(m) for m in methods}, list(seeds), warmup=warm_up)
     return pd.DataFrame(rows),trials.rename(columns={'contender': 'method', 'repeat': 'seed'})
 
 
@@ -293,15 +296,16 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     seeds = int_list(a.seeds) if a.seeds else ([0, 1] if a.quick else [0, 1, 2])
     n_epoch = a.epochs or (1 if a.quick else 8)
-    n_train = a.n_train or (300 if a.quick else 3000)
-    n_valid = 200 if a.quick else None
+    n_train = a.n_train or (256 if a.quick else 3000)
+    n_valid = 100 if a.quick else None
     sizes = int_list(a.sizes) if a.sizes else ([16, 28, 40] if a.quick else list(TEST_SIZES))
     methods = tuple(m for m in METHODS if not (a.no_equal_compute and m == 'mixsize_eq'))
-    run = Run('bench_scale.py', argv, a.threads)
+    run = Run('bench_scale.py', argv, a.threads, a.minutes)
     print(f"training {len(methods)} methods x {len(seeds)} seeds, {n_epoch} epochs (MixSize at equal compute: "
           f"{equal_compute_epochs(n_epoch)}), {n_train} images")
     results,trials = run_benchmark(seeds, n_train, n_valid, n_epoch, sizes, a.lr, a.bs, methods, not a.no_recalibrate,
-                                   log=run.log)
+                                   log=run.log, budget=run.budget)
+    seeds = [s for s in seeds if s in set(trials['seed'])]   # those that ran within --minutes
     out = Path(a.out or ROOT/'benchmarks'/'results'/f"scale_{device_name()}{'_quick' if a.quick else ''}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     png,csv = out.with_suffix('.png'),out.with_suffix('.csv')

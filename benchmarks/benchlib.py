@@ -16,7 +16,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
 from fastai.callback.core import Callback, CancelValidException                     # noqa: E402
-from progfast.experiments import paired, summarize_pairs, median_range, markdown_table  # noqa: E402
+from progfast.experiments import (run_interleaved, paired, summarize_pairs, median_range, markdown_table,  # noqa: E402
+                                  _rotated)
 
 PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'hubble_deep_field', 'retina', 'immunohistochemistry',
           'brick', 'grass', 'gravel')   # real photos and textures bundled with scikit-image
@@ -57,10 +58,11 @@ def machine(threads: int) -> str:
 
 
 class Run:
-    "The record of one benchmark run: `Run(script, argv, threads)` at the start, `.header()` for the results file"
-    def __init__(self, script: str, argv=None, threads: int = 1):
+    "The record of one benchmark run: `Run(script, argv, threads, minutes)` at the start, `.header()` for the results file"
+    def __init__(self, script: str, argv=None, threads: int = 1, minutes=None):
         self.cmd,self.threads = command(script, argv),threads
         self.started,self.load_before,self.t0 = datetime.datetime.now(),load(),time.perf_counter()
+        self.budget = Budget(minutes, start=self.t0)   # `--minutes`: comparisons run through `run.budget.interleaved`
 
     def log(self, line: str):
         print(f"[{time.perf_counter() - self.t0:7.1f} s, load {load()}] {line}", flush=True)
@@ -74,7 +76,40 @@ class Run:
                 f"- load average (1, 5, 15 min): {self.load_before} before, {load()} after. The machine is shared: "
                 "contenders are interleaved and their order rotated per repeat, so a busy stretch falls on all of "
                 "them, and every ratio is taken between runs of the same repeat",
-                f"- versions: {versions()}"]
+                f"- versions: {versions()}", *([""] + self.budget.lines()[:-1] if self.budget.cut else [])]
+
+
+class Budget:
+    """A time limit for a benchmark run (`--minutes`): once `minutes` have passed since `start`, a comparison starts no
+    new repeat beyond its first `at_least` (the fewest that pair anything), and says so. `minutes=None`: no limit."""
+    def __init__(self, minutes=None, at_least: int = 2, start=None):
+        if minutes is not None and not (isinstance(minutes, (int, float)) and minutes > 0):
+            raise ValueError(f"the time limit must be a positive number of minutes (or None for none), got {minutes!r}")
+        if at_least < 1: raise ValueError(f"at_least must be at least 1 repeat, got {at_least!r}")
+        self.minutes,self.at_least,self.cut = minutes,at_least,[]
+        self.start = time.perf_counter() if start is None else start
+
+    def spent(self) -> bool:
+        return self.minutes is not None and time.perf_counter() - self.start > 60 * self.minutes
+
+    def interleaved(self, what: str, contenders: dict, repeats, warmup=True, log=None) -> pd.DataFrame:
+        "`run_interleaved` repeat by repeat, in the same rotated order, starting no repeat past the limit after `at_least`"
+        reps = list(range(repeats)) if isinstance(repeats, int) else list(repeats)
+        if self.minutes is None: return run_interleaved(contenders, reps, warmup=warmup, log=log)
+        names,parts = list(contenders),[]
+        for i,r in enumerate(reps):
+            if i >= self.at_least and self.spent():
+                self.cut.append(f"{what}: {i} of {len(reps)} repeats"); break
+            order = {n: contenders[n] for n in _rotated(names, i)}
+            parts.append(run_interleaved(order, [r], warmup=warmup if i == 0 else False, log=log))
+        return pd.concat(parts, ignore_index=True)
+
+    def lines(self) -> list:
+        "Markdown lines for the results file: what the limit cut, if anything"
+        if not self.cut: return []
+        return [f"**Cut short by the time limit** (`--minutes {self.minutes:g}`; no repeat started after it, beyond the "
+                f"first {self.at_least} of each comparison): " + '; '.join(self.cut) + ". Fewer repeats give wider "
+                "intervals; the verdicts below count only the repeats that ran.", ""]
 
 
 class TrainTimer(Callback):
@@ -153,6 +188,9 @@ def realized_pairs(trials: pd.DataFrame, reference: str = 'fixed', within=(), me
     contender's theoretical ratio (the trials' `theoretical` column, one value per contender and `within` group)"""
     within = [within] if isinstance(within, str) else list(within)
     realized = paired(trials, measure, reference, 'ratio', within=within)
+    present = trials.groupby([*within, 'contender']).size()
+    keys = [tuple(r) if len(r) > 1 else r[0] for r in realized[[*within, 'contender']].itertuples(index=False)]
+    realized = realized[[k in present.index for k in keys]].reset_index(drop=True)   # contenders a group did not run
     th = trials.groupby([*within, 'contender'])['theoretical'].median()
     keys = [tuple(r) if len(r) > 1 else r[0] for r in realized[[*within, 'contender']].itertuples(index=False)]
     rt = realized.copy()
