@@ -1,6 +1,7 @@
 """Benchmark progfast's Gaussian blur against kornia and torchvision, and its cost in a resnet18 training step.
 
     python benchmarks/bench_blur.py                  # the full run (a minute or two on 2 CPU cores)
+    python benchmarks/bench_blur.py --minutes 1      # bounded: after a minute no comparison starts a repeat beyond its first 2
     python benchmarks/bench_blur.py --quick          # fewer repeats, smaller batches (seconds; the test suite runs it)
     python benchmarks/bench_blur.py --device cuda    # on a GPU: benchmarks/results/blur_cuda.md
 

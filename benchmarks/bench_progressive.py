@@ -1,8 +1,14 @@
 """Speed of progressive training: realized vs theoretical savings with and without batch scaling, the callback's
 overhead, the cost of RecalibrateBN, and size-aware loading.
 
-    python benchmarks/bench_progressive.py            # the full run (about 20 minutes on 2 shared CPU cores)
-    python benchmarks/bench_progressive.py --quick    # tiny data, seconds to a minute: the test suite runs it
+    python benchmarks/bench_progressive.py              # the full run: about 15-20 minutes on 2 quiet CPU cores
+    python benchmarks/bench_progressive.py --minutes 8  # bounded: after 8 minutes no comparison starts a repeat beyond its first 2
+    python benchmarks/bench_progressive.py --quick      # tiny data, under a minute: the test suite runs it
+
+The full run's time on 2 cores, from single trials timed under load 6 (about 20 minutes there): section 1 about
+two thirds of it (4 setting/mode groups x 5 repeats x 3 fits of Khor's network), 1b about a fifth (15 resnet18 fits),
+sections 2-4 a few minutes together. `--minutes M` keeps a run near M minutes plus the first two repeats of each
+comparison still to come; the results file then says which comparisons were cut and how many repeats they kept.
 
 1. Realized vs theoretical savings. Khor's network on the embedded Fashion-MNIST, two settings: 24 -> 32 px (Khor's
    own +2 px schedule, `sizes='khor'`, images upsized to 32 px by `fashion_mnist_dls(size=32)`) and 11 -> 28 px

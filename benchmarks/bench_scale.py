@@ -1,6 +1,7 @@
 """Scale resiliency (MixSize, Hoffer et al.): accuracy against test image size for fixed-size, progressive and mixed-size training.
 
-    python benchmarks/bench_scale.py                  # the full run: 3 seeds, 3,000 images, 8 epochs (~15 min, 2 shared cores)
+    python benchmarks/bench_scale.py                  # the full run: 3 seeds, 3,000 images, 8 epochs (~15 min on 2 cores)
+    python benchmarks/bench_scale.py --minutes 10     # bounded: no seed starts after 10 minutes beyond the first 2
     python benchmarks/bench_scale.py --quick          # 2 seeds, 256 images, 1 epoch (seconds; the test suite runs it)
     python benchmarks/bench_scale.py --seeds 0,1,2,3 --epochs 10 --n-train 6000 --out /tmp/scale.md
 
