@@ -1,10 +1,12 @@
 """The GPU benchmark: what matters for progressive training on CUDA, in one script that finishes in under 8 minutes.
 
-    make bench-gpu                                  # = python benchmarks/bench_gpu.py on the first GPU
+    make bench-gpu                                  # = python benchmarks/bench_gpu.py on the first GPU (< 8 minutes)
     python benchmarks/bench_gpu.py --cpu-smoke      # the same code, reduced, on the CPU (seconds; the test suite runs it)
+    make bench-gpu QUICK=1                          # = --quick: the reduced form on the device at hand
     python benchmarks/bench_gpu.py --sections progressive,compile    # a subset
 
-Sections (results: benchmarks/results/gpu_cuda.md, with blur_cuda.md from section C, + PNG and CSV):
+Sections (results: benchmarks/results/gpu_cuda.md, with blur_cuda.md from section D, + PNG and CSV; the reduced
+form writes gpu_<device>_quick.md and blur_<device>_quick.md):
 
 A. precision: a progressive fit (128 -> 224 px, batch mode, data in GPU memory) of resnet50 with fp32, AMP fp16
    (fastai's `to_fp16`), AMP bf16 (`to_bf16`), fp16 + channels_last (`to_channelslast`), and the last with
@@ -16,9 +18,9 @@ B. progressive vs fixed for resnet18 and resnet50 at 128 -> 224 px (sizes 128, 1
    `OpenImage` in worker processes; 'loader' mode): fixed, progressive, progressive + batch_scale. Realized
    (progressive seconds over fixed seconds of the same repeat) over theoretical (mean pixels per image over full-size
    pixels), target <= 1.10, and images/s. fp16 + channels_last, cudnn.benchmark on.
-C. blur vs kornia on CUDA: `benchmarks/bench_blur.py --device cuda` (blur_cuda.md).
-D. torch.compile (inductor) with the 4-size schedule: graphs compiled (counted by a backend that wraps inductor),
+C. torch.compile (inductor) with the 4-size schedule: graphs compiled (counted by a backend that wraps inductor),
    the fit's time with compilation, and the last epoch's time against eager.
+D. blur vs kornia on CUDA: `benchmarks/bench_blur.py --device cuda` (blur_cuda.md).
 
 Every comparison runs through `progfast.experiments` (contenders interleaved, order rotated per repeat, an untimed
 warm-up, ratios within a repeat). A section that would start after `--budget` seconds is skipped and said so.
@@ -51,10 +53,10 @@ ARCHS = {'resnet18': lambda c: torchvision.models.resnet18(num_classes=c),    # 
          'tiny CNN': lambda c: tiny_cnn(3, c)}                                  # the CPU smoke's stand-in
 METHODS = ('fixed', 'progressive', 'progressive + batch_scale')
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'fp16 + channels_last', 'fp16 + channels_last, cudnn.benchmark off')
-SECTIONS = ('precision', 'progressive', 'blur', 'compile')
-GPU = dict(n_per_class=96, n_valid_per_class=4, n_classes=10, image_size=256, sizes=(128, 160, 192, 224), bs=64,
+SECTIONS = ('precision', 'progressive', 'compile', 'blur')
+GPU = dict(n_per_class=64, n_valid_per_class=4, n_classes=10, image_size=256, sizes=(128, 160, 192, 224), bs=64,
            repeats=5, prec_repeats=3, archs=('resnet18', 'resnet50'), prec_arch='resnet50', compile_arch='resnet18',
-           num_workers=8, budget=450, backend='inductor')
+           num_workers=8, budget=420, backend='inductor')
 SMOKE = dict(n_per_class=8, n_valid_per_class=2, n_classes=2, image_size=40, sizes=(16, 20, 24, 32), bs=4,
              repeats=2, prec_repeats=2, archs=('tiny CNN',), prec_arch='tiny CNN', compile_arch='tiny CNN',
              num_workers=0, budget=600, backend='eager')
@@ -66,7 +68,7 @@ def parse_args(argv=None):
     ap.add_argument('--quick', action='store_true', help='the reduced form on the device at hand (as --cpu-smoke without a GPU)')
     ap.add_argument('--sections', default=','.join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     ap.add_argument('--repeats', type=int, default=None, help='repeats of section B (default 5)')
-    ap.add_argument('--budget', type=float, default=None, help='seconds after which no new section starts (default 450)')
+    ap.add_argument('--budget', type=float, default=None, help='seconds after which no new section starts (default 420)')
     ap.add_argument('--backend', default=None, help="torch.compile backend of section D (default inductor; smoke: eager)")
     ap.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s own; smoke 1)')
     ap.add_argument('--out', default=None, help='markdown results file (default benchmarks/results/gpu_<device>.md)')
@@ -85,7 +87,7 @@ def setting(a) -> dict:
                          "on the CPU with --cpu-smoke")
     for k in ('repeats', 'budget', 'backend'):
         if getattr(a, k) is not None: s[k] = getattr(a, k)
-    s['sections'] = a.sections.split(',')
+    s['sections'],s['reduced'] = a.sections.split(','),reduced
     return s
 
 
@@ -229,8 +231,9 @@ def section_compile(mem, s, run) -> pd.DataFrame:
 
 def section_blur(s, out: Path, run) -> Path:
     import bench_blur
-    argv = ['--device', s['device'], '--out', str(out.with_name(f"blur_{s['device']}{'_smoke' if s['device'] == 'cpu' else ''}.md"))]
-    if s['device'] == 'cpu': argv += ['--quick', '--repeats', '2', '--threads', '1']
+    argv = ['--device', s['device'], '--out', str(out.with_name(f"blur_{s['device']}{'_quick' if s['reduced'] else ''}.md"))]
+    if s['reduced']: argv += ['--quick', '--repeats', '2']
+    if s['device'] == 'cpu': argv += ['--threads', str(torch.get_num_threads())]
     threads = torch.get_num_threads()
     try: return bench_blur.main(argv)
     finally: torch.set_num_threads(threads)
@@ -288,7 +291,7 @@ def main(argv=None):
     s = setting(a)
     if a.threads or a.cpu_smoke: torch.set_num_threads(a.threads or 1)
     dev = s['device']
-    out = Path(a.out) if a.out else ROOT/'benchmarks'/'results'/f"gpu_{dev}{'_smoke' if dev == 'cpu' else ''}.md"
+    out = Path(a.out) if a.out else ROOT/'benchmarks'/'results'/f"gpu_{dev}{'_quick' if s['reduced'] else ''}.md"
     run = Run('bench_gpu.py', argv, torch.get_num_threads())
     done,skipped,tables = {},[],{}
     with tempfile.TemporaryDirectory() as d:
@@ -344,17 +347,17 @@ def report(a, s, run, done, skipped, tables, out) -> tuple:
         panels.append((rt.assign(contender=[f"{r.arch}, {r.data}\n{r.contender}" for r in rt.itertuples()])
                        [['repeat', 'contender', 'reference', 'measure', 'how', 'value']], TARGET_REALIZED,
                        'B. realized / theoretical'))
-    if 'blur' in tables:
-        L += ["## C. Blur vs kornia", "", f"See [{tables['blur'].name}]({tables['blur'].name}).", ""]
     if 'compile' in done:
-        L += [f"## D. torch.compile ({s['backend']}) with the {len(s['sizes'])}-size schedule ({s['compile_arch']}, data in "
+        L += [f"## C. torch.compile ({s['backend']}) with the {len(s['sizes'])}-size schedule ({s['compile_arch']}, data in "
               "memory, fp16 + channels_last)", "",
               "One run each, eager first (after an untimed eager warm-up); torch._dynamo was reset before each. Graphs: "
-              "the graphs dynamo handed to the backend (training only; validation was skipped so no evaluation graph is "
-              "compiled). PyTorch's automatic dynamic shapes compile the first size statically and recompile once with "
+              "the graphs dynamo handed to the backend, from `fit_progressive`'s dry run (the model in evaluation mode at "
+              "the smallest and the largest size) and the training steps; no validation ran. PyTorch's automatic dynamic shapes compile the first size statically and recompile once with "
               "the size dynamic; no later size should add a graph. The last epoch runs at the final size after "
               "compilation: its time is the steady-state comparison. One run, so no interval: this records the "
               "compilations and their cost, it is not a paired speed claim.", "", *compile_lines(done['compile'], s['sizes'][-1]), ""]
+    if 'blur' in tables:
+        L += ["## D. Blur vs kornia", "", f"See [{tables['blur'].name}]({tables['blur'].name}).", ""]
     png = out.with_suffix('.png')
     if panels:
         import matplotlib; matplotlib.use('Agg')
