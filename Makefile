@@ -143,7 +143,9 @@ bench: bench-deps
 	    echo "== $$f skipped: no GPU here (make bench-gpu on a GPU; make bench QUICK=1 runs its reduced CPU form)"; continue; fi; \
 	  echo "== $$f"; $(BIN)/python $$f $(if $(QUICK),--quick) $(BENCH_ARGS) || exit 1; done
 
-bench-gpu: bench-deps
+bench-gpu: install
+	@$(BIN)/python -c 'import sys,torch; sys.exit(0 if torch.cuda.is_available() or "$(QUICK)" else "make bench-gpu: no CUDA device here (torch.cuda.is_available() is False): nothing was run or written. Run it on a GPU, or make bench-gpu QUICK=1 for its reduced form on this machine")'
+	$(MAKE) bench-deps
 	$(BIN)/python benchmarks/bench_gpu.py $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean-env:
