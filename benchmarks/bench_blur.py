@@ -50,7 +50,7 @@ def parse_args(argv=None):
     ap.add_argument('--repeats', type=int, default=None, help='repeats per blur contender (default 31, quick 5)')
     ap.add_argument('--minutes', type=float, default=None,
                     help='time limit: after it no comparison starts a repeat beyond its first 2 (default: none)')
-    ap.add_argument('--out', default=None, help='markdown results file (default benchmarks/results/blur_<device>.md)')
+    ap.add_argument('--out', default=None, help='markdown results file (default benchmarks/results/blur_<device>[_quick].md)')
     return ap.parse_args(argv)
 
 
@@ -151,7 +151,7 @@ def main(argv=None):
     repeats = args.repeats or (5 if args.quick else 31)
     step_repeats = 3 if args.quick else 7
     B, resnet_bs = (16, 4) if args.quick else (64, 64)
-    out = Path(args.out) if args.out else ROOT / 'benchmarks' / 'results' / f'blur_{device.type}.md'
+    out = Path(args.out) if args.out else ROOT / 'benchmarks' / 'results' / f"blur_{device.type}{'_quick' if args.quick else ''}.md"
     run = Run('bench_blur.py', argv, args.threads, args.minutes)
     torch.manual_seed(0)
     x = torch.rand(B, 3, 128, 128, device=device)

@@ -80,3 +80,13 @@ def test_time_limit(bench):
     budget = Budget(0.01, start=time.perf_counter() - 60)
     t = bench.timed({'a': lambda: None, 'b': lambda: None}, 5, torch.device('cpu'), budget, 'one sigma per image')
     assert sorted(set(t.repeat)) == [0, 1] and budget.cut == ['one sigma per image: 2 of 5 repeats']
+
+
+def test_quick_results_never_overwrite_the_full_ones(bench, monkeypatch, tmp_path):
+    "--quick without --out writes blur_<device>_quick.md (ignored by git), never the committed blur_<device>.md"
+    written = {}
+    monkeypatch.setattr(bench, 'ROOT', tmp_path)
+    monkeypatch.setattr(bench, 'write_files', lambda folder, files: written.update({str(folder/k): v for k,v in files.items()}))
+    monkeypatch.setattr(bench, 'save_plot', lambda *a, **k: None)
+    bench.main(['--quick', '--repeats', '2', '--threads', '1'])
+    assert list(written) == [str(tmp_path/'benchmarks'/'results'/'blur_cpu_quick.md')]
