@@ -32,7 +32,7 @@ from .resize import BN_BATCHES, fit_progressive
 from .data import fashion_mnist_dls
 from .folders import split_by_class
 from .models import khor_net
-from .experiments import median_range, mean_pm_std, paired, plot_pairs, run_interleaved, seed_summary, write_files
+from .experiments import _kept_loaders, median_range, mean_pm_std, paired, plot_pairs, run_interleaved, seed_summary, write_files
 
 # %% auto #0
 __all__ = ['KHOR_APPROACHES', 'REPORT_BN', 'KHOR_DATA', 'khor_approach', 'khor_lr', 'khor_learner', 'KhorRun', 'run_khor',
@@ -180,19 +180,21 @@ def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, b
     set_seed(seed, reproducible=True)
     if dls is None: dls = fashion_mnist_dls(bs=bs, n_train=n_train, seed=seed, holdout=holdout)
     test_dl = dls[2] if len(dls.loaders) > 2 else None
-    learn = khor_learner(dls)
     log = _EpochLog(test_dl if test_curve else None)
     recal = [_TimedRecalibrateBN(bn_batches)] if bn_each_epoch else []
     cbs = [ParamScheduler({'lr': khor_lr(lr, n_epoch=epochs)}), log, *recal]
-    start = time.perf_counter()
-    with (nullcontext() if show else learn.no_bar()), (nullcontext() if show else learn.no_logging()):
-        learn.fit_progressive(epochs, lr, policy='constant', cbs=cbs, recalibrate_bn=False, **setup)
-    seconds = time.perf_counter() - start - log.paused
+    with _kept_loaders(dls) as seeded:
+        learn = khor_learner(dls)
+        seeded(seed)            # the batch order follows the seed alone, whatever ran on `dls` before; put back after
+        start = time.perf_counter()
+        with (nullcontext() if show else learn.no_bar()), (nullcontext() if show else learn.no_logging()):
+            learn.fit_progressive(epochs, lr, policy='constant', cbs=cbs, recalibrate_bn=False, **setup)
+        seconds = time.perf_counter() - start - log.paused
+        tested = _tested_after_training(learn, dls.valid if test_dl is None else test_dl, bn_batches)
     names = list(learn.recorder.metric_names[1:-1])   # without 'epoch' and 'time'
     col = lambda nm: [float(v[names.index(nm)]) for v in learn.recorder.values]
     df = learn.progressive.df
     sizes = [int(df['size'][df['epoch'] >= e].iloc[0]) for e in range(epochs)]
-    tested = _tested_after_training(learn, dls.valid if test_dl is None else test_dl, bn_batches)
     return KhorRun(approach, seed, col('train_accuracy'), col('valid_accuracy'), seconds, sizes, log.elapsed, log.test_acc,
                    held_out=test_dl is not None, bn_each_epoch=bn_each_epoch, bn_epoch_seconds=recal[0].seconds if recal else [],
                    report_bn=report_bn, **tested)
