@@ -184,8 +184,8 @@ def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, b
     recal = [_TimedRecalibrateBN(bn_batches)] if bn_each_epoch else []
     cbs = [ParamScheduler({'lr': khor_lr(lr, n_epoch=epochs)}), log, *recal]
     with _kept_loaders(dls) as seeded:
-        learn = khor_learner(dls)
         seeded(seed)            # the batch order follows the seed alone, whatever ran on `dls` before; put back after
+        learn = khor_learner(dls)
         start = time.perf_counter()
         with (nullcontext() if show else learn.no_bar()), (nullcontext() if show else learn.no_logging()):
             learn.fit_progressive(epochs, lr, policy='constant', cbs=cbs, recalibrate_bn=False, **setup)
