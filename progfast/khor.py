@@ -471,6 +471,7 @@ def plot(self:KhorComparison, reference:str='normal'):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/10_khor.ipynb #5b845e55
 @patch
 def save(self:KhorComparison, folder, reference:str='normal', table:str|None=None) -> dict:
     "Write `runs.csv`, `table.md` (`table`, by default the `report`), `curves.png` and (with `reference` runs) `pairs.csv` and `pairs.md`; their paths"
