@@ -27,15 +27,16 @@ from fastai.vision.data import ImageBlock
 from fastai.data.external import untar_data, URLs
 from fastai.torch_core import set_seed
 from .schedule import ConstSchedule, khor_dropout
-from .resize import fit_progressive
+from .sizing import RecalibrateBN, check_n_batches, kept_random_state
+from .resize import BN_BATCHES, fit_progressive
 from .data import fashion_mnist_dls
 from .folders import split_by_class
 from .models import khor_net
-from .experiments import mean_pm_std, paired, plot_pairs, run_interleaved, seed_summary, write_files
+from .experiments import _kept_loaders, median_range, mean_pm_std, paired, plot_pairs, run_interleaved, seed_summary, write_files
 
 # %% auto #0
-__all__ = ['KHOR_APPROACHES', 'KHOR_DATA', 'khor_approach', 'khor_lr', 'khor_learner', 'KhorRun', 'run_khor', 'KhorComparison',
-           'khor_dls', 'compare_khor']
+__all__ = ['KHOR_APPROACHES', 'REPORT_BN', 'KHOR_DATA', 'khor_approach', 'khor_lr', 'khor_learner', 'KhorRun', 'run_khor',
+           'KhorComparison', 'khor_dls', 'compare_khor']
 
 # %% ../nbs/10_khor.ipynb #333e7e59
 KHOR_APPROACHES = ('normal', 'progressive', 'proposed')
@@ -60,28 +61,46 @@ def khor_learner(dls, p:float=0.4, l2:float=1e-3, mom:float=0.9) -> Learner:
     return learn
 
 # %% ../nbs/10_khor.ipynb #243f2296
+REPORT_BN = True   # whether Khor's runs report the accuracy after re-estimating the BN statistics: see "Batch norm after training"
+
 @dataclass
 class KhorRun:
     "The outcome of one run of one of Khor's approaches"
     approach: str
     seed: int
     train_acc: list   # fastai's running training accuracy, per epoch
-    valid_acc: list   # accuracy on the validation images per epoch: held out of the training images when `held_out`
+    valid_acc: list   # accuracy on the validation images per epoch (held out of the training images when `held_out`)
     seconds: float    # wall time of the training (fit), validation included, the test evaluations left out
     sizes: list = field(default_factory=list)        # the training size of each epoch
     elapsed: list = field(default_factory=list)      # seconds from the start of the fit to the end of each epoch (same clock)
-    test_curve: list = field(default_factory=list)   # accuracy on the test images after each epoch: for the plots only
-    final_test_acc: float|None = None                # accuracy on the test images, evaluated once after training
+    test_curve: list = field(default_factory=list)   # accuracy on the test images after each epoch (training's BN statistics): plots only
+    final_test_acc: float|None = None                # accuracy on the test images after training, with the BN statistics training left
     held_out: bool = False                           # whether `valid_acc` is on images held out of the training images
     position: int|None = None                        # where the run came in its seed's order (`compare_khor`)
+    final_test_acc_bn: float|None = None             # the same after re-estimating the BN statistics (`Learner.recalibrate_bn`)
+    final_valid_acc: float|None = None               # accuracy on the validation images after training, training's BN statistics
+    final_valid_acc_bn: float|None = None            # the same, BN statistics re-estimated
+    bn_batches: int|None = None                      # the batches the statistics were re-estimated on
+    bn_seconds: float|None = None                    # seconds the re-estimation after training took (not in `seconds`)
+    bn_each_epoch: bool = False                      # whether `valid_acc` was measured after re-estimating them before every validation
+    bn_epoch_seconds: list = field(default_factory=list)  # seconds of that re-estimation in each epoch (part of `seconds`)
+    report_bn: bool = REPORT_BN                      # whether `test_acc` and `gap` are those after re-estimation
     @property
-    def test_acc(self) -> float:
-        "The test accuracy: evaluated after training (the last validation accuracy for runs that lack it)"
+    def test_acc_running(self) -> float:
+        "The test accuracy with the BN statistics training left (the last validation accuracy for runs that lack it)"
         return self.valid_acc[-1] if self.final_test_acc is None else self.final_test_acc
     @property
+    def test_acc(self) -> float:
+        "The test accuracy reported: after re-estimating the BN statistics when `report_bn` (and measured), else `test_acc_running`"
+        return self.final_test_acc_bn if self.report_bn and self.final_test_acc_bn is not None else self.test_acc_running
+    @property
     def gap(self) -> float:
-        "Khor's generalization gap: the last epoch's training accuracy minus the test accuracy"
+        "Khor's generalization gap: the last epoch's training accuracy minus the test accuracy reported"
         return self.train_acc[-1] - self.test_acc
+    def swing(self, last:float=0.5) -> float:
+        "Mean absolute change of the validation accuracy from one epoch to the next, over the `last` fraction of the epochs"
+        changes = np.abs(np.diff(self.valid_acc))
+        return float(changes[-max(1, int(len(self.valid_acc) * last)):].mean()) if len(changes) else math.nan
     def reached(self, acc:float) -> int|None:
         "The first epoch (from 0) whose validation accuracy is at least `acc`; None if none"
         return next((e for e,a in enumerate(self.valid_acc) if a >= acc), None)
@@ -90,6 +109,7 @@ class KhorRun:
         e = self.reached(acc)
         return None if e is None else self.elapsed[e]
 
+# %% ../nbs/10_khor.ipynb #ec16e0f6
 def _accuracy(model, dl) -> float:
     "Top-1 accuracy of `model` on all of `dl` in evaluation mode; the model's mode and the random state are left as they were"
     was_training = model.training
@@ -113,63 +133,109 @@ class _EpochLog(Callback):
         self.test_acc.append(_accuracy(self.learn.model, self.test_dl))
         self.paused += time.perf_counter() - now
 
-# %% ../nbs/10_khor.ipynb #ec16e0f6
-def _check_khor_args(epochs, lr, bs):
-    "A clear error for a bad number of epochs, learning rate or batch size, before any data is loaded"
+class _TimedRecalibrateBN(RecalibrateBN):
+    "`RecalibrateBN` that records the seconds each re-estimation took and leaves the global random state as it found it"
+    def before_fit(self): self.seconds = []
+    def before_validate(self):
+        start,before = time.perf_counter(),self.saved
+        with kept_random_state(): super().before_validate()   # `recalibrate_bn` reads a batch to learn the image shape
+        if before is None and self.saved is not None: self.seconds.append(time.perf_counter() - start)
+
+def _tested_after_training(learn, test_dl, n_batches:int) -> dict:
+    "Validation and test accuracy with the BN statistics training left, then after re-estimating them at the final size (timed)"
+    accs = lambda: (_accuracy(learn.model, learn.dls.valid), _accuracy(learn.model, test_dl))
+    valid,test = accs()
+    start = time.perf_counter()
+    learn.recalibrate_bn(learn.progressive.final, n_batches)
+    seconds = time.perf_counter() - start
+    valid_bn,test_bn = accs()
+    return dict(final_valid_acc=valid, final_test_acc=test, final_valid_acc_bn=valid_bn, final_test_acc_bn=test_bn,
+                bn_batches=n_batches, bn_seconds=seconds)
+
+# %% ../nbs/10_khor.ipynb #b32b9b00
+def _check_flag(name, v):
+    if not isinstance(v, bool): raise ValueError(f"{name} must be True or False, got {v!r}")
+
+def _check_khor_args(epochs, lr, bs, bn_batches=BN_BATCHES, bn_each_epoch=False, report_bn=True):
+    "A clear error for a bad number of epochs, learning rate, batch size or BN setting, before any data is loaded"
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive whole number, got {epochs!r}")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
         raise ValueError(f"bs must be a positive whole number of images per batch, got {bs!r}")
+    check_n_batches(bn_batches, 'bn_batches'); _check_flag('bn_each_epoch', bn_each_epoch); _check_flag('report_bn', report_bn)
 
 def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, bs:int=64, n_train:int|None=None,
              show:bool=True,
-             holdout:float|None=0.1,    # without `dls`: the fraction of the training images held out to validate on
-             test_curve:bool=True,      # evaluate the test images (`dls[2]`) after every epoch, off the clock, for the plots
+             holdout:float|None=0.1,      # without `dls`: the fraction of the training images held out to validate on
+             test_curve:bool=True,        # evaluate the test images (`dls[2]`) after every epoch, off the clock, for the plots
+             bn_batches:int=BN_BATCHES,   # sharp training batches at the final size the BN statistics are re-estimated on after training
+             bn_each_epoch:bool=False,    # also re-estimate them before every validation (`RecalibrateBN`), on the clock
+             report_bn:bool=REPORT_BN,    # `test_acc` and the gap after re-estimation (False: with the statistics training left)
             ) -> KhorRun:
-    "Train Khor's network with `approach` for `epochs` epochs from `seed` (on the embedded data unless `dls` is given)"
+    "Train Khor's network with `approach` for `epochs` epochs from `seed` (on the embedded data unless `dls` is given); test it with training's BN statistics and re-estimated ones"
     setup = khor_approach(approach)
-    _check_khor_args(epochs, lr, bs)
+    _check_khor_args(epochs, lr, bs, bn_batches, bn_each_epoch, report_bn)
     set_seed(seed, reproducible=True)
     if dls is None: dls = fashion_mnist_dls(bs=bs, n_train=n_train, seed=seed, holdout=holdout)
     test_dl = dls[2] if len(dls.loaders) > 2 else None
-    learn = khor_learner(dls)
     log = _EpochLog(test_dl if test_curve else None)
-    cbs = [ParamScheduler({'lr': khor_lr(lr, n_epoch=epochs)}), log]
-    start = time.perf_counter()
-    with (nullcontext() if show else learn.no_bar()), (nullcontext() if show else learn.no_logging()):
-        learn.fit_progressive(epochs, lr, policy='constant', cbs=cbs, **setup)
-    seconds = time.perf_counter() - start - log.paused
-    final_test = _accuracy(learn.model, test_dl if test_dl is not None else dls.valid)
+    recal = [_TimedRecalibrateBN(bn_batches)] if bn_each_epoch else []
+    cbs = [ParamScheduler({'lr': khor_lr(lr, n_epoch=epochs)}), log, *recal]
+    with _kept_loaders(dls) as seeded:
+        seeded(seed)            # the batch order follows the seed alone, whatever ran on `dls` before; put back after
+        learn = khor_learner(dls)
+        start = time.perf_counter()
+        with (nullcontext() if show else learn.no_bar()), (nullcontext() if show else learn.no_logging()):
+            learn.fit_progressive(epochs, lr, policy='constant', cbs=cbs, recalibrate_bn=False, **setup)
+        seconds = time.perf_counter() - start - log.paused
+        tested = _tested_after_training(learn, dls.valid if test_dl is None else test_dl, bn_batches)
     names = list(learn.recorder.metric_names[1:-1])   # without 'epoch' and 'time'
     col = lambda nm: [float(v[names.index(nm)]) for v in learn.recorder.values]
     df = learn.progressive.df
     sizes = [int(df['size'][df['epoch'] >= e].iloc[0]) for e in range(epochs)]
     return KhorRun(approach, seed, col('train_accuracy'), col('valid_accuracy'), seconds, sizes, log.elapsed, log.test_acc,
-                   final_test, test_dl is not None)
+                   held_out=test_dl is not None, bn_each_epoch=bn_each_epoch, bn_epoch_seconds=recal[0].seconds if recal else [],
+                   report_bn=report_bn, **tested)
 
-# %% ../nbs/10_khor.ipynb #03b71680
+# %% ../nbs/10_khor.ipynb #15ccfb29
+def _nan(v): return math.nan if v is None else v
+
 @dataclass
 class KhorComparison:
     "Runs of Khor's approaches, as a table per run, the Figure 8 summary, time to accuracy, per-seed pairs and verdicts, curves, files"
     runs: list
     @property
     def df(self) -> pd.DataFrame:
-        "One row per run: final training, validation (held-out) and test accuracy, the gap, the time, its place in its seed's order"
+        "One row per run: final training and held-out accuracy, the test accuracy reported and both of its forms, the gap, the time, the swing, its place"
         return pd.DataFrame([dict(approach=r.approach, seed=r.seed, position=r.position, train_acc=r.train_acc[-1],
-                                  valid_acc=r.valid_acc[-1], test_acc=r.test_acc, gap=r.gap, seconds=r.seconds) for r in self.runs])
+                                  valid_acc=r.valid_acc[-1], test_acc=r.test_acc, test_acc_running=r.test_acc_running,
+                                  test_acc_bn=_nan(r.final_test_acc_bn), gap=r.gap, seconds=r.seconds, bn_seconds=_nan(r.bn_seconds),
+                                  swing=r.swing(), bn_each_epoch=r.bn_each_epoch) for r in self.runs])
 
     @property
     def held_out(self) -> bool:
         "Whether every run validated on images held out of the training images"
         return all(r.held_out for r in self.runs)
 
+    @property
+    def reports_bn(self) -> bool:
+        "Whether every run's reported test accuracy (and gap) is that after re-estimating the BN statistics"
+        return all(r.report_bn and r.final_test_acc_bn is not None for r in self.runs)
+
+    @property
+    def other_acc(self) -> str|None:
+        "The test accuracy not reported, when every run measured both: 'test_acc_running' or 'test_acc_bn'"
+        if not all(r.final_test_acc_bn is not None for r in self.runs): return None
+        return 'test_acc_running' if self.reports_bn else 'test_acc_bn'
+
     def summary(self) -> pd.DataFrame:
-        "Figure 8: generalization gap, test accuracy (in %) and time (s), mean and standard deviation over the seeds (NaN for one)"
+        "Figure 8: generalization gap, test accuracies (in %) and time (s), mean and standard deviation over the seeds (NaN for one)"
         g = self.df.groupby('approach', sort=False)
         res = pd.DataFrame({'runs': g.size()})
-        for col,scale in (('gap', 100), ('test_acc', 100), ('seconds', 1)):
+        for col,scale in (('gap', 100), ('test_acc', 100), (self.other_acc, 100), ('seconds', 1)):
+            if col is None: continue
             res[col] = g[col].mean() * scale
             res[f'{col}_std'] = g[col].std(ddof=1) * scale   # NaN for a single run
         return res
@@ -179,35 +245,46 @@ class KhorComparison:
         if not ref: raise ValueError(f"no {reference!r} runs to compare with; the approaches run were {sorted({r.approach for r in self.runs})}")
         return ref
 
-    def time_to_accuracy(self, reference:str='normal') -> pd.DataFrame:
-        "Per run: seconds until its held-out accuracy first reached the final held-out accuracy of the `reference` run of its seed, and the ratio to the reference's own time to it"
-        ref = self._reference_runs(reference)
-        if not self.held_out:
-            raise ValueError("time to accuracy needs validation images held out of the training images, so that no test image "
-                             "sets the threshold; these runs validated on the test images: use khor_dls(..., holdout=0.1)")
-        rows = []
-        for r in self.runs:
-            if r.seed not in ref: continue
-            target = ref[r.seed].valid_acc[-1]
-            e,t,t_ref = r.reached(target),r.time_to(target),ref[r.seed].time_to(target)
-            rows.append(dict(approach=r.approach, seed=r.seed, target_acc=target, best_acc=max(r.valid_acc),
-                             epoch=None if e is None else e + 1, seconds=t, reference_seconds=t_ref,
-                             ratio=math.inf if t is None else t / t_ref))
-        return pd.DataFrame(rows)
+# %% ../nbs/10_khor.ipynb #de6f4e2c
+@patch
+def time_to_accuracy(self:KhorComparison, reference:str='normal') -> pd.DataFrame:
+    "Per run: seconds until its held-out accuracy first reached the final held-out accuracy of the `reference` run of its seed, and the ratio to the reference's own time to it"
+    ref = self._reference_runs(reference)
+    if not self.held_out:
+        raise ValueError("time to accuracy needs validation images held out of the training images, so that no test image "
+                         "sets the threshold; these runs validated on the test images: use khor_dls(..., holdout=0.1)")
+    rows = []
+    for r in self.runs:
+        if r.seed not in ref: continue
+        target = ref[r.seed].valid_acc[-1]
+        e,t,t_ref = r.reached(target),r.time_to(target),ref[r.seed].time_to(target)
+        rows.append(dict(approach=r.approach, seed=r.seed, target_acc=target, best_acc=max(r.valid_acc),
+                         epoch=None if e is None else e + 1, seconds=t, reference_seconds=t_ref,
+                         ratio=math.inf if t is None else t / t_ref))
+    return pd.DataFrame(rows)
 
-    def pairs(self, reference:str='normal') -> pd.DataFrame:
-        "Each run against the `reference` run of its seed (`repeat`): gap and test accuracy differences, time and time-to-accuracy ratios"
-        self._reference_runs(reference)
-        t = self.df.rename(columns=dict(seed='repeat', approach='contender'))
-        parts = [paired(t, m, reference, how) for m,how in (('gap', 'difference'), ('test_acc', 'difference'), ('seconds', 'ratio'))]
-        if self.held_out:
-            reach = self.time_to_accuracy(reference).rename(columns=dict(seed='repeat', approach='contender', seconds='time_to_accuracy'))
-            parts.append(paired(reach.fillna({'time_to_accuracy': math.inf}), 'time_to_accuracy', reference))
-        return pd.concat(parts, ignore_index=True)
+@patch
+def pairs(self:KhorComparison, reference:str='normal') -> pd.DataFrame:
+    "Each run against the `reference` run of its seed (`repeat`): gap and test accuracy differences, time and time-to-accuracy ratios"
+    self._reference_runs(reference)
+    t = self.df.rename(columns=dict(seed='repeat', approach='contender'))
+    accs = ['test_acc'] + ([self.other_acc] if self.other_acc else [])
+    parts = [paired(t, m, reference, how) for m,how in [('gap', 'difference')] + [(a, 'difference') for a in accs] + [('seconds', 'ratio')]]
+    if self.held_out:
+        reach = self.time_to_accuracy(reference).rename(columns=dict(seed='repeat', approach='contender', seconds='time_to_accuracy'))
+        parts.append(paired(reach.fillna({'time_to_accuracy': math.inf}), 'time_to_accuracy', reference))
+    return pd.concat(parts, ignore_index=True)
+
+@patch
+def bn_pairs(self:KhorComparison) -> pd.DataFrame:
+    "Per run (`repeat`: its seed): the test accuracy after re-estimating the BN statistics minus that with the statistics training left"
+    rows = [dict(repeat=r.seed, contender=r.approach, reference="training's statistics", measure='test_acc_bn', how='difference',
+                 value=r.final_test_acc_bn - r.test_acc_running) for r in self.runs if r.final_test_acc_bn is not None]
+    return pd.DataFrame(rows, columns=['repeat', 'contender', 'reference', 'measure', 'how', 'value'])
 
 # %% ../nbs/10_khor.ipynb #b0b77486
-_BASIS = {'gap': 'equal epochs', 'test_acc': 'equal epochs', 'seconds': 'equal epochs',
-          'time_to_accuracy': "to the reference's final held-out accuracy"}
+_BASIS = {'gap': 'equal epochs', 'test_acc': 'equal epochs', 'test_acc_running': 'equal epochs', 'test_acc_bn': 'equal epochs',
+          'seconds': 'equal epochs', 'time_to_accuracy': "to the reference's final held-out accuracy"}
 
 @patch
 def verdicts(self:KhorComparison, reference:str='normal', conf:float=0.95) -> pd.DataFrame:
@@ -220,8 +297,25 @@ def _per_seed(x:float, how:str) -> str:
     if how == 'ratio': return 'never' if x == math.inf else f"{x:.2f}"
     return f"{100*x:+.2f}"
 
-_NAMES = dict(gap='generalization gap', test_acc='test accuracy', seconds='training time',
-              time_to_accuracy="time to {ref}'s final held-out accuracy")
+def _mean_interval(r) -> str:
+    "A row of `seed_summary` as its mean [interval], in points for differences"
+    k = 1 if r.how == 'ratio' else 100
+    return '' if pd.isna(r.mean) else f"{k*r.mean:.2f}" + ('' if pd.isna(r.lo) else f" [{k*r.lo:.2f}, {k*r.hi:.2f}]")
+
+_ACC_NAMES = dict(test_acc_bn='BN re-estimated', test_acc_running="training's BN statistics")
+
+@patch
+def _acc_kind(self:KhorComparison, measure:str) -> str:
+    "'test_acc' as the accuracy it is when the runs measured both ('test_acc_bn' or 'test_acc_running'); other measures as they are"
+    if measure == 'test_acc' and self.other_acc: return 'test_acc_bn' if self.reports_bn else 'test_acc_running'
+    return measure
+
+@patch
+def _measure_name(self:KhorComparison, measure:str, reference:str='normal') -> str:
+    m = self._acc_kind(measure)
+    if m in _ACC_NAMES: return f"test accuracy ({_ACC_NAMES[m]})"
+    return dict(gap='generalization gap', test_acc='test accuracy', seconds='training time',
+                time_to_accuracy=f"time to {reference}'s final held-out accuracy")[m]
 
 @patch
 def to_markdown(self:KhorComparison) -> str:
@@ -229,12 +323,15 @@ def to_markdown(self:KhorComparison) -> str:
     s = self.summary()
     epochs = sorted({len(r.train_acc) for r in self.runs})
     head = f"Approach (equal epochs: {epochs[0]})" if len(epochs) == 1 else "Approach"
-    lines = [f"| {head} | Generalization gap | Test accuracy | Time (s) | Runs |", "|---|---|---|---|---|"]
+    accs = ['test_acc'] + ([self.other_acc] if self.other_acc else [])
+    names = [('T' + self._measure_name(a)[1:]) if self.other_acc else 'Test accuracy' for a in accs]
+    lines = [f"| {head} | Generalization gap | {' | '.join(names)} | Time (s) | Runs |", "|---|---|" + "---|"*len(accs) + "---|---|"]
     for a,r in s.iterrows():
         pm = lambda col,digits: mean_pm_std(r[col], r[col+'_std'], digits)
-        lines.append(f"| {a.capitalize()} | {pm('gap', 2)}% | {pm('test_acc', 2)}% | {pm('seconds', 1)} | {int(r.runs)} |")
+        lines.append(f"| {a.capitalize()} | {pm('gap', 2)}% | {' | '.join(pm(c, 2) + '%' for c in accs)} | {pm('seconds', 1)} | {int(r.runs)} |")
     return '\n'.join(lines)
 
+# %% ../nbs/10_khor.ipynb #4cc63bf3
 @patch
 def pairs_markdown(self:KhorComparison, reference:str='normal', conf:float=0.95) -> str:
     "Each approach against the `reference` run of the same seed: every seed's value, their mean and t interval, the verdict; the time to accuracy"
@@ -243,10 +340,8 @@ def pairs_markdown(self:KhorComparison, reference:str='normal', conf:float=0.95)
              "or 'higher' only when every seed is on that side and the interval excludes no change.", "",
              f"| Approach | against {reference} | per seed | mean [interval] | verdict |", "|---|---|---|---|---|"]
     for r in self.verdicts(reference, conf).itertuples():
-        k = 1 if r.how == 'ratio' else 100
-        mean = '' if pd.isna(r.mean) else f"{k*r.mean:.2f}" + ('' if pd.isna(r.lo) else f" [{k*r.lo:.2f}, {k*r.hi:.2f}]")
-        what = _NAMES[r.measure].format(ref=reference) + (' (ratio)' if r.how == 'ratio' else ' (points)')
-        lines.append(f"| {r.contender.capitalize()} | {what} | {', '.join(_per_seed(x, r.how) for x in r.values)} | {mean} | {r.verdict} |")
+        what = self._measure_name(r.measure, reference) + (' (ratio)' if r.how == 'ratio' else ' (points)')
+        lines.append(f"| {r.contender.capitalize()} | {what} | {', '.join(_per_seed(x, r.how) for x in r.values)} | {_mean_interval(r)} | {r.verdict} |")
     if self.held_out:
         lines += ["", f"Time to accuracy: the threshold is the {reference} run's final held-out accuracy (images held out of the "
                   "training images; the test images chose nothing); each run's time is the end of its own first epoch reaching it.", "",
@@ -257,36 +352,113 @@ def pairs_markdown(self:KhorComparison, reference:str='normal', conf:float=0.95)
                          f"{'-' if never else f'{r.seconds:.1f}'} | {_per_seed(r.ratio, 'ratio')} |")
     return '\n'.join(lines)
 
-# %% ../nbs/10_khor.ipynb #aebb5df6
+@patch
+def bn_markdown(self:KhorComparison, conf:float=0.95) -> str:
+    "What re-estimating the BN statistics after training changed in each approach's test accuracy: per seed, mean and interval, verdict"
+    s = seed_summary(self.bn_pairs(), conf)
+    n = sorted({r.bn_batches for r in self.runs if r.bn_batches})
+    lines = [f"Batch norm re-estimated after training ({'/'.join(map(str, n))} sharp training batches at the final size, dropout "
+             "off): the test accuracy of the same model against that with the statistics training left, in points.", "",
+             f"| Approach | per seed | mean [{conf:.0%} interval] | median [min, max] | verdict |", "|---|---|---|---|---|"]
+    for r in s.itertuples():
+        lines.append(f"| {r.contender.capitalize()} | {', '.join(_per_seed(x, r.how) for x in r.values)} | {_mean_interval(r)} | "
+                     f"{median_range(np.median(r.values)*100, min(r.values)*100, max(r.values)*100, 2)} | {r.verdict} |")
+    return '\n'.join(lines)
+
+# %% ../nbs/10_khor.ipynb #ff8797e6
+_CLAIMS = [   # Khor's finding, the approach, the one it is compared with, the measure, the direction the paper found
+    ("Proposed has a smaller generalization gap than Progressive (4.37% vs 5.82%)", 'proposed', 'progressive', 'gap', 'lower'),
+    ("Proposed has a smaller generalization gap than Normal (4.37% vs 5.76%)", 'proposed', 'normal', 'gap', 'lower'),
+    ("Progressive is more accurate than Normal (74.53% vs 72.08%)", 'progressive', 'normal', 'test_acc', 'higher'),
+    ("Proposed is more accurate than Normal (73.79% vs 72.08%)", 'proposed', 'normal', 'test_acc', 'higher'),
+    ("Progressive trains in less time than Normal (on a CPU; 3% more on a GPU)", 'progressive', 'normal', 'seconds', 'lower'),
+    ("Proposed trains in less time than Normal (on a CPU; 5% more on a GPU)", 'proposed', 'normal', 'seconds', 'lower'),
+    ("Progressive reaches Normal's final held-out accuracy sooner (not in the paper)", 'progressive', 'normal', 'time_to_accuracy', 'lower'),
+    ("Proposed reaches Normal's final held-out accuracy sooner (not in the paper)", 'proposed', 'normal', 'time_to_accuracy', 'lower')]
+
+def _holds(verdict:str, direction:str) -> str:
+    if verdict == direction: return 'yes'
+    return 'no: the opposite' if verdict in ('lower', 'higher') else 'not shown'
+
+@patch
+def claims(self:KhorComparison, conf:float=0.95) -> pd.DataFrame:
+    "Each of Khor's findings these runs can test: the paired values per seed, their mean and t interval, the verdict, whether the finding holds here"
+    ran,rows,verdicts = {r.approach for r in self.runs},[],{}
+    for claim,a,ref,measure,direction in _CLAIMS:
+        if {a, ref} - ran: continue
+        if ref not in verdicts: verdicts[ref] = self.verdicts(ref, conf)
+        v = verdicts[ref]
+        for m in [measure, self.other_acc] if measure == 'test_acc' and self.other_acc else [measure]:
+            hit = v[(v.contender == a) & (v.measure == m)]
+            if not len(hit): continue        # no time to accuracy without held-out images
+            r = hit.iloc[0]
+            name = claim + (f", {_ACC_NAMES[self._acc_kind(m)]}" if measure == 'test_acc' and self.other_acc else '')
+            rows.append(dict(claim=name, contender=a, reference=ref, measure=m, how=r.how, values=r['values'], mean=r['mean'],
+                             lo=r.lo, hi=r.hi, verdict=r.verdict, expected=direction, holds=_holds(r.verdict, direction)))
+    return pd.DataFrame(rows)
+
+@patch
+def claims_markdown(self:KhorComparison, conf:float=0.95) -> str:
+    "`claims` as a table: each finding, the comparison, the values per seed, their mean [interval], the verdict, whether it holds here"
+    c = self.claims(conf)
+    n = len({r.seed for r in self.runs})
+    lines = [f"Khor's findings, seed by seed: each run against the run of the same seed it is compared with (same initial weights, "
+             f"same batch order): differences in points, times as ratios, the mean with its {conf:.0%} t interval. The verdict is "
+             f"'lower' or 'higher' only when all {n} seeds are on that side and the interval excludes no change.", "",
+             f"| Khor's finding | compared | per seed | mean [{conf:.0%} interval] | verdict | holds here |", "|---|---|---|---|---|---|"]
+    for r in c.itertuples():
+        what = f"{r.contender.capitalize()} {'/' if r.how == 'ratio' else '-'} {r.reference.capitalize()}"
+        lines.append(f"| {r.claim} | {what} | {', '.join(_per_seed(x, r.how) for x in r.values)} | {_mean_interval(r)} | "
+                     f"{r.verdict} | {r.holds} |")
+    return '\n'.join(lines)
+
+@patch
+def report(self:KhorComparison, reference:str='normal', conf:float=0.95) -> str:
+    "What `progfast demo` prints: the Figure 8 table, Khor's findings seed by seed, and what re-estimating the BN statistics changed"
+    gap = f"the test accuracy {'after re-estimating the BN statistics' if self.reports_bn else 'with the BN statistics training left'}"
+    parts = [self.to_markdown() + f"\n\nMean ± standard deviation over the seeds. Gap: the last epoch's training accuracy minus {gap}."]
+    if len({r.approach for r in self.runs}) > 1 and any(r.approach == reference for r in self.runs): parts.append(self.claims_markdown(conf))
+    if len(self.bn_pairs()): parts.append(self.bn_markdown(conf))
+    return '\n\n'.join(parts)
+
+# %% ../nbs/10_khor.ipynb #45469fe1
 _COLOURS = dict(normal='tab:red', progressive='tab:green', proposed='tab:blue')
+
+def _curve_label(run, what:str) -> str:
+    if what != 'valid_acc': return 'train' if what == 'train_acc' else 'test'
+    return ('held-out' if run.held_out else 'validation') + (', BN re-estimated' if run.bn_each_epoch else '')
 
 @patch
 def _epochs_panel(self:KhorComparison, ax):
-    for r in self.runs:
-        c,ep = _COLOURS.get(r.approach, None),np.arange(1, len(r.train_acc) + 1)
-        first = r is next(o for o in self.runs if o.approach == r.approach)
-        ax.plot(ep, r.train_acc, '-', color=c, alpha=.8, label=f"{r.approach} (train)" if first else None)
-        ax.plot(ep, r.valid_acc, '--', color=c, alpha=.8, label=f"{r.approach} ({'held-out' if r.held_out else 'validation'})" if first else None)
-        if r.test_curve: ax.plot(ep, r.test_curve, ':', color=c, alpha=.8, label=f"{r.approach} (test)" if first else None)
+    for a in dict.fromkeys(r.approach for r in self.runs):
+        runs = [r for r in self.runs if r.approach == a]
+        for what,style in (('train_acc', '-'), ('valid_acc', '--'), ('test_curve', ':')):
+            curves = [getattr(r, what) for r in runs]
+            if not all(curves): continue
+            y = np.array([c[:min(map(len, curves))] for c in curves])
+            ep = np.arange(1, y.shape[1] + 1)
+            ax.plot(ep, y.mean(0), style, color=_COLOURS.get(a), label=f"{a} ({_curve_label(runs[0], what)})")
+            if len(runs) > 1: ax.fill_between(ep, y.min(0), y.max(0), color=_COLOURS.get(a), alpha=.12, lw=0)
+    n = len({r.seed for r in self.runs})
     ax.set_xlabel('epoch'); ax.set_ylabel('accuracy'); ax.legend(fontsize=7); ax.grid(alpha=.3)
-    ax.set_title("Training vs validation accuracy (Khor's Figure 6)")
+    ax.set_title("Khor's Figure 6: " + (f"mean of {n} seeds, band: lowest to highest" if n > 1 else "one seed"), fontsize=10)
 
 @patch
 def _seconds_panel(self:KhorComparison, ax, reference):
     reach = (self.time_to_accuracy(reference).set_index(['approach', 'seed'])
              if self.held_out and any(r.approach == reference for r in self.runs) else None)
     for r in self.runs:
-        c = _COLOURS.get(r.approach, None)
         first = r is next(o for o in self.runs if o.approach == r.approach)
-        ax.plot(r.elapsed, r.valid_acc, '.-', color=c, alpha=.7, label=r.approach if first else None)
+        ax.plot(r.elapsed, r.valid_acc, '.-', color=_COLOURS.get(r.approach), alpha=.6, lw=1, label=r.approach if first else None)
         if reach is not None and (r.approach, r.seed) in reach.index and not pd.isna(reach.loc[(r.approach, r.seed), 'seconds']):
             ax.plot(reach.loc[(r.approach, r.seed), 'seconds'], reach.loc[(r.approach, r.seed), 'target_acc'], 'kx', ms=8)
     ax.set_xlabel('training seconds'); ax.set_ylabel('validation accuracy'); ax.grid(alpha=.3); ax.legend(fontsize=7)
-    ax.set_title(f"x: first reaching {reference}'s final held-out accuracy" if reach is not None else 'validation accuracy over time')
+    ax.set_title(f"every run; x: first reaching {reference}'s final held-out accuracy" if reach is not None
+                 else 'validation accuracy over time', fontsize=10)
 
 @patch
 def plot(self:KhorComparison, reference:str='normal'):
-    "Figure 6, validation accuracy against seconds with the time to accuracy, and the per-seed time ratios to `reference`"
+    "Figure 6 (mean and band over the seeds), validation accuracy against seconds with the time to accuracy, and the per-seed time ratios to `reference`"
     import matplotlib.pyplot as plt
     fig,axs = plt.subplots(1, 3, figsize=(18, 4.5))
     self._epochs_panel(axs[0]); self._seconds_panel(axs[1], reference)
@@ -299,13 +471,15 @@ def plot(self:KhorComparison, reference:str='normal'):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/10_khor.ipynb #5b845e55
 @patch
-def save(self:KhorComparison, folder, reference:str='normal') -> dict:
-    "Write `runs.csv`, `table.md`, `curves.png` and (with `reference` runs) `pairs.csv` and `pairs.md` to `folder`; their paths"
+def save(self:KhorComparison, folder, reference:str='normal', table:str|None=None) -> dict:
+    "Write `runs.csv`, `table.md` (`table`, by default the `report`), `curves.png` and (with `reference` runs) `pairs.csv` and `pairs.md`; their paths"
     import io, matplotlib.pyplot as plt
-    fig = self.plot(reference)
+    fig = self.plot(reference)                  # anything that can fail comes before the first file is written
     png = io.BytesIO(); fig.savefig(png, format='png', dpi=120); plt.close(fig)
-    files = {'runs.csv': self.df.to_csv(index=False), 'table.md': self.to_markdown() + '\n', 'curves.png': png.getvalue()}
+    files = {'runs.csv': self.df.to_csv(index=False), 'table.md': (self.report(reference) if table is None else table).rstrip('\n') + '\n',
+             'curves.png': png.getvalue()}
     if any(r.approach == reference for r in self.runs):
         files.update({'pairs.csv': self.pairs(reference).to_csv(index=False), 'pairs.md': self.pairs_markdown(reference) + '\n'})
     paths = write_files(folder, files)
@@ -350,6 +524,9 @@ def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:
                  holdout:float|None=0.1,   # the fraction of the training images held out to validate on (None: the test images)
                  test_curve:bool=True,     # evaluate the test images after every epoch, off the clock, for the curves
                  warmup:bool=True,         # one untimed epoch of each approach before the runs
+                 bn_batches:int=BN_BATCHES,  # sharp training batches the BN statistics are re-estimated on after each run
+                 bn_each_epoch:bool=False, # also re-estimate them before every validation (`RecalibrateBN`)
+                 report_bn:bool=REPORT_BN, # report the test accuracy (and gap) after re-estimation; both are kept
                 ) -> KhorComparison:
     "Run each of Khor's `approaches` once per seed on `data`, interleaved and rotated per seed after a warm-up; a `KhorComparison`"
     approaches = [approaches] if isinstance(approaches, str) else list(approaches)
@@ -360,7 +537,8 @@ def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:
     if bad: raise ValueError(f"seeds must be whole numbers >= 0, got {bad[0]!r}")
     if len(set(seeds)) < len(seeds): raise ValueError(f"seeds must be distinct, got {seeds}")
     if not isinstance(warmup, bool): raise ValueError(f"warmup must be True or False, got {warmup!r}")
-    _check_khor_args(epochs, lr, bs)
+    _check_khor_args(epochs, lr, bs, bn_batches, bn_each_epoch, report_bn)
+    bn = dict(bn_batches=bn_batches, bn_each_epoch=bn_each_epoch, report_bn=report_bn)
     cache = {}
     def dls_for(seed):
         if seed not in cache: cache.clear(); cache[seed] = khor_dls(data, bs=bs, n_train=n_train, seed=seed, path=path, holdout=holdout)
@@ -370,11 +548,11 @@ def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:
     def contender(a):
         def trial(seed):
             if log: log(f"run {len(runs)+1}/{n}: {a}, seed {seed}, {epochs} epochs")
-            runs[a, seed] = run_khor(a, dls_for(seed), epochs=epochs, seed=seed, lr=lr, show=show, test_curve=test_curve)
+            runs[a, seed] = run_khor(a, dls_for(seed), epochs=epochs, seed=seed, lr=lr, show=show, test_curve=test_curve, **bn)
             return dict(seconds=runs[a, seed].seconds)
         return trial
     def warm():
-        for a in approaches: run_khor(a, dls_for(seeds[0]), epochs=1, seed=seeds[0], lr=lr, show=False, test_curve=False)
+        for a in approaches: run_khor(a, dls_for(seeds[0]), epochs=1, seed=seeds[0], lr=lr, show=False, test_curve=False, **bn)
     trials = run_interleaved({a: contender(a) for a in approaches}, seeds, warmup=warm if warmup else False)
     for t in trials.itertuples(): runs[t.contender, t.repeat].position = t.position
     return KhorComparison([runs[a, s] for s in seeds for a in approaches])
