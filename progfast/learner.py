@@ -29,14 +29,14 @@ from fastai.vision.learner import (vision_learner, create_body, model_meta, has_
                                    TimmBody)
 from torchvision.models import get_model_builder, get_model_weights, list_models, resnet18, resnet34, resnet50
 from .schedule import *
-from .sizing import is_fitting, learner_property
-from .resize import ProgressiveResize, native_size, size_tfms, _get_tfm_size, _put_tfm_size
+from .sizing import EvalSize, is_fitting, learner_property
+from .resize import ProgressiveResizeCallback, native_size, size_tfms
 from .models import khor_net, mkrtchyan_m1, mkrtchyan_m4
 
 # %% auto #0
 __all__ = ['ENTR_REGIMES', 'TORCHVISION_ARCHS', 'MODEL_FACTORIES', 'HEAD_NAMES', 'regime_schedule', 'arch_name', 'resolve_arch',
            'WeightsUnavailableError', 'load_weights_file', 'load_state', 'find_cut', 'pretrained_stats', 'as_dls',
-           'progressive_learner', 'entr_plan', 'EntrResult', 'standardized_accuracy', 'EntrLog', 'kept_tfm_sizes']
+           'progressive_learner', 'entr_plan', 'EntrResult', 'standardized_accuracy', 'EntrLog']
 
 # %% ../nbs/04_learner.ipynb #0e8d9791
 ENTR_REGIMES = ('fixed', 'gradual', 'stepwise')
@@ -443,15 +443,6 @@ def _models_in_tmpdir(learn):
         try: yield
         finally: learn.path,learn.model_dir = old
 
-@contextmanager
-def kept_tfm_sizes(dls):
-    "Put the sizes of the size-setting transforms of `dls` back afterwards (evaluations resize the validation ones)"
-    tfms = [t for dl in dls.loaders for t in size_tfms(dl, 'loader')]
-    saved = [(t, _get_tfm_size(t)) for t in dict.fromkeys(tfms)]
-    try: yield
-    finally:
-        for t,sz in saved: _put_tfm_size(t, sz)
-
 # %% ../nbs/04_learner.ipynb #019d2fcf
 def _cpu_copy(o):
     "A copy of `o` (tensors in nested lists and dicts) on the CPU"
@@ -493,8 +484,7 @@ class _EntrChanges:
 def entr_evaluate(self:Learner, dl=None, final_size:int|None=None) -> tuple:
     "`(accuracy, seconds, n_images)` of `get_preds` on `dl` (default: validation) at `final_size` (default: native)"
     dl = ifnone(dl, self.dls.valid)
-    cb = ProgressiveResize(ifnone(final_size, native_size(self.dls)), check_model=False)
-    with kept_tfm_sizes(self.dls), self.added_cbs(cb):
+    with self.added_cbs(EvalSize(ifnone(final_size, native_size(self.dls)))):
         t0 = time.perf_counter()
         preds,targs = self.get_preds(dl=dl)
         secs = time.perf_counter() - t0
@@ -505,8 +495,8 @@ def entr_lr_find(self:Learner, regime=None, num_it:int=100, final_size:int|None=
     "fastai's `lr_find` (valley suggestion) at the start size of `regime`, saving nothing in the learner's folders"
     sched = regime_schedule(ifnone(regime, getattr(self, 'regime', None) or 'gradual'),
                             ifnone(final_size, getattr(self, 'regime_size', None)) or native_size(self.dls))
-    cbs = L(cbs) + ProgressiveResize(sched, mode=mode)
-    with self.added_cbs(cbs), _models_in_tmpdir(self), kept_tfm_sizes(self.dls):
+    cbs = L(cbs) + ProgressiveResizeCallback(sched, mode=mode)
+    with self.added_cbs(cbs), _models_in_tmpdir(self):
         lr = float(self.lr_find(num_it=num_it, show_plot=False).valley)
     if not (math.isfinite(lr) and lr > 0): raise ValueError(f"lr_find suggested no usable learning rate ({lr}); pass lr=")
     return lr
@@ -529,7 +519,7 @@ def _entr_measures(learn, final:int, tta:bool, tta_n:int, gap:bool) -> dict:
     acc,secs,n = learn.entr_evaluate(final_size=final)
     tta_acc = train_acc = None
     if tta:
-        with kept_tfm_sizes(learn.dls), learn.added_cbs(ProgressiveResize(final, check_model=False)):
+        with learn.added_cbs(EvalSize(final)):
             tta_acc = accuracy(*learn.tta(n=tta_n)).item()
     if gap: train_acc = learn.entr_evaluate(learn.dls.test_dl(learn.dls.train_ds.items, with_labels=True), final)[0]
     return dict(accuracy=acc, tta_accuracy=tta_acc, train_accuracy=train_acc, inference_seconds_per_image=secs / max(n, 1),
@@ -564,7 +554,7 @@ def fit_entr(self:Learner,
              tta:bool=True,                  # measure the accuracy with test-time augmentation
              tta_n:int=4,                    # augmented passes of TTA
              gap:bool=True,                  # measure the accuracy on the training images (generalization gap)
-             mode:str='batch',               # ProgressiveResize mode of the SGDR step: 'batch' or 'loader'
+             mode:str='batch',               # ProgressiveResizeCallback mode of the SGDR step: 'batch' or 'loader'
              check_model:bool=True,          # try the model at the smallest and largest size before training
              cbs=None,                       # more callbacks for every fit (and the learning-rate finder)
             ) -> EntrResult:
@@ -574,7 +564,7 @@ def fit_entr(self:Learner,
         cycle_len=cycle_len, cycle_mult=cycle_mult, unfreeze_epochs=unfreeze_epochs, tta=tta)
     final,n_sgdr = int(round(sched.final)),int(plan.set_index('step').epochs['sgdr'])
     log,changes,secs,lr_source = EntrLog(),_EntrChanges(self),{},('given' if lr is not None else 'lr_find')
-    at_final = lambda: L(cbs) + ProgressiveResize(final, mode=mode, check_model=False)
+    at_final = lambda: L(cbs) + ProgressiveResizeCallback(final, mode=mode, check_model=False)
     def timed(step, fit):
         log.step,t0 = step,time.perf_counter()
         fit()

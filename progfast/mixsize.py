@@ -20,6 +20,7 @@ from fastai.torch_core import retain_type, to_device
 from fastprogress.fastprogress import progress_bar
 from .sizing import *
 from .sizing import _inner_dl, _shape_of
+from .blur import _check_seed
 from .resize import ProgressiveResizeCallback
 
 # %% auto #0
@@ -63,11 +64,6 @@ def mixsize_distribution(base_size:int=32) -> dict:
     return dict(sizes=sizes, probs=MIXSIZE_CIFAR['probs'])
 
 # %% ../nbs/07_mixsize.ipynb #affc9357
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be a whole number in [0, 2**64), got {seed!r}")
-    return int(seed)
-
 class SizeSampler:
     "Draws image sizes with probabilities `probs` from its own generator, seeded with `seed`"
     def __init__(self, sizes, probs=None, seed:int|None=None):

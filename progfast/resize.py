@@ -145,8 +145,6 @@ class ProgressiveResizeCallback(SizeCallback):
         if blur is None: _BlurKnob(0, blur_p, blur_per, blur_ref_size)   # bad blur settings fail even when blur is off
 
     @property
-    def name(self): return 'progressive'
-    @property
     def tfm_mode(self): return self.mode
 
 ProgressiveResize = ProgressiveResizeCallback   # the name of progfast's first releases
@@ -219,6 +217,7 @@ def _save_knobs(self:ProgressiveResizeCallback, columns=True):
 def setup(self:ProgressiveResizeCallback, fitting:bool):
     self._resolve()
     if not fitting: return
+    self.learn.progressive = self       # the callback of the fit, reachable after it
     if self.lr_finding:   # lr_find runs at the start of the schedule
         self.current_size = round_size(self.sched.start, self._multiple(), self.sched.bounds)
         if self.check_model: self._dry_run([self.current_size])

@@ -39,6 +39,7 @@ class ResBlock(nn.Module):
                                   nn.Conv2d(nf, nf, 3, padding=1, bias=False), nn.BatchNorm2d(nf))
     def forward(self, x): return self.body(x) + x
 
+# %% ../nbs/08_resizer.ipynb #36bc98bf
 class LearnedResizer(nn.Module):
     "Talebi & Milanfar's learned resizer: any input size to `out_size`, a bilinear resize plus a CNN's correction"
     def __init__(self,

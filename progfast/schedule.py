@@ -29,7 +29,9 @@ class Schedule:
             raise ValueError(f"multiple must be a positive integer or None, got {multiple!r}")
         self.per,self.multiple = per,multiple
 
-    def value(self, e:float, n:int) -> float: raise NotImplementedError
+    def value(self, e:float, n:int) -> float:
+        "The raw value at epoch position `e` of an `n`-epoch training (each form implements it; call the schedule instead)"
+        raise NotImplementedError
     @property
     def start(self) -> float: raise NotImplementedError
     @property

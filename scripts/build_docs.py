@@ -1,21 +1,25 @@
 #!/usr/bin/env python
-"""Build progfast's documentation site as static HTML, with no Quarto (`make docs`).
+"""Build progfast's documentation site as static HTML, with no Quarto (`make docs`). It runs no notebook.
 
-The notebooks in `nbs/` are committed without outputs, so each one is first *run*, the way `nbdev-test` runs it: the
-same cells (those flagged with `tst_flags`, `#| eval: false` and `skip_exec` are left out), from its own folder, with
-`IN_TEST=1`. Tutorials use that to switch to their reduced mode. The executed notebook then goes through nbdev's own
-docs processors, the ones `nbdev-proc-nbs` and `nbdev-docs` apply (`FilterDefaults`): front matter from the
-`# Title` / `> description` cell, a `show_doc` for every exported name (the API reference), `#| hide` cells and nbdev
-directives removed, names in backticks linked to their docs. nbconvert renders what is left (plots embedded as PNG),
-and every page gets the site's navigation: `index` first, then the modules in file order, then each sub-folder
-(`tutorials/`) as a section. Page names follow nbdev's (`nbs/01_blur.ipynb` -> `blur.html`) and links to the hosted
-docs (`doc_host` + `doc_baseurl`) become relative links, so the site works from `file://` or any local server.
+The notebooks in `nbs/` are committed with the outputs of a real run (`make outputs`: the tutorials in their offline
+or full mode, each notebook's metadata and the note at its top saying which run and commit). The build renders those
+committed outputs as they are. Each notebook goes through nbdev's own docs processors, the ones `nbdev-proc-nbs` and
+`nbdev-docs` apply (`FilterDefaults`): front matter from the `# Title` / `> description` cell, a `show_doc` for every
+exported name (the API reference; nbdev renders these by running the notebook's imports and `show_doc` cells, not
+the notebook), `#| hide` cells and nbdev directives removed, names in backticks linked to their docs. nbconvert
+renders what is left (plots embedded as PNG), and every page gets the site's navigation: `index` first, then the
+modules in file order, then each sub-folder (`tutorials/`) as a section. Page names follow nbdev's
+(`nbs/01_blur.ipynb` -> `blur.html`) and links to the hosted docs (`doc_host` + `doc_baseurl`) become relative
+links, so the site works from `file://` or any local server. Images linked from the project's files on GitHub
+(`https://raw.githubusercontent.com/<repo>/<branch>/...`, as the README needs them) are embedded from this checkout.
 
-The site is written to a scratch folder and moved into place only when every notebook has built: a failed or
+Formulas are typeset in the reader's browser by MathJax 2, copied into the site from the `jupyter-server-mathjax`
+package (a dev dependency): no CDN, so the site renders formulas offline.
+
+The site is written to a scratch folder and moved into place only when every page has built: a failed or
 interrupted build leaves the previous site as it was, and nothing under `nbs/` is written.
 
-    python scripts/build_docs.py [--out _docs_local] [--nbs nbs] [--n-workers 2] [--flags slow]
-    python scripts/build_docs.py --executed-nbs nbs --no-site    # CI: run the notebooks in place, then `nbdev-docs`
+    python scripts/build_docs.py [--out _docs_local] [--nbs nbs] [--n-workers 2]
 
 Tutorials (`nbs/tutorials/*.ipynb`) must follow the convention checked by `tutorial_problems`: an "Open in Colab"
 badge linking to the notebook on GitHub, and a first code cell that installs progfast only on Colab.
@@ -92,27 +96,16 @@ def skipped_test_flags() -> list[str]:
     from nbdev.config import get_config
     return get_config().tst_flags.split()
 
-def run_notebook(fn:Path, flags:str=''):
-    "Run the notebook at `fn` as `nbdev-test` would (same cells, from its own folder, `IN_TEST=1`); the executed notebook"
-    from execnb.shell import CaptureShell
-    from fastcore.xtras import working_directory
-    from nbdev.process import NBProcessor
-    from nbdev.test import nb_test_cells
-    skip,force = skipped_test_flags(),flags.split()
-    nb = NBProcessor(fn, rm_directives=False, process=True).nb
+def read_notebook(fn:Path):
+    "The notebook at `fn` as committed (with its outputs), as nbdev's processors read it"
+    from fastcore.nbio import read_nb
+    nb = read_nb(fn)
     if any(c.cell_type == 'code' and not c.get('id') for c in nb.cells):
         raise NotebookError(f"{fn}: some cells have no id; run `nbdev-clean` (nbformat 4.5 ids are needed)")
-    to_run = {c.id for c in nb_test_cells(fn, skip_flags=skip, force_flags=force)}
-    shell = CaptureShell(fn)
-    try:
-        with working_directory(fn.parent): shell.run_all(nb, exc_stop=True, preproc=lambda c: c.id not in to_run,
-                                                         cell_timeout=600)
-    except Exception as e:
-        raise NotebookError(f"{fn} failed to run:\n{shell.prettytb(fname=fn) or traceback.format_exc()}") from e
     return nb
 
 def process_notebook(nb, fn:Path):
-    "Apply nbdev's docs processors (what `nbdev-proc-nbs` does) to the executed notebook `nb` read from `fn`"
+    "Apply nbdev's docs processors (what `nbdev-proc-nbs` does) to the notebook `nb` read from `fn`"
     from fastcore.nbio import dict2nb, nb2dict
     from nbdev.processors import FilterDefaults
     nb = dict2nb(nb2dict(nb))           # as if read from disk: the processors expect `read_nb`'s text fields
@@ -199,46 +192,45 @@ def render_body(nb, src_dir:Path) -> dict:
     exporter = HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={'remove_cell'},
         remove_input_tags={'remove_input'}, remove_all_outputs_tags={'remove_output'}), enabled=True)
-    body,_ = exporter.from_notebook_node(nbformat.from_dict(d), resources={'metadata': {'path': str(src_dir)}})
+    node = nbformat.reads(json.dumps(d), as_version=4)     # outputs as stored (lists of lines) joined, as Jupyter reads them
+    body,_ = exporter.from_notebook_node(node, resources={'metadata': {'path': str(src_dir)}})
     return dict(body=embed_local_images(body, src_dir), title=str(fm.get('title', Path(nb.path_).stem)),
-                description=str(fm.get('description', '')), images=count_images(d), math=has_math(d))
+                description=str(fm.get('description', '')), images=count_images(d), math=has_math(d),
+                run=(d.get('metadata') or {}).get('progfast'))
+
+def raw_github_prefix() -> str:
+    "Where GitHub serves the project's files: `https://raw.githubusercontent.com/<owner>/<repo>/<branch>/`"
+    from nbdev.config import get_config
+    cfg = get_config()
+    gh = re.sub(r'^https?://github\.com/', '', cfg.git_url.rstrip('/'))
+    return f'https://raw.githubusercontent.com/{gh}/{cfg.branch}/'
 
 def embed_local_images(body:str, src_dir:Path) -> str:
-    "`body` with each `<img>` that points to a file next to the notebook inlined as a data URI (pages stand alone)"
+    "`body` with each `<img>` that points to a file next to the notebook or in the project inlined as a data URI"
     import base64, mimetypes
     from bs4 import BeautifulSoup
     soup = BeautifulSoup(body, 'html.parser')
+    raw = raw_github_prefix()
     for img in soup.find_all('img', src=True):
         src = img['src']
-        if re.match(r'^[a-z][\w+.-]*:|^//', src): continue         # data:, http(s): and the like stay as they are
-        f = src_dir/src.split('#')[0].split('?')[0]
+        if src.startswith(raw): f = REPO/src[len(raw):].split('#')[0].split('?')[0]     # the project's file, here
+        elif re.match(r'^[a-z][\w+.-]*:|^//', src): continue       # data:, other http(s): and the like stay as they are
+        else: f = src_dir/src.split('#')[0].split('?')[0]
         if not f.is_file(): raise NotebookError(f"image {src!r} not found (looked for {f})")
         mime = mimetypes.guess_type(f.name)[0] or 'application/octet-stream'
         img['src'] = f"data:{mime};base64,{base64.b64encode(f.read_bytes()).decode()}"
     return str(soup)
 
 def build_page(job:tuple) -> dict:
-    "Run, process and render one notebook (in a worker process); what the page needs"
-    nbs,rel,flags,executed_dir,render = job
+    "Process and render one notebook (in a worker process); what the page needs"
+    nbs,rel = job
     cwd,fn,t0 = os.getcwd(),(nbs/rel).resolve(),time.perf_counter()
     os.chdir(REPO)                                  # nbdev's processors read the project's config from the cwd
-    try: return _build_page(fn, rel, flags, executed_dir, render, t0)
+    try:
+        res = dict(rel=rel.as_posix(), **render_body(process_notebook(read_notebook(fn), fn), fn.parent))
+        return res | dict(seconds=round(time.perf_counter() - t0, 1))
     except NotebookError as e: return dict(rel=rel.as_posix(), error=str(e))   # plain data: it crosses processes
     finally: os.chdir(cwd)
-
-def _build_page(fn, rel, flags, executed_dir, render, t0):
-    nb = run_notebook(fn, flags)
-    t_run = time.perf_counter()
-    if executed_dir is not None:
-        from fastcore.nbio import write_nb
-        dest = Path(executed_dir)/rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        write_nb(nb, dest)
-    res = dict(rel=rel.as_posix(), seconds=0., run_seconds=round(t_run - t0, 1))
-    if render:
-        res.update(render_body(process_notebook(nb, fn), fn.parent))
-    res['seconds'] = round(time.perf_counter() - t0, 1)
-    return res
 
 # ---------------------------------------------------------------------------------------------------- the whole site
 
@@ -289,6 +281,11 @@ def _nav(entries:list[dict], page:PurePosixPath) -> str:
     out += ['</ul>', '</nav>']
     return '\n'.join(out)
 
+def run_meta(e:dict) -> str:
+    "`<meta>` tags naming the run the page's outputs come from (`make outputs` records it in the notebook)"
+    run = e.get('run') or {}
+    return ''.join(f'<meta name="progfast-run-{k}" content="{html.escape(str(run[k]))}">\n' for k in ('mode', 'commit') if k in run)
+
 def inline_markdown(text:str) -> str:
     "`text` (one line of markdown) as inline HTML"
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
@@ -309,7 +306,7 @@ def page_html(e:dict, entries:list[dict], site_title:str, doc_url:str, pages:dic
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(e['title'])} – {html.escape(site_title)}</title>
 <link rel="stylesheet" href="{relative_href('style.css', page)}">
-{MATHJAX if e['math'] else ''}</head>
+{MATHJAX.format(src=relative_href('mathjax/MathJax.js', page)) if e['math'] else ''}{run_meta(e)}</head>
 <body>
 {_nav(entries, page)}
 <main id="content">
@@ -321,10 +318,27 @@ def page_html(e:dict, entries:list[dict], site_title:str, doc_url:str, pages:dic
 </html>
 """
 
-# Math is typeset in the reader's browser, as Quarto does; offline, the TeX source stays readable as it is.
-MATHJAX = """<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']]}};</script>
-<script async src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>
+# Math is typeset in the reader's browser by MathJax 2 from the `jupyter-server-mathjax` package, copied into the site
+# (`mathjax/`); the page marks `<body data-math="typeset">` when MathJax has finished (the browser test waits for it).
+MATHJAX = """<script type="text/x-mathjax-config">
+MathJax.Hub.Config({{tex2jax: {{inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], processEscapes: true}},
+  "HTML-CSS": {{availableFonts: [], webFont: "STIX-Web", imageFont: null}}, messageStyle: "none"}});
+MathJax.Hub.Register.StartupHook("End", function () {{ document.body.setAttribute("data-math", "typeset"); }});
+</script>
+<script src="{src}?config=TeX-AMS-MML_HTMLorMML-full"></script>
 """
+
+def mathjax_dir() -> Path:
+    "MathJax 2 as the `jupyter-server-mathjax` package installs it"
+    try: import jupyter_server_mathjax
+    except ImportError as e:
+        raise NotebookError("formulas need MathJax from the jupyter-server-mathjax package: "
+                            "pip install jupyter-server-mathjax (it is in progfast's dev extra)") from e
+    return Path(jupyter_server_mathjax.__file__).parent/'static'
+
+def copy_mathjax(out:Path) -> None:
+    "MathJax into the site's `mathjax/` folder (without its translations of the menus)"
+    shutil.copytree(mathjax_dir(), out/'mathjax', ignore=shutil.ignore_patterns('localization', 'SVG'))
 
 CSS = """
 body { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; line-height: 1.5; color: #222; }
@@ -356,7 +370,7 @@ footer { margin-top: 3rem; color: #888; font-size: 0.85rem; }
 def build_entries(results:list[dict], nbs:Path) -> list[dict]:
     "One navigation/manifest entry per built page, in site order"
     return [dict(rel=r['rel'], path=str(page_path(Path(r['rel']))), title=r['title'], description=r['description'],
-                 section=section_of(Path(r['rel'])), images=r['images'], math=r['math'], seconds=r['seconds'],
+                 section=section_of(Path(r['rel'])), images=r['images'], math=r['math'], seconds=r['seconds'], run=r['run'],
                  body=r['body'], source=_display_path(nbs/r['rel'])) for r in results]
 
 def _display_path(p:Path) -> str:
@@ -375,6 +389,7 @@ def write_site(out:Path, entries:list[dict]) -> None:
         dest = out/e['path']
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(page_html(e, entries, cfg.title, doc_url, pages), encoding='utf-8')
+    if any(e['math'] for e in entries): copy_mathjax(out)
     (out/'style.css').write_text(CSS + HtmlFormatter(style='default').get_style_defs('.highlight'), encoding='utf-8')
     manifest = [{k:v for k,v in e.items() if k != 'body'} for e in entries]
     (out/'site.json').write_text(json.dumps(dict(title=cfg.title, pages=manifest), indent=1), encoding='utf-8')
@@ -386,37 +401,29 @@ def check_tutorials(nbs:Path, rels:list[Path]) -> None:
            for p in tutorial_problems(nb2dict(read_nb(nbs/rel)), rel)]
     if bad: raise NotebookError("tutorials not following the convention:\n  " + '\n  '.join(bad))
 
-def run_all(nbs:Path, rels:list[Path], n_workers:int, flags:str, executed_dir, render:bool) -> list[dict]:
-    "Build every notebook, `n_workers` at a time (one torch thread each); fails naming every notebook that failed"
+def render_all(nbs:Path, rels:list[Path], n_workers:int) -> list[dict]:
+    "Render every notebook, `n_workers` at a time; fails naming every notebook that failed"
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     os.environ.setdefault('MPLBACKEND', 'Agg')
-    os.environ['IN_TEST'] = '1'
-    jobs = [(nbs, rel, flags, executed_dir, render) for rel in rels]
+    jobs = [(nbs, rel) for rel in rels]
     if n_workers <= 1: results = [build_page(j) for j in jobs]
     else:
-        # biggest notebooks (a rough proxy for the slowest) first, so no long one starts last; results in site order
-        order = sorted(range(len(jobs)), key=lambda i: -(nbs/rels[i]).stat().st_size)
-        with ProcessPoolExecutor(n_workers, mp_context=get_context('spawn')) as ex:
-            done = dict(zip(order, ex.map(build_page, [jobs[i] for i in order])))
-        results = [done[i] for i in range(len(jobs))]
+        with ProcessPoolExecutor(n_workers, mp_context=get_context('spawn')) as ex: results = list(ex.map(build_page, jobs))
     errors = [r['error'] for r in results if 'error' in r]
     if errors: raise NotebookError('\n\n'.join(errors))
     return results
 
-def build(out:Path=REPO/'_docs_local', nbs:Path=REPO/'nbs', n_workers:int=2, flags:str='', executed_dir=None,
-          render:bool=True, verbose:bool=True) -> list[dict]:
+def build(out:Path=REPO/'_docs_local', nbs:Path=REPO/'nbs', n_workers:int=2, verbose:bool=True) -> list[dict]:
     "Build the site from the notebooks in `nbs` into `out`, replacing it only when the whole build succeeded"
     nbs,out = Path(nbs).resolve(),Path(out).resolve()
-    if executed_dir is not None: executed_dir = Path(executed_dir).resolve()
     if not nbs.is_dir(): raise NotADirectoryError(f"no notebook folder at {nbs}")
     rels = find_notebooks(nbs)
     if not rels: raise FileNotFoundError(f"no notebooks found under {nbs}")
-    if render: check_tutorials(nbs, rels)
+    check_tutorials(nbs, rels)
     t0 = time.perf_counter()
-    results = run_all(nbs, rels, n_workers, flags, executed_dir, render)
+    results = render_all(nbs, rels, n_workers)
     if verbose:
-        for r in results: print(f"  {r['rel']}: {r['seconds']} s ({r['run_seconds']} s running it)")
-    if not render: return results
+        for r in results: print(f"  {r['rel']}: {r['seconds']} s" + ('' if r['run'] else ' (no outputs recorded: run `make outputs`)'))
     entries = build_entries(results, nbs)
     scratch = out.with_name(out.name + '.building')
     shutil.rmtree(scratch, ignore_errors=True)
@@ -437,17 +444,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--out', default=str(REPO/'_docs_local'), help='folder for the site (replaced when the build succeeds)')
     p.add_argument('--nbs', default=str(REPO/'nbs'), help='folder of notebooks')
-    p.add_argument('--n-workers', type=int, default=2, help='notebooks run at once (one torch thread each)')
-    p.add_argument('--flags', default='', help="test flags to run anyway, as for nbdev-test (e.g. 'slow')")
-    p.add_argument('--executed-nbs', default=None, help='also write each executed notebook (with outputs) under this folder')
-    p.add_argument('--no-site', action='store_true', help='only run the notebooks (with --executed-nbs)')
+    p.add_argument('--n-workers', type=int, default=2, help='notebooks processed at once')
     a = p.parse_args(argv)
     if a.n_workers < 0: p.error(f"--n-workers must be >= 0, got {a.n_workers}")
-    if a.no_site and not a.executed_nbs: p.error("--no-site needs --executed-nbs (otherwise nothing is written)")
     out,nbs = Path(a.out).resolve(),Path(a.nbs).resolve()
-    executed = Path(a.executed_nbs).resolve() if a.executed_nbs else None
     os.chdir(REPO)                                   # nbdev finds the project's pyproject.toml from the cwd
-    try: build(out, nbs, a.n_workers, a.flags, executed, render=not a.no_site)
+    try: build(out, nbs, a.n_workers)
     except (NotebookError, FileNotFoundError, NotADirectoryError) as e:
         sys.exit(f"docs build failed, nothing was replaced:\n{e}")
 

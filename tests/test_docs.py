@@ -1,4 +1,7 @@
-"""The documentation site: `scripts/build_docs.py` builds it from `nbs/`, a real headless browser checks it.
+"""The documentation site: `scripts/build_docs.py` renders it from `nbs/` (their committed outputs; it runs nothing),
+a real headless browser checks it: every page's title and navigation, images (the Colab badge may stay external when
+it has its alt text), internal links, formulas typeset by the site's own MathJax, and on every tutorial page a run in
+the offline or full mode (`make outputs`), never a quick one.
 
 The browser is Debian's `chromium` with its `chromedriver`, driven by Selenium (never a downloaded browser), started as
 `../shared/ENV.md` describes. `make test-docs` installs them first. The browser tests skip, saying why, only when no
@@ -18,7 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO/'scripts'/'build_docs.py'
 NBS = Path(os.environ.get('PROGFAST_DOCS_NBS', REPO/'nbs')).resolve()     # the notebooks the site is built from
 sys.path.insert(0, str(SCRIPT.parent))
-import build_docs as bd   # noqa: E402  (a script, not a package module)
+import build_docs as bd   # noqa: E402  (scripts, not package modules)
+import run_outputs as ro  # noqa: E402
 
 CHROME_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                 '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -58,12 +62,36 @@ def runs_a_plot(nb_path):
         if _re_plot.search(c.source): return True
     return False
 
-def make_nb(path, *cells):
-    "Write a notebook whose cells are ('md'|'code', source) pairs"
+def make_nb(path, *cells, run=None):
+    "Write a notebook whose cells are ('md'|'code', source) or ('code', source, outputs) tuples, with a recorded `run`"
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell(s) if k == 'md' else nbformat.v4.new_code_cell(s) for k,s in cells]
+    for k,src,*outs in cells:
+        if k == 'md': nb.cells.append(nbformat.v4.new_markdown_cell(src))
+        else:
+            c = nbformat.v4.new_code_cell(src)
+            c.outputs = [nbformat.from_dict(o) for o in (outs[0] if outs else [])]
+            nb.cells.append(c)
+    if run is not None:                      # what `make outputs` adds: the metadata and the note under the title
+        nb.metadata['progfast'] = run
+        nb.cells.insert(1, nbformat.from_dict(dict(cell_type='markdown', id=ro.NOTE_ID, metadata={}, source=ro.note_text(run))))
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
+
+def a_run(mode='offline'):
+    return dict(mode=mode, commit='0123456789abcdef0123456789abcdef01234567', date='2026-12-02T10:00:00+00:00',
+                device='CPU: 2 cores', seconds=12.0, versions={})
+
+def stdout(text): return dict(output_type='stream', name='stdout', text=text)
+
+def png_output():
+    "A display_data output holding a small real PNG plot"
+    import base64, io
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig,ax = plt.subplots(figsize=(2, 1.5)); ax.plot([1, 3, 2])
+    buf = io.BytesIO(); fig.savefig(buf, format='png'); plt.close(fig)
+    return dict(output_type='display_data', metadata={}, data={'image/png': base64.b64encode(buf.getvalue()).decode(),
+                                                                'text/plain': '<Figure>'})
 
 def colab_cells(rel):
     "The two cells every tutorial starts with (after its title)"
@@ -119,48 +147,59 @@ def test_tutorial_convention(tmp_path):
     assert len(bd.tutorial_problems(nbformat.read(tmp_path/wrong, as_version=4), wrong)) == 1
 
 def test_small_site_with_tutorials(tmp_path):
-    "Sections, tutorial pages, the reduced mode flag, plots and links between notebooks, on a tiny notebook folder"
+    "Sections, tutorial pages with their run, plots and links between notebooks, on a tiny notebook folder"
     nbs = tmp_path/'nbs'
     make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'), ('md', 'See [the quickstart](tutorials/01_quick.ipynb).'))
     make_nb(nbs/'00_core.ipynb', ('md', '# Core\n\n> Core things'), ('code', '#| hide\nsecret = 42'),
-            ('code', 'print(secret + 1)'))
+            ('code', 'print(secret + 1)', [stdout(['4', '3\n'])]), run=a_run())      # text stored as lines
     rel = Path('tutorials/01_quick.ipynb')
     make_nb(nbs/rel, ('md', '# Quickstart\n\n> Run it'), *colab_cells(rel),
-            ('code', "import os\nprint('mode:', 'quick' if os.environ.get('IN_TEST') else 'full')"),
-            ('code', "import matplotlib.pyplot as plt"), ('code', "plt.plot([1, 3, 2]);"))
+            ('code', "MODE = run_mode()\nprint(f'run mode: {MODE}')", [stdout('run mode: offline\n')]),
+            ('code', "import matplotlib.pyplot as plt"), ('code', "plt.plot([1, 3, 2]);", [png_output()]), run=a_run())
+    before = {p: p.read_bytes() for p in nbs.rglob('*.ipynb')}
     res = run_build(tmp_path/'site', nbs, n_workers=1)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert {p: p.read_bytes() for p in nbs.rglob('*.ipynb')} == before                 # nothing written under nbs/
     site = json.loads((tmp_path/'site'/'site.json').read_text())
     assert [p['path'] for p in site['pages']] == ['index.html', 'core.html', 'tutorials/quick.html']
     assert [p['section'] for p in site['pages']] == ['', '', 'Tutorials']
     quick = (tmp_path/'site'/'tutorials'/'quick.html').read_text()
-    assert 'mode: quick' in quick and 'mode: full' not in quick
+    assert '<pre>run mode: offline\n</pre>' in quick and '<meta name="progfast-run-mode" content="offline">' in quick
+    assert '<strong>offline</strong> mode at commit' in quick
     assert 'href="../style.css"' in quick and 'href="../index.html"' in quick and 'data:image/png;base64,' in quick
     assert bd.colab_url(rel) in quick
     core = (tmp_path/'site'/'core.html').read_text()
-    assert '43' in core and 'secret = 42' not in core and '#|' not in core
+    assert '<pre>43\n</pre>' in core and 'secret = 42' not in core and '#|' not in core
     assert 'href="tutorials/quick.html"' in (tmp_path/'site'/'index.html').read_text()
 
-def test_executed_notebooks_for_quarto(tmp_path):
-    "`--executed-nbs DIR --no-site` (the deploy workflow's step before nbdev-docs) writes the notebooks with outputs"
+def test_the_build_runs_nothing(tmp_path):
+    "A cell that would fail or write a file is rendered with its committed output, not run"
     nbs = tmp_path/'nbs'
-    make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'), ('code', 'print(6 * 7)'))
-    before = (nbs/'index.ipynb').read_bytes()
-    res = subprocess.run([sys.executable, str(SCRIPT), '--nbs', str(nbs), '--executed-nbs', str(tmp_path/'run'),
-                          '--no-site', '--n-workers', '1'], cwd=REPO, capture_output=True, text=True, timeout=300)
+    make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'),
+            ('code', "open('ran.txt', 'w').write('x')\nraise ValueError('boom')", [stdout('committed output\n')]))
+    res = run_build(tmp_path/'site', nbs, n_workers=1)
     assert res.returncode == 0, res.stderr[-3000:]
-    out = nbformat.read(tmp_path/'run'/'index.ipynb', as_version=4)
-    assert out.cells[1].outputs[0]['text'].strip() == '42'
-    assert (nbs/'index.ipynb').read_bytes() == before and not (tmp_path/'site').exists()
+    assert 'committed output' in (tmp_path/'site'/'index.html').read_text()
+    assert not list(tmp_path.rglob('ran.txt'))
+
+def test_project_images_are_embedded(tmp_path):
+    "An image linked by the project's GitHub raw URL (as the README needs) is embedded from this checkout"
+    nbs = tmp_path/'nbs'
+    url = bd.raw_github_prefix() + 'benchmarks/results/khor_fashion_mnist_cpu_curves.png'
+    make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'), ('md', f'![curves]({url})'))
+    res = run_build(tmp_path/'site', nbs, n_workers=1)
+    assert res.returncode == 0, res.stderr[-3000:]
+    page = (tmp_path/'site'/'index.html').read_text()
+    assert url not in page and 'alt="curves" src="data:image/png;base64,' in page
 
 def test_failed_build_keeps_the_previous_site(tmp_path):
     nbs,out = tmp_path/'nbs',tmp_path/'site'
     out.mkdir(); (out/'index.html').write_text('previous site')
     make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'))
-    make_nb(nbs/'00_bad.ipynb', ('md', '# Bad\n\n> Fails'), ('code', "raise ValueError('boom in a cell')"))
+    make_nb(nbs/'00_bad.ipynb', ('md', '# Bad\n\n> Fails'), ('md', '![a plot](no_such_plot.png)'))
     res = run_build(out, nbs, n_workers=1)
     assert res.returncode != 0
-    assert '00_bad.ipynb' in res.stderr and 'boom in a cell' in res.stderr
+    assert "image 'no_such_plot.png' not found" in res.stderr
     assert (out/'index.html').read_text() == 'previous site' and sorted(p.name for p in out.iterdir()) == ['index.html']
     assert not any(p.name.startswith('site.') for p in tmp_path.iterdir())          # no scratch folder left behind
     rel = Path('tutorials/01_x.ipynb')                                               # a tutorial breaking the convention
@@ -217,7 +256,9 @@ return {
   h1: (document.querySelector('header h1.title') || {}).textContent || null,
   nav: [...document.querySelectorAll('nav#sidebar a')].map(a => a.href),
   active: [...document.querySelectorAll('nav#sidebar a.active')].map(a => a.href),
-  images: [...document.querySelectorAll('#content img')].map(i => ({src: i.src.slice(0, 40), ok: i.complete && i.naturalWidth > 0})),
+  images: [...document.querySelectorAll('#content img')].map(i => ({src: i.src.slice(0, 40), alt: i.alt, ok: i.complete && i.naturalWidth > 0})),
+  run_mode: (document.querySelector('meta[name="progfast-run-mode"]') || {}).content || null,
+  text: document.querySelector('#content').innerText,
   errors: document.querySelectorAll('.output_error').length,
   output_text: [...out].map(o => o.innerText).join('\\n'),
   code: [...document.querySelectorAll('.input_area, pre')].map(p => p.innerText),
@@ -232,8 +273,55 @@ def crawl_site(browser, base, site):
     seen = {}
     for p in pages:
         browser.get(base + p['path'])
+        if p['math']: wait_for_math(browser)
         seen[p['path']] = browser.execute_script(PAGE_JS)
     return pages,seen
+
+def wait_for_math(browser, timeout=60):
+    "Wait until MathJax marks the page typeset (or `timeout` seconds pass)"
+    from selenium.webdriver.support.ui import WebDriverWait
+    try: WebDriverWait(browser, timeout).until(lambda b: b.execute_script("return document.body.dataset.math === 'typeset'"))
+    except Exception: pass                                   # math_problems reports it
+
+MATH_JS = r"""
+const c = document.querySelector('#content');
+return {typeset: document.body.dataset.math === 'typeset',
+        rendered: c.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML').length,
+        errors: c.querySelectorAll('.MathJax_Error, merror').length,
+        raw: [...c.querySelectorAll('p, li, td')].map(e => e.innerText).filter(t => /\$[^$\s][^$]*\$|\\(?:frac|sigma|sum|sqrt)/.test(t))};
+"""
+
+def math_problems(browser, base, pages):
+    "Pages with formulas whose TeX is not typeset by MathJax (raw TeX left in the text, or errors)"
+    problems = []
+    for p in pages:
+        if not p['math']: continue
+        browser.get(base + p['path'])
+        wait_for_math(browser)
+        m = browser.execute_script(MATH_JS)
+        if not m['typeset'] or m['rendered'] == 0 or m['errors'] or m['raw']:
+            problems.append(f"{p['path']}: formulas not typeset (MathJax done: {m['typeset']}, rendered: {m['rendered']}, "
+                            f"errors: {m['errors']}, raw TeX in: {[t[:80] for t in m['raw'][:3]]})")
+    return problems
+
+_re_note = re.compile(r'Outputs: from make outputs in (\w+) mode at commit ([0-9a-f]{7,})')
+
+def run_problems(pages, seen):
+    "Tutorial pages that do not show, in their note and their metadata, an offline or full run"
+    problems = []
+    for p in pages:
+        if not p['rel'].startswith('tutorials/'): continue
+        s,note = seen[p['path']],_re_note.search(seen[p['path']]['text'])
+        mode = note.group(1) if note else None
+        if mode not in ('offline', 'full') or s['run_mode'] != mode:
+            problems.append(f"{p['path']}: shows a {mode or 'missing'} run (note), {s['run_mode'] or 'none'} (metadata); "
+                            "tutorial pages must show an offline or full run: run `make outputs`")
+        if re.search(r'run mode: quick', s['output_text']): problems.append(f"{p['path']}: an output says 'run mode: quick'")
+    return problems
+
+def colab_badge(img) -> bool:
+    "The Colab badge: an external image that may not load offline, acceptable with its alt text"
+    return img['src'].startswith('https://colab.research.google.com/') and 'colab' in (img['alt'] or '').lower()
 
 def page_problems(pages, seen, base, nbs):
     "Each page has its notebook's title, the navigation (every page, itself marked) and its plots, all displayed"
@@ -245,7 +333,7 @@ def page_problems(pages, seen, base, nbs):
             problems.append(f"{p['path']}: title {s['title']!r}, heading {s['h1']!r}; the notebook's title is {title!r}")
         if s['nav'][1:] != [base + q['path'] for q in pages] or s['active'] != [base + p['path']]:
             problems.append(f"{p['path']}: navigation lists {s['nav']}, current {s['active']}")
-        broken = [i['src'] for i in s['images'] if not i['ok'] and not i['src'].startswith('https://colab.')]
+        broken = [i['src'] for i in s['images'] if not i['ok'] and not colab_badge(i)]
         if broken: problems.append(f"{p['path']}: images that do not display: {broken}")
         shown = sum(i['ok'] and i['src'].startswith('data:image') for i in s['images'])
         if shown < p['images'] or (runs_a_plot(src) and shown == 0):
@@ -281,14 +369,30 @@ def test_the_checks_catch_a_broken_site(browser, tmp_path):
     nbs,site = tmp_path/'nbs',tmp_path/'site'
     make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'), ('md', 'See [core](00_core.ipynb#a-plot).'))
     make_nb(nbs/'00_core.ipynb', ('md', '# Core\n\n> Core things'), ('md', '## A plot'),
-            ('code', 'import matplotlib.pyplot as plt'), ('code', 'plt.plot([1, 3, 2]);'))
+            ('md', 'The sigma of step $i$ is $\\sigma_i = \\sigma_0 - \\sigma_0 \\frac{i}{N-1}$.'),
+            ('code', 'import matplotlib.pyplot as plt'), ('code', 'plt.plot([1, 3, 2]);', [png_output()]))
+    rel = Path('tutorials/01_t.ipynb')
+    make_nb(nbs/rel, ('md', '# T\n\n> A tutorial'), *colab_cells(rel), ('code', 'print("run mode: offline")',
+            [stdout('run mode: offline\n')]), run=a_run())
     res = run_build(site, nbs, n_workers=1)
     assert res.returncode == 0, res.stderr[-3000:]
     def check():
         with serve(site) as base:
             pages,seen = crawl_site(browser, base, site)
-            return page_problems(pages, seen, base, nbs) + content_problems(seen) + link_problems(seen, base, site)
+            return (page_problems(pages, seen, base, nbs) + content_problems(seen) + link_problems(seen, base, site)
+                    + math_problems(browser, base, pages) + run_problems(pages, seen))
     assert check() == []
+    with serve(site) as base:
+        browser.get(base + 'core.html'); wait_for_math(browser)
+        assert browser.execute_script(MATH_JS)['rendered'] >= 2                 # both formulas typeset
+    shutil.rmtree(site/'mathjax')                                               # formulas left as raw TeX
+    tut = (site/'tutorials'/'t.html').read_text()
+    (site/'tutorials'/'t.html').write_text(tut.replace('<strong>offline</strong>', '<strong>quick</strong>')
+                                           .replace('content="offline"', 'content="quick"'))
+    problems = '\n'.join(check())
+    assert 'core.html: formulas not typeset' in problems and 'tutorials/t.html: shows a quick run' in problems
+    res = run_build(site, nbs, n_workers=1)                                     # a good site again
+    assert res.returncode == 0, res.stderr[-3000:]
     core = (site/'core.html').read_text()
     core = re.sub(r'src="data:image/png;base64,[^"]*"', 'src="plot.png"', core)                   # a plot lost
     core = core.replace('</footer>', '</footer><div class="output_error"><pre>ValueError</pre></div>'
@@ -332,6 +436,21 @@ def test_no_errors_and_no_hidden_source(crawl):
 def test_internal_links_resolve(crawl, server, built_site):
     broken = link_problems(crawl[1], server, built_site)
     assert not broken, 'broken internal links:\n' + '\n'.join(broken)
+
+def test_formulas_render(crawl, browser, server):
+    pages,_ = crawl
+    assert any(p['math'] for p in pages), "no page has a formula: the check would test nothing"
+    problems = math_problems(browser, server, pages)
+    assert not problems, '\n'.join(problems)
+
+def test_tutorials_show_an_offline_or_full_run(crawl):
+    problems = run_problems(*crawl)
+    assert not problems, '\n'.join(problems)
+
+def test_committed_outputs_are_recorded():
+    "Every notebook's committed outputs come from `make outputs` in the offline or full mode, its note matching"
+    problems = [p for rel in notebook_sources() for p in ro.output_problems(nbformat.read(NBS/rel, as_version=4), rel)]
+    assert not problems, '\n'.join(problems)
 
 def test_api_reference_documents_every_export(crawl):
     "Each public function and class a module exports has its `show_doc` entry on its module's page"

@@ -1,7 +1,7 @@
 """A clean export: after progfast's fits, `learn.export()` carries none of progfast's training state, `load_learner` opens
 it in a process where progfast cannot be imported (fastai's own DataLoaders), and the loaded learner predicts what the
 trained one predicts. With progfast's folder loaders it loads and predicts where progfast is installed."""
-import json, pickle, subprocess, sys, textwrap
+import json, pickle, pickletools, subprocess, sys, textwrap, zipfile
 from pathlib import Path
 import numpy as np, pytest, torch
 from torch import nn
@@ -11,7 +11,7 @@ from fastai.torch_core import set_seed
 from fastai.callback.mixup import MixUp
 from fastai.vision.augment import Resize, aug_transforms
 from fastai.vision.data import ImageDataLoaders
-import progfast.all  # noqa: F401  (every Learner method and property progfast adds)
+import progfast, progfast.all  # noqa: F401  (every Learner method and property progfast adds)
 from progfast.mixsize import MixSize
 from progfast.sizing import RecalibrateBN, fit_state
 from progfast.testing import stripes_folder
@@ -37,6 +37,23 @@ def progfast_objects(obj, seen=None) -> list:
         vals = list(v.values()) if isinstance(v, dict) else list(v) if isinstance(v, (list, tuple)) else [v]
         found += [k for o in vals if type(o).__module__.startswith('progfast')]
     return found
+
+def pickled_strings(fname) -> list:
+    "Every string in the pickle of a `torch.save` archive: module and class names, and the source files of functions pickled by value"
+    with zipfile.ZipFile(fname) as z:
+        data = z.read(next(n for n in z.namelist() if n.endswith('data.pkl')))
+    return [arg for _,arg,_ in pickletools.genops(data) if isinstance(arg, str)]
+
+def progfast_references(fname) -> list:
+    "The pickled strings that name a progfast module or a file of progfast's package (a path that merely contains the word is fine)"
+    package = str(Path(progfast.__file__).parent)
+    return [s for s in pickled_strings(fname)
+            if s.split(' ')[0] == 'progfast' or s.startswith('progfast.') or package in s]
+
+def test_progfast_references_finds_a_progfast_function_and_ignores_a_path(tmp_path):
+    from progfast.sizing import scaled_batch_size
+    torch.save({'f': scaled_batch_size, 'path': '/root/.cache/progfast-ci/venv/x.py'}, tmp_path/'x.pt', pickle_module=pickle)
+    assert progfast_references(tmp_path/'x.pt') == ['progfast.sizing scaled_batch_size']   # pickle's GLOBAL: module and name
 
 BLOCKED = textwrap.dedent("""
     import importlib.abc, json, sys
@@ -65,8 +82,7 @@ def test_export_after_every_kind_of_fit_loads_without_progfast(data, tmp_path):
     assert progfast_objects(learn) == [] and progfast_objects(learn.recorder) == []
     assert learn.progressive.bn_recalibrated['size'] == 32          # still reachable, through progfast's own state
     learn.export('export.pkl')
-    blob = (tmp_path/'export.pkl').read_bytes()
-    assert b'progfast' not in blob                                   # not one progfast class, function or module
+    assert progfast_references(tmp_path/'export.pkl') == []          # not one progfast class, function, module or source file
     items = [str(f) for f in sorted((data/'valid').rglob('*.png'))]
     (tmp_path/'items.json').write_text(json.dumps(items))
     script = tmp_path/'load.py'; script.write_text(BLOCKED)
