@@ -47,8 +47,8 @@ from fastai.learner import Learner                                              
 from fastai.torch_core import set_seed                                               # noqa: E402
 from progfast.experiments import (Comparison, compare_regimes, markdown_table, mean_pm_std, median_range,   # noqa: E402
                                   plot_pairs, seed_summary, write_files)
-from progfast.learner import entr_plan, kept_tfm_sizes, progressive_learner, regime_schedule   # noqa: E402
-from progfast.resize import ProgressiveResize                                        # noqa: E402
+from progfast.learner import entr_plan, progressive_learner, regime_schedule         # noqa: E402
+from progfast.sizing import EvalSize                                                 # noqa: E402
 import build_elpv                                                                    # noqa: E402
 
 ENTR_NAMES = {'fixed': 'no increase', 'gradual': 'gradual increase', 'stepwise': 'stepwise increase',
@@ -319,8 +319,7 @@ def balanced_accuracy(pred: torch.Tensor, targs: torch.Tensor) -> float:
 
 def valid_accuracies(learn: Learner, final: int) -> tuple:
     "(accuracy, balanced accuracy) on the validation images at `final` px"
-    with kept_tfm_sizes(learn.dls), learn.added_cbs(ProgressiveResize(final, check_model=False)):
-        preds, targs = learn.get_preds()
+    with learn.added_cbs(EvalSize(final)): preds, targs = learn.get_preds()
     pred = preds.argmax(1)
     return float((pred == targs).float().mean()), balanced_accuracy(pred, targs)
 

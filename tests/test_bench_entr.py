@@ -114,8 +114,9 @@ def test_the_batch_scaled_regime_takes_fewer_larger_steps_in_fit_entr(bench, elp
         assert 'fit_progressive' not in vars(learn)   # the shadowing ends with the call
     plain, bs = out['gradual'], out['gradual+bs']
     assert not plain['batch_scale'] and bs['batch_scale']
-    assert plain['sgdr_images'] == bs['sgdr_images']      # the same images (equal epochs) ...
-    assert bs['sgdr_steps'] < plain['sgdr_steps']         # ... in fewer steps at the small sizes
+    n_train = len(learn.dls.train_ds)   # equal epochs: every epoch sees the training images but the dropped last batch
+    assert 4*(n_train - 3) <= plain['sgdr_images'] <= bs['sgdr_images'] <= 4*n_train
+    assert bs['sgdr_steps'] < plain['sgdr_steps']         # fewer, larger steps at the small sizes
     assert 0 <= bs['balanced_accuracy'] <= 1 and len(bs['history']) == 5
 
 
