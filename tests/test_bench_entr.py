@@ -160,17 +160,26 @@ def test_efficientnet_lite0_maps_onto_timm_and_knows_a_cat(bench):
 
 # ---- the quick run, end to end ----
 
+def test_bad_arguments_are_refused(bench):
+    with pytest.raises(ValueError, match="unknown arch 'vgg'"): bench.config_of(bench.parse_args(['--quick', '--archs', 'vgg']))
+    with pytest.raises(ValueError, match='--size must be at least 16'): bench.config_of(bench.parse_args(['--size', '8']))
+    with pytest.raises(ValueError, match='--per-class must be 0'): bench.config_of(bench.parse_args(['--per-class', '-1']))
+    cfg = bench.config_of(bench.parse_args(['--quick', '--size', '48', '--seeds', '0,1']))
+    assert (cfg.size, cfg.seeds) == (48, (0, 1)) and bench.QUICK.size == 64   # the preset itself is not changed
+
+
 def test_quick_run_writes_the_results(bench, tmp_path):
     src = write_source(tmp_path/'src', per_class=STAND_IN)
     out = tmp_path/'res'/'entr.md'
-    files = bench.main(['--quick', '--source', str(src), '--data', str(tmp_path/'elpv'), '--out', str(out)])
+    args = ['--quick', '--archs', 'resnet18', '--size', '32', '--source', str(src), '--data', str(tmp_path/'elpv'), '--out', str(out)]
+    files = bench.main(args)
     assert set(files) == {'entr.md', 'entr.png', 'entr_pairs.png', 'entr.csv', 'entr_pairs.csv'}
     md, runs, pairs = out.read_text(), pd.read_csv(tmp_path/'res'/'entr.csv'), pd.read_csv(tmp_path/'res'/'entr_pairs.csv')
     for part in ('- command: `python benchmarks/bench_entr.py --quick', '- load average (1, 5, 15 min):', 'elpv-dataset',
                  '## What was cut', '## Verdicts', "## ENTR's findings", 'equal epochs', '| T / T(fixed), per seed |'):
         assert part in md, part
-    ran = [r for r in bench.QUICK.archs if f"**skipped**: {r.label}" not in md]
-    assert ran and ran[-1].label == 'resnet18'   # the random-weights arch needs no package
+    ran = bench.config_of(bench.parse_args(args)).archs
+    assert [r.label for r in ran] == ['resnet18'] and '**skipped**' not in md
     assert list(zip(runs.arch, runs.regime)) == [(r.label, g) for r in ran for g in r.regimes]
     assert (runs.batch_scale == runs.regime.str.endswith('+bs')).all()
     assert runs.balanced_accuracy.between(0, 1).all() and (runs.train_seconds > 0).all()
