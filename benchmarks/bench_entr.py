@@ -1,6 +1,8 @@
 """ENTR's Figure 3 (Wanger & Frohn, "Testing the ENTR hypothesis") on ELPV, real 300 px solar-cell images, on the CPU.
 
-    python benchmarks/bench_entr.py                  # the full run (about 40 min on 2 quiet cores): waits for a quiet machine first
+    python benchmarks/bench_entr.py                  # the full setting (FULL): waits for a quiet machine first; NOT timed yet,
+                                                     # estimated from per-image costs at 224 px at several hours on 2 cores
+    python benchmarks/bench_entr.py --per-class 16 --archs mobilenet_v2,tf_efficientnet_lite0,resnet18   # est. ~40 min on 2 quiet cores
     python benchmarks/bench_entr.py --quick          # a few images per class, 64 px, 1 seed: seconds to a few minutes
     python benchmarks/bench_entr.py --quick --archs resnet18 --size 32 --source DIR --data /tmp/elpv --out /tmp/entr.md   # as the tests run it
 
