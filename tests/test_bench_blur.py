@@ -1,19 +1,14 @@
 "The blur benchmark (benchmarks/bench_blur.py): the harness's interleaving, agreement with torchvision (and kornia), its quick path."
-import importlib.util, re, sys
+import re
 from pathlib import Path
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope='module')
-def bench():
-    sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
-    spec = importlib.util.spec_from_file_location('bench_blur', ROOT/'benchmarks'/'bench_blur.py')
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules['bench_blur'] = mod
-    spec.loader.exec_module(mod)
-    return mod
+def bench(): return load_script('bench_blur')
 
 
 def test_timed_contenders_rotate(bench):

@@ -1,25 +1,18 @@
 """benchmarks/bench_entr.py (ENTR's Figure 3 on ELPV) on a tiny stand-in with ELPV's layout: the subset, the wait for a
 quiet machine, the weight mappings, batch_scale inside `fit_entr`, and the --quick run end to end (no network, no ELPV
 image). Also scripts/build_textures.py, which the benchmark used before ELPV."""
-import hashlib, importlib.util, json, sys
+import hashlib, json, sys
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod   # dataclasses look their module up while the file runs
-    spec.loader.exec_module(mod)
-    return mod
-
-bt = _load('build_textures', ROOT/'scripts'/'build_textures.py')
+bt = load_script('build_textures', 'scripts')
 sys.path.insert(0, str(Path(__file__).parent))
 from test_build_elpv import write_source   # noqa: E402  the stand-in of elpv_dataset/data
 
@@ -28,7 +21,7 @@ STAND_IN = (8, 6, 6, 6)   # images per defect probability 0, 1/3, 2/3, 1
 
 @pytest.fixture(scope='module')
 def bench():
-    return _load('bench_entr', ROOT/'benchmarks'/'bench_entr.py')
+    return load_script('bench_entr')
 
 
 @pytest.fixture(scope='module')

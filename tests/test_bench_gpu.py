@@ -1,21 +1,13 @@
 "The GPU benchmark's reduced CPU form (benchmarks/bench_gpu.py --cpu-smoke): every section's code path, in seconds."
-import importlib.util, sys
-from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope='module')
-def bench():
-    sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
-    spec = importlib.util.spec_from_file_location('bench_gpu', ROOT/'benchmarks'/'bench_gpu.py')
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules['bench_gpu'] = mod
-    spec.loader.exec_module(mod)
-    return mod
+def bench(): return load_script('bench_gpu')
 
 
 def test_settings_and_bad_arguments(bench):

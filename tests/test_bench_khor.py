@@ -1,19 +1,12 @@
 "benchmarks/bench_khor.py on a tiny setting: the batch-norm study's tables and files, and Figure 8's result file."
-import importlib.util, math, sys
-from pathlib import Path
 import pandas as pd
 import pytest
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope='module')
-def bench():
-    spec = importlib.util.spec_from_file_location('bench_khor', ROOT/'benchmarks'/'bench_khor.py')
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules['bench_khor'] = mod
-    spec.loader.exec_module(mod)
-    return mod
+def bench(): return load_script('bench_khor')
 
 
 @pytest.fixture(scope='module')

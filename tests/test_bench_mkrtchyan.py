@@ -1,19 +1,12 @@
 "The blur-use benchmark's quick path (benchmarks/bench_mkrtchyan.py --quick): the results file, the plot and every run, in seconds."
-import importlib.util, sys
-from pathlib import Path
 import pandas as pd
 import pytest
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope='module')
-def bench():
-    spec = importlib.util.spec_from_file_location('bench_mkrtchyan', ROOT/'benchmarks'/'bench_mkrtchyan.py')
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules['bench_mkrtchyan'] = mod
-    spec.loader.exec_module(mod)
-    return mod
+def bench(): return load_script('bench_mkrtchyan')
 
 
 @pytest.fixture(scope='module')

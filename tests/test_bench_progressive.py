@@ -1,24 +1,15 @@
 "The progressive-training benchmark (benchmarks/bench_progressive.py): per-repeat pairing, verdicts, and its quick path."
-import importlib.util, sys
-from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name):
-    sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
-    spec = importlib.util.spec_from_file_location(name, ROOT/'benchmarks'/f'{name}.py')
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope='module')
-def bench(): return _load('bench_progressive')
+def bench(): return load_script('bench_progressive')
 
 
 def test_realized_is_paired_within_each_repeat(bench):

@@ -1,21 +1,14 @@
 "The scale-resiliency benchmark (benchmarks/bench_scale.py): its quick path, the interleaving, equal compute, per-seed verdicts."
-import importlib.util, math, sys
-from pathlib import Path
+import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope='module')
-def bench():
-    sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
-    spec = importlib.util.spec_from_file_location('bench_scale', ROOT/'benchmarks'/'bench_scale.py')
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules['bench_scale'] = mod
-    spec.loader.exec_module(mod)
-    return mod
+def bench(): return load_script('bench_scale')
 
 
 @pytest.fixture(scope='module')
