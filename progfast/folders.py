@@ -188,7 +188,9 @@ class ImageCache:
 
     def _create(self):
         "Make `dir` the cache of `source`, or refuse a folder that is something else"
-        if not self.manifest.exists() and self.dir.exists() and any(not _ours(f.name) for f in self.dir.iterdir()):
+        building = (self.dir/_LOCK).exists()    # another progfast process may be writing it: its files are ours
+        foreign = self.dir.exists() and any(not _ours(f.name) for f in self.dir.iterdir())
+        if foreign and not building and not self.manifest.exists():
             raise ValueError(f"cache folder {self.dir} is not empty and is not a progfast cache (it has no {MANIFEST}); "
                              "pass an empty or new folder as cache")
         self.dir.mkdir(parents=True, exist_ok=True)
