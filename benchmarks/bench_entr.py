@@ -87,7 +87,7 @@ class Config:
     lr: float|None = None # None: fastai's lr_find once per arch
 
 EPOCHS = dict(sgdr_epochs=4, cyclic_epochs=1, cycle_mult_cycles=1, unfreeze_epochs=1)
-FULL = Config(per_class=64, size=224, bs=16, epochs=EPOCHS, lr_find_iters=30, tta_n=2, seeds=(0, 1, 2), archs=[
+FULL = Config(per_class=64, size=224, bs=16, epochs=EPOCHS, lr_find_iters=100, tta_n=2, seeds=(0, 1, 2), archs=[
     ArchRun('mobilenet_v2', 'deepsort', PRETRAINED_REGIMES), ArchRun('tf_efficientnet_lite0', 'lite0', PRETRAINED_REGIMES),
     ArchRun('resnet18', None, TIME_REGIMES), ArchRun('resnet34', None, TIME_REGIMES), ArchRun('resnet50', None, TIME_REGIMES)])
 QUICK = Config(per_class=6, size=64, bs=4, epochs=EPOCHS, lr_find_iters=10, tta_n=2, seeds=(0,), lr=1e-3, archs=[
