@@ -103,11 +103,13 @@ def paired(trials:pd.DataFrame, measure:str, reference:str, how:str='ratio', rep
         dup = trials.loc[trials.duplicated(keys), keys].iloc[0].tolist()
         raise ValueError(f"more than one trial for {dict(zip(keys, dup))}; a pair needs one trial of each contender per {keys[:-1]}")
     wide = trials.set_index(keys)[measure].astype(float).unstack(contender)
+    ran = set(trials[within + [contender]].itertuples(index=False, name=None))
     rows = []
     for name in names:
         if name == reference: continue
         value = wide[name] / wide[reference] if how == 'ratio' else wide[name] - wide[reference]
         for idx,v in value.items():
+            if within and (*idx[:len(within)], name) not in ran: continue   # never ran in this group (an arch without it)
             rows.append(dict(zip(within + ['repeat'], idx if isinstance(idx, tuple) else (idx,)), contender=name,
                              reference=reference, measure=measure, how=how, value=float(v)))
     return pd.DataFrame(rows, columns=within + ['repeat', *_PAIRS, 'value'])
