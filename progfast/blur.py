@@ -16,12 +16,15 @@ from fastai.torch_core import TensorImage, retain_type
 from fastai.vision.augment import RandTransform
 
 # %% auto #0
-__all__ = ['kernel_radius', 'gaussian_kernel1d', 'gaussian_blur', 'RandomBlur']
+__all__ = ['MAX_SIGMA', 'kernel_radius', 'gaussian_kernel1d', 'gaussian_blur', 'RandomBlur']
 
 # %% ../nbs/01_blur.ipynb #9d06d141
+MAX_SIGMA = 1000.   # pixels: a kernel of 6,001 taps; larger sigmas blur any image to its mean and only cost memory
+
 def _check_sigma_value(s: float, what='sigma'):
     if not math.isfinite(s) or s < 0:
         raise ValueError(f"{what} must be a finite number >= 0 (0 means no blur), got {s!r}")
+    if s > MAX_SIGMA: raise ValueError(f"{what} must be at most {MAX_SIGMA:g} px (a larger sigma blurs any image to its mean), got {s!r}")
 
 def _as_sigma(sigma, n: int|None=None) -> float|Tensor:
     "`sigma` as a checked float, or as a float32 CPU tensor of `n` per-image values"

@@ -6,7 +6,7 @@ Docs: https://progfast.github.io/progfast/cli.html.md"""
 
 # %% ../nbs/11_cli.ipynb #3dc286b7
 from __future__ import annotations
-import inspect, json, os, platform, re, sys, time, warnings
+import inspect, json, os, platform, re, sys, tempfile, time, warnings
 from pathlib import Path
 from fastcore.script import anno_parser, bool_arg, store_true
 import progfast
@@ -24,6 +24,17 @@ def _machine() -> str:
     import torch
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
     return f"{platform.platform(terse=True)}, {dev}, torch {torch.__version__}, progfast {progfast.__version__}"
+
+def _writable_folder(path, flag:str='--out') -> Path:
+    "`path`, a folder that exists or can be made and written to, checked before any work (nothing is created)"
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir(): raise NotADirectoryError(f"{flag} {path} is a file, not a folder; give a folder")
+    base = next(p for p in [path, *path.parents] if p.exists())
+    if not base.is_dir(): raise NotADirectoryError(f"{flag} {path} cannot be made: {base} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=base): pass
+    except OSError as e: raise PermissionError(f"{flag} {path} cannot be written ({e.strerror or e} in {base}); give another folder") from None
+    return path
 
 def _existing_folder(path) -> Path:
     path = Path(path).expanduser()
@@ -78,7 +89,8 @@ def _entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs
 def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters, flag='--regime'):
     "Refuse bad recipe options before any image is read or any weights are downloaded"
     from progfast.learner import entr_plan
-    if size < 1: raise ValueError(f"--size must be a positive number of pixels, got {size}")
+    from progfast.checks import MAX_SIZE
+    if not 1 <= size <= MAX_SIZE: raise ValueError(f"--size must be a positive number of pixels, got {size} (at most {MAX_SIZE:,})")
     for r in regimes:
         try: entr_plan(r, size, sgdr_epochs, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
                        unfreeze_epochs=unfreeze_epochs)
@@ -103,7 +115,7 @@ def train(path:str,               # Folder of images: train/ and valid/ subfolde
           out:str='progfast-train', # Folder for model.pth and results.json
           seed:int=42):           # Random seed (split, head weights, batch order)
     "Train a one-line learner on a folder of images with ENTR's recipe; save the model weights and a results file"
-    path = _existing_folder(path)
+    path,out = _existing_folder(path),_writable_folder(out)
     _check_recipe([regime], size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters)
     from fastai.torch_core import set_seed
     from progfast.learner import progressive_learner
@@ -111,7 +123,7 @@ def train(path:str,               # Folder of images: train/ and valid/ subfolde
     learn = progressive_learner(path, arch=arch, regime=regime, size=size, bs=bs, pretrained=pretrained, weights=weights,
                                 cut=cut, dls_kwargs=dict(seed=seed, max_side=max(250, size)))
     res = learn.fit_entr(**_entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters))
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     results = {k: v for k,v in res.as_dict().items() if k != 'history'}
     results.update(path=str(path), arch=arch, regime=regime, seed=seed, machine=_machine())
     learn.path,learn.model_dir = out,'.'
@@ -139,7 +151,7 @@ def compare(path:str,                      # Folder of images: train/ and valid/
             lr_find_iters:int=100,         # Iterations of the learning-rate finder
             out:str='progfast-compare'):   # Folder for the CSV, markdown and PNG results
     "Compare size regimes (ENTR's no increase, gradual, stepwise) on a folder of images with ENTR's recipe"
-    path = _existing_folder(path)
+    path,_ = _existing_folder(path),_writable_folder(out)
     from progfast.experiments import compare_regimes
     archs = _split(archs)
     for flag,v,what in (('--weights', weights, 'one file'), ('--cut', cut, 'one place to cut')):
@@ -178,7 +190,7 @@ def _cli_message(e:BaseException, fn) -> str:
         msg = (f"could not download the pretrained weights of {arch} ({e.reason}). Without a network, pass a local weights "
                f"file with --weights PATH (a state dict saved with torch.save(model.state_dict(), path) or a .safetensors "
                f"file; {e.where}), or --pretrained false to train from scratch")
-    else: msg = _flag_words(str(e), fn)
+    else: msg = re.sub(r"\b[a-z][a-z0-9_]*=(?=[^\s=,;)])", '', _flag_words(str(e), fn))   # Python arguments without a flag
     return ' '.join(l.strip() for l in msg.splitlines() if l.strip())
 
 # %% ../nbs/11_cli.ipynb #4f891501
@@ -201,6 +213,7 @@ def main(argv:list|None=None) -> int:
     # a deprecation notice that the libraries progfast imports trigger, not the user's business
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
     parser = anno_parser(fn, prog=f"progfast {cmd}", pos=['path'])
+    parser.allow_abbrev = False     # '--cycle-mult 9' must not quietly mean --cycle-mult-cycles 9
     def _error(msg): print(f"progfast {cmd}: error: {msg} (see 'progfast {cmd} --help')", file=sys.stderr); sys.exit(2)
     parser.error = _error
     args = vars(parser.parse_args(rest))

@@ -24,6 +24,7 @@ from fastai.data.transforms import Categorize, IntToFloatTensor, ToTensor, paren
 from fastai.vision.core import PILImage
 from fastai.vision.augment import Resize, RandomResizedCrop, ResizeMethod
 import fastai.vision.data  # registers fastai's `show_batch` for image batches
+from .checks import warn
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'MANIFEST', 'as_rgb', 'open_image', 'image_problem', 'progfast_cache_dir', 'folder_cache_dir',
@@ -110,10 +111,10 @@ def folder_cache_dir(path) -> Path:
     return progfast_cache_dir()/'folders'/f"{path.name}-{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
 
 def _downsize(img:Image.Image, max_side:int) -> Image.Image:
-    "`img` with its larger side reduced to `max_side`, aspect ratio kept"
+    "`img` with its shorter side reduced to `max_side` (a size is the shorter side), aspect ratio kept"
     w,h = img.size
-    if max(w, h) <= max_side: return img
-    k = max_side/max(w, h)
+    if min(w, h) <= max_side: return img
+    k = max_side/min(w, h)
     return img.resize((max(1, round(w*k)), max(1, round(h*k))), Image.Resampling.LANCZOS)
 
 # %% ../nbs/03_folders.ipynb #8c1c1537
@@ -169,15 +170,15 @@ def _build_turn(folder:Path|None, waiting:str|None=None):
 
 # %% ../nbs/03_folders.ipynb #4d450f39
 MANIFEST = 'manifest.json'
-_CACHE_VERSION = 2       # 2: the size and modification time of each cached copy are recorded
+_CACHE_VERSION = 3       # 2: the size and modification time of each cached copy recorded; 3: max_side caps the shorter side
 
 class ImageCache:
     "Verdicts on the files of the folder `source`, and downsized copies of its large images, kept in `cache_dir`"
     def __init__(self, source, cache_dir=None, # the cache folder; None keeps verdicts in memory and copies nothing
-                 max_side:int|None=250):        # images with a larger side above this are downsized into the cache
+                 max_side:int|None=250):        # images whose shorter side is above this are downsized into the cache
         self.source,self.max_side = Path(source).resolve(),max_side
         self.dir = None if cache_dir is None else Path(cache_dir).expanduser().resolve()
-        self.entries = {}
+        self.entries,self.writable = {},True
         if self.dir is not None: self._create()
 
     @property
@@ -193,12 +194,24 @@ class ImageCache:
         if foreign and not building and not self.manifest.exists():
             raise ValueError(f"cache folder {self.dir} is not empty and is not a progfast cache (it has no {MANIFEST}); "
                              "pass an empty or new folder as cache")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try: self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e: return self._unwritable(e)
         with _cache_lock(self.dir): self.entries = self._load()
+        if not self.manifest.exists(): self.dir = None     # a new cache that could not be written: no cache
 
     def _write(self):
         m = dict(version=_CACHE_VERSION, source=str(self.source), max_side=self.max_side, files=self.entries)
-        _write_atomic(self.manifest, lambda tmp: tmp.write_text(json.dumps(m)))
+        if not self.writable: return
+        try: _write_atomic(self.manifest, lambda tmp: tmp.write_text(json.dumps(m)))
+        except OSError as e: self._unwritable(e)
+
+    def _unwritable(self, e:OSError):
+        "Go on without writing to the cache folder (read-only, full disk), saying so once"
+        if self.writable: warn(f"the cache folder {self.dir} cannot be written ({e.strerror or e}): images that are not "
+                               f"cached yet are read from {self.source} instead (slower for large images). Free space there, "
+                               f"or pass cache= another folder (or set PROGFAST_CACHE), or cache=False")
+        self.writable = False
+        if not (self.dir and self.dir.is_dir()): self.dir = None
 
     def _load(self) -> dict:
         "The manifest's entries (a new manifest marks the folder as a cache); another version's copies are removed"
@@ -228,8 +241,12 @@ def _save(self:ImageCache, img:Image.Image, rel:str, fmt:str) -> dict:
     exts = ('.jpg', '.jpeg') if jpeg else ('.png',)
     out = rel if Path(rel).suffix.lower() in exts else rel + exts[0]
     dest = self.dir/out
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(dest, lambda tmp: img.save(tmp, format='JPEG' if jpeg else 'PNG', **(dict(quality=95) if jpeg else {})))
+    if not self.writable: return dict(cached=None)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(dest, lambda tmp: img.save(tmp, format='JPEG' if jpeg else 'PNG', **(dict(quality=95) if jpeg else {})))
+    except OSError as e:
+        self._unwritable(e); return dict(cached=None)
     st = dest.stat()
     return dict(cached=out, cached_size=st.st_size, cached_mtime_ns=st.st_mtime_ns)
 
@@ -241,7 +258,7 @@ def _examine(self:ImageCache, fn:Path, rel:str, st) -> dict:
     try:
         with Image.open(fn) as img:
             fmt = img.format
-            large = self.dir is not None and self.max_side is not None and max(img.size) > self.max_side
+            large = self.dir is not None and self.max_side is not None and min(img.size) > self.max_side
             decoded = _decode(img, self.max_side if large else 1)
     except Exception as ex: return e | dict(reason=_reason(ex))
     if large: e |= self._save(_downsize(decoded, self.max_side), rel, fmt)
@@ -376,7 +393,7 @@ class OpenImage(Transform):
         except OSError as err: raise err from e
         if healed is None: raise OSError(f"could not open {fn}: {why} (progfast checked it when the DataLoaders were "
                                          "built; has the file changed since?)") from e
-        warnings.warn(f"the cached copy {fn} could not be opened ({why}); it was rebuilt from its source", stacklevel=2)
+        warn(f"the cached copy {fn} could not be opened ({why}); it was rebuilt from its source")
         return healed
 
 # %% ../nbs/03_folders.ipynb #267c1849
@@ -483,8 +500,8 @@ def _report_bad(bad:dict, path:Path, bad_files:str):
     "Refuse the folder (`bad_files='raise'`) or warn about its bad files"
     if bad and bad_files == 'raise':
         raise BadImageError(f"{len(bad)} file(s) in {str(path)!r} cannot be used (bad_files='raise'):\n{_bad_report(bad, path, None)}")
-    if bad: warnings.warn(f"{len(bad)} file(s) in {str(path)!r} cannot be used and were left out (all in bad_files):\n"
-                          f"{_bad_report(bad, path)}", BadImageWarning, stacklevel=4)
+    if bad: warn(f"{len(bad)} file(s) in {str(path)!r} cannot be used and were left out (all in bad_files):\n"
+                 f"{_bad_report(bad, path)}", BadImageWarning)
 
 # %% ../nbs/03_folders.ipynb #3915bf3b
 def _check_int(name:str, v, lo:int):

@@ -29,6 +29,7 @@ from fastai.vision.learner import (vision_learner, create_body, model_meta, has_
                                    TimmBody)
 from torchvision.models import get_model_builder, get_model_weights, list_models, resnet18, resnet34, resnet50
 from .schedule import *
+from .checks import MAX_EPOCHS, MAX_SIZE, check_count
 from .sizing import EvalSize, is_fitting, learner_property
 from .resize import ProgressiveResizeCallback, native_size, size_tfms
 from .models import khor_net, mkrtchyan_m1, mkrtchyan_m4
@@ -36,7 +37,8 @@ from .models import khor_net, mkrtchyan_m1, mkrtchyan_m4
 # %% auto #0
 __all__ = ['ENTR_REGIMES', 'TORCHVISION_ARCHS', 'MODEL_FACTORIES', 'HEAD_NAMES', 'regime_schedule', 'arch_name', 'resolve_arch',
            'WeightsUnavailableError', 'load_weights_file', 'load_state', 'find_cut', 'pretrained_stats', 'as_dls',
-           'progressive_learner', 'entr_plan', 'EntrResult', 'standardized_accuracy', 'EntrLog']
+           'progressive_learner', 'entr_plan', 'EntrResult', 'standardized_accuracy', 'EntrLog', 'progressive_sizes',
+           'schedule_sizes', 'fine_tune_cost', 'fine_tune_budget']
 
 # %% ../nbs/04_learner.ipynb #0e8d9791
 ENTR_REGIMES = ('fixed', 'gradual', 'stepwise')
@@ -312,8 +314,8 @@ def progressive_learner(source,                    # a folder of images, or fast
     name = arch_name(arch)
     if regime is not None: regime_schedule(regime, 250)   # a bad regime fails now, not at the first fit
     _check_probability('ps', ps)
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise ValueError(f"size must be a positive number of pixels, got {size!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE):
+        raise ValueError(f"size must be a positive number of pixels, got {size!r} (at most {MAX_SIZE:,})")
     if 'splitter' in kwargs:   # fastai's name
         if split is not None: raise ValueError("give the splitter once: split= or splitter=, not both")
         split = kwargs.pop('splitter')
@@ -334,9 +336,19 @@ def progressive_learner(source,                    # a folder of images, or fast
     return learn
 
 # %% ../nbs/04_learner.ipynb #c464d032
-def _check_epochs(name, v, lo=0, unit='epochs'):
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ValueError(f"{name} must be a whole number of {unit} >= {lo}, got {v!r}")
+def _check_epochs(name, v, lo=0, unit='epochs', hi=MAX_EPOCHS):
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or v > hi:
+        raise ValueError(f"{name} must be a whole number of {unit} >= {lo}, got {v!r} (at most {hi:,})")
+
+def _cmult_epochs(cycles:int, cycle_len:int, cycle_mult:int) -> int:
+    "Epochs of the CMult step, refused past `MAX_EPOCHS` without summing more cycles than needed to know"
+    total = 0
+    for i in range(cycles):
+        total += cycle_len * cycle_mult**i
+        if total > MAX_EPOCHS:
+            raise ValueError(f"cycle_mult_cycles={cycles} cycles starting at cycle_len={cycle_len} epochs and growing "
+                             f"cycle_mult={cycle_mult} times make more than {MAX_EPOCHS:,} epochs; use fewer or shorter cycles")
+    return total
 
 def _sgdr_epochs(sched, sgdr_epochs, epochs_per_stage) -> int:
     if sgdr_epochs is not None and epochs_per_stage is not None:
@@ -346,7 +358,9 @@ def _sgdr_epochs(sched, sgdr_epochs, epochs_per_stage) -> int:
         _check_epochs('sgdr_epochs', sgdr_epochs, 1)
         return sgdr_epochs
     _check_epochs('epochs_per_stage', epochs_per_stage, 1)
-    return epochs_per_stage * (len(sched.vals) if isinstance(sched, StageSchedule) else 1)
+    n = epochs_per_stage * (len(sched.vals) if isinstance(sched, StageSchedule) else 1)
+    _check_epochs('the SGDR epochs (epochs_per_stage times the stages of the regime)', n, 1)
+    return n
 
 def entr_plan(regime='gradual', final_size:int=250, sgdr_epochs:int|None=None, epochs_per_stage:int|None=None,
               cyclic_epochs:int=2, cycle_mult_cycles:int=2, cycle_len:int=1, cycle_mult:int=2, unfreeze_epochs:int=3,
@@ -359,7 +373,7 @@ def entr_plan(regime='gradual', final_size:int=250, sgdr_epochs:int|None=None, e
     for k,v in dict(cycle_len=cycle_len, cycle_mult=cycle_mult).items(): _check_epochs(k, v, 1)
     final = int(round(sched.final))
     sizes = [int(round(s)) for s in sched.epoch_values(n)]
-    cmult = sum(cycle_len * cycle_mult**i for i in range(cycle_mult_cycles))
+    cmult = _cmult_epochs(cycle_mult_cycles, cycle_len, cycle_mult)
     rows = [('lr_find', 0, [int(round(sched.start))]) if lr_find else None, ('sgdr', n, sizes),
             ('cyclic', cyclic_epochs, [final]*cyclic_epochs), ('cmult', cmult, [final]*cmult),
             ('retrain', unfreeze_epochs, [final]*unfreeze_epochs), ('tta', 0, [final]) if tta else None]
@@ -511,7 +525,7 @@ def _entr_settings(learn, regime, final_size, lr, lr_find, lr_find_iters, tta_n,
     plan = entr_plan(regime, final_size, lr_find=lr_find and lr is None, **plan_kwargs)
     if lr is None and not lr_find: raise ValueError("pass lr=, or lr_find=True to find one")
     if lr is not None and not (isinstance(lr, Real) and lr > 0): raise ValueError(f"lr must be a positive number, got {lr!r}")
-    _check_epochs('lr_find_iters', lr_find_iters, 1, 'iterations'); _check_epochs('tta_n', tta_n, 1, 'passes')
+    _check_epochs('lr_find_iters', lr_find_iters, 1, 'iterations', 100_000); _check_epochs('tta_n', tta_n, 1, 'passes', 1_000)
     return regime,regime_schedule(regime, final_size),plan
 
 def _entr_measures(learn, final:int, tta:bool, tta_n:int, gap:bool) -> dict:
@@ -527,7 +541,7 @@ def _entr_measures(learn, final:int, tta:bool, tta_n:int, gap:bool) -> dict:
 
 def _entr_result(regime, sched, plan, lr, lr_source, accuracy_pre, secs:dict, log:EntrLog, measures:dict) -> EntrResult:
     "The `EntrResult` of a finished recipe: `secs` are the seconds of each step"
-    pre_seconds,train_seconds = sum(v for k,v in secs.items() if k != 'retrain'),sum(secs.values())
+    pre_seconds,train_seconds = sum(v for k,v in secs.items() if k not in ('retrain', 'bn')),sum(secs.values())
     return EntrResult(
         regime=regime if isinstance(regime, str) else repr(sched), final_size=int(round(sched.final)),
         sizes=plan.sizes[plan.step == 'sgdr'].iloc[0], lr=float(lr), lr_source=lr_source, accuracy_pre=accuracy_pre,
@@ -556,6 +570,7 @@ def fit_entr(self:Learner,
              gap:bool=True,                  # measure the accuracy on the training images (generalization gap)
              mode:str='batch',               # ProgressiveResizeCallback mode of the SGDR step: 'batch' or 'loader'
              check_model:bool=True,          # try the model at the smallest and largest size before training
+             recalibrate_bn:bool=True,       # re-estimate batch norm at the final size after the last step (timed)
              cbs=None,                       # more callbacks for every fit (and the learning-rate finder)
             ) -> EntrResult:
     "Wanger & Frohn's ENTR recipe: lr finder, SGDR at each size of `regime`, one-cycle, CMult, retraining, TTA"
@@ -574,7 +589,7 @@ def fit_entr(self:Learner,
             with _undone_if_it_fails(self): lr = self.entr_lr_find(sched, lr_find_iters, final, mode, cbs)
         with self.added_cbs(log):
             timed('sgdr', lambda: self.fit_progressive(n_sgdr, lr, sizes=sched, policy='sgdr', mode=mode,
-                                                       check_model=check_model, cbs=cbs))
+                                                       check_model=check_model, cbs=cbs, recalibrate_bn=False))
             sgdr_cb = self.progressive
             if cyclic_epochs: timed('cyclic', lambda: self.fit_one_cycle(cyclic_epochs, lr, cbs=at_final()))
             if cycle_mult_cycles:
@@ -584,6 +599,7 @@ def fit_entr(self:Learner,
             if unfreeze_epochs:
                 self.unfreeze()
                 timed('retrain', lambda: self.fit_one_cycle(unfreeze_epochs, ifnone(retrain_lr, slice(lr/100, lr/10)), cbs=at_final()))
+            if recalibrate_bn: timed('bn', sgdr_cb._recalibrate_at_end(self))   # after every step that trains the statistics
             log.step = None
             measures = _entr_measures(self, final, tta, tta_n, gap)
     except BaseException:   # the weights trained so far stay, as after an interrupted fastai fit
@@ -592,3 +608,58 @@ def fit_entr(self:Learner,
     self.progressive = sgdr_cb
     self.entr_result = _entr_result(regime, sched, plan, lr, lr_source, acc_pre, secs, log, measures)
     return self.entr_result
+
+# %% ../nbs/04_learner.ipynb #894b0bfb
+def progressive_sizes(final:int, epochs:int, start:float=0.5, full_share:float=0.25, hold_epochs:int=0) -> RampSchedule:
+    "Sizes per epoch for `hold_epochs + epochs`: `start*final` first, a ramp, the last `full_share` of `epochs` at `final`"
+    final = check_count('final', final, 1, MAX_SIZE, 'pixels')
+    epochs,hold = check_count('epochs', epochs, 1, MAX_EPOCHS, 'epochs'),check_count('hold_epochs', hold_epochs, 0, MAX_EPOCHS, 'epochs')
+    if isinstance(start, bool) or not isinstance(start, Real) or not 0 < start <= 1:
+        raise ValueError(f"start must be a fraction of the final size in (0, 1], got {start!r}")
+    if isinstance(full_share, bool) or not isinstance(full_share, Real) or not 0 <= full_share <= 1:
+        raise ValueError(f"full_share must be a fraction of the epochs in [0, 1], got {full_share!r}")
+    n,full = hold + epochs,max(1, math.ceil(full_share * epochs))     # the last epoch is always at the final size
+    lo = round_size(start * final, size_multiple(final), (1, final))
+    return RampSchedule(lo, final, start_at=max(hold - 1, 0), end_at=n - full, unit='epoch', multiple=size_multiple(final))
+
+def schedule_sizes(sched:Schedule, n_epoch:int) -> list:
+    "The size of each of `n_epoch` epochs of the size schedule `sched`, rounded as `ProgressiveResizeCallback` rounds them"
+    mult = sched.multiple or size_multiple(sched.final)
+    return [round_size(v, mult, sched.bounds) for v in sched.epoch_values(n_epoch)]
+
+# %% ../nbs/04_learner.ipynb #205ba166
+def fine_tune_cost(epochs:int, final:int, freeze_epochs:int=1, start:float=1., full_share:float=0.25, cost=None) -> float:
+    "Time of `fine_tune_progressive(epochs)` in epochs at `final`; `cost(size)`: an epoch at `size` against one at `final`"
+    cost = cost or (lambda s: (s / final)**2)     # pixels; a measured cost (`size_costs`) also counts what does not shrink
+    if start == 1: return float(cost(final) * (epochs + freeze_epochs))
+    sched = progressive_sizes(final, epochs, start, full_share, freeze_epochs)
+    return float(sum(cost(s) for s in schedule_sizes(sched, freeze_epochs + epochs)))
+
+def fine_tune_budget(budget:float, final:int, freeze_epochs:int=1, start:float=1., full_share:float=0.25, cost=None) -> int:
+    "The most epochs `fine_tune_progressive` (or `fine_tune` with `start=1`) trains in `budget` epochs' time at `final`"
+    if isinstance(budget, bool) or not isinstance(budget, Real) or not 0 < budget <= MAX_EPOCHS:
+        raise ValueError(f"budget must be a time in epochs at the final size, from 0 to {MAX_EPOCHS}, got {budget!r}")
+    spent = lambda e: fine_tune_cost(e, final, freeze_epochs, start, full_share, cost)
+    if spent(1) > budget:
+        raise ValueError(f"a budget of {budget:g} epochs at {final} px is less than one epoch after {freeze_epochs} frozen "
+                         f"(it costs {spent(1):.2f}); give a budget of at least {math.ceil(spent(1) * 100) / 100:g}")
+    lo,hi = 1,2
+    while hi <= MAX_EPOCHS and spent(hi) <= budget: lo,hi = hi,hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo,hi = (mid, hi) if spent(mid) <= budget else (lo, mid)
+    return lo
+
+# %% ../nbs/04_learner.ipynb #cb8627df
+@patch
+def fine_tune_progressive(self:Learner, epochs:int, base_lr:float=2e-3, freeze_epochs:int=1,
+                          start:float=0.5,           # the size of the frozen epochs, a fraction of the final size
+                          full_share:float=0.25,     # the share of the unfrozen epochs at the final size (at least the last)
+                          final_size:int|None=None,  # default: the learner's `regime_size`, else the size the loaders yield
+                          cbs=None, **kwargs):
+    "fastai's `fine_tune` with the size growing: frozen epochs small, unfrozen while it grows, the end at the final size"
+    final = final_size or getattr(self, 'regime_size', None) or native_size(self.dls)
+    sched = progressive_sizes(final, epochs, start, full_share, hold_epochs=freeze_epochs)
+    self.fit_progressive(freeze_epochs + epochs, base_lr, sizes=sched, policy='fine_tune', freeze_epochs=freeze_epochs,
+                         final_size=final, cbs=cbs, **kwargs)
+    return self

@@ -193,15 +193,10 @@ def _check_fit(self:MixSize):
 @patch
 def _plan(self:MixSize, n_items:int) -> list:
     "Draw the `(size, n_images)` of each step of an epoch of `n_items` images"
-    steps,left,drop = [],n_items,_inner_dl(self.dls.train).drop_last
-    while left > 0:
+    def step_at(seen):
         s = self.sampler.draw()
-        n = scaled_batch_size(s, self.base_size, self.base_bs)
-        if n > left:
-            if drop: break
-            n = left
-        steps.append((s, n)); left -= n
-    return steps
+        return s,scaled_batch_size(s, self.base_size, self.base_bs)
+    return plan_steps(n_items, step_at, _inner_dl(self.dls.train).drop_last)
 
 # %% ../nbs/07_mixsize.ipynb #b2a75f61
 @patch

@@ -22,10 +22,10 @@ from .schedule import *
 from .blur import RandomBlur
 from .sizing import *
 from .sizing import _inner_dl, _get_tfm_size, _put_tfm_size
+from .checks import warn
 
 # %% auto #0
-__all__ = ['BLUR_SCHEDULES', 'BN_BATCHES', 'ProgressiveResize', 'blur_schedule', 'ProgressiveResizeCallback',
-           'warn_compiled_sizes']
+__all__ = ['BLUR_SCHEDULES', 'ProgressiveResize', 'blur_schedule', 'ProgressiveResizeCallback', 'warn_compiled_sizes']
 
 # %% ../nbs/02_resize.ipynb #628a4287
 class _Knob:
@@ -107,7 +107,6 @@ def _make_knobs(regularization) -> list:
 
 # %% ../nbs/02_resize.ipynb #6298028b
 _MODES,_VALID_SIZES,_LR_RULES = ('batch', 'loader'),('final', 'current'),{'none': 0., 'sqrt': 0.5, 'linear': 1.}
-BN_BATCHES = 50
 
 def _check_int(name, v, lo=1, none_ok=True):
     if v is None and none_ok: return None
@@ -229,7 +228,7 @@ def setup(self:ProgressiveResizeCallback, fitting:bool):
     sizes = sorted({self.size_at(i, n) for i in range(n)} | {self.final})
     if self.check_model: self._dry_run(sizes)
     warn_compiled_sizes(self.learn.model, {self.shape(s) for s in sizes})
-    if self.done == 0: self.history = []
+    if self.done == 0: self.history,self.bn_recalibrated = [],None
     self.n_total,self.current_size = n,self.size_at(self.done, n)
     self._save_knobs()
     if self.batch_scale: self._start_batch_scaling()
@@ -247,12 +246,10 @@ def _plan(self:ProgressiveResizeCallback, n_items:int) -> list:
     if self.sched.per == 'epoch':
         s = self.size_at(e, n)
         return [(s, k) for k in even_steps(n_items, self._scaled_bs(s))]
-    steps,seen = [],0
-    while seen < n_items:
+    def step_at(seen):
         s = self.size_at(e + seen/n_items, n)
-        k = min(self._scaled_bs(s), n_items - seen)
-        steps.append((s, k)); seen += k
-    return steps
+        return s,self._scaled_bs(s)
+    return plan_steps(n_items, step_at)
 
 @patch
 def _start_batch_scaling(self:ProgressiveResizeCallback):
@@ -329,14 +326,21 @@ def finish(self:ProgressiveResizeCallback):
         self.done += self.learn.n_epoch
         if self.done < self.n_epoch: return       # more fits of the same run follow (fine_tune)
         self.done = 0
-    if self.bn_batches: self.recalibrate()
+    if self.bn_batches: when_fit_ends(self.learn, self._recalibrate_at_end(self.learn))   # after SaveModelCallback & co.
 
 @patch
-def recalibrate(self:ProgressiveResizeCallback, n_batches:int|None=None):
+def _recalibrate_at_end(self:ProgressiveResizeCallback, learn):
+    def recalibrate():
+        try: self.recalibrate(learn=learn)
+        except NoBatchError as e: warn(f"batch norm was not re-estimated at the end of the fit: {e}")
+    return recalibrate
+
+@patch
+def recalibrate(self:ProgressiveResizeCallback, n_batches:int|None=None, learn=None):
     "Re-estimate the batch-norm statistics on sharp training batches at the final size, with dropout off"
-    n = n_batches or self.bn_batches or BN_BATCHES
-    self.learn.recalibrate_bn(self.final, n)
-    self.bn_recalibrated = dict(size=self.final, n_batches=n, layers=len(bn_layers(self.learn.model)))
+    n,learn = n_batches or self.bn_batches or BN_BATCHES,learn or self.learn
+    learn.recalibrate_bn(self.final, n)
+    self.bn_recalibrated = dict(size=self.final, n_batches=n, layers=len(bn_layers(learn.model, frozen=False)))
 
 @patch
 def restore(self:ProgressiveResizeCallback):

@@ -18,14 +18,15 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.torch_core import retain_type, to_device, num_distrib
 from fastai.vision.augment import AffineCoordTfm, RandomResizedCropGPU, Resize, RandomResizedCrop
+from .checks import warn
 from .blur import RandomBlur
 
 # %% auto #0
-__all__ = ['check_size', 'as_hw', 'scaled_shape', 'resize_batch', 'tfm_shape', 'set_tfm_shape', 'size_tfms', 'output_resizers',
-           'native_shape', 'native_size', 'SizeSetter', 'check_model_sizes', 'fit_state', 'is_fitting',
-           'learner_property', 'SizeCallback', 'EvalSize', 'scaled_batch_size', 'epoch_items', 'even_steps',
-           'RechunkDL', 'bn_layers', 'bn_state', 'load_bn_state', 'check_n_batches', 'kept_random_state',
-           'sharp_loader', 'RecalibrateBN']
+__all__ = ['BN_BATCHES', 'check_size', 'as_hw', 'scaled_shape', 'resize_batch', 'tfm_shape', 'set_tfm_shape', 'size_tfms',
+           'output_resizers', 'native_shape', 'native_size', 'SizeSetter', 'check_model_sizes', 'fit_state',
+           'is_fitting', 'learner_property', 'when_fit_ends', 'SizeCallback', 'EvalSize', 'scaled_batch_size',
+           'epoch_items', 'even_steps', 'plan_steps', 'RechunkDL', 'bn_layers', 'bn_state', 'load_bn_state',
+           'check_n_batches', 'kept_random_state', 'sharp_loader', 'NoBatchError', 'RecalibrateBN']
 
 # %% ../nbs/01a_sizing.ipynb #3aae4d60
 def check_size(size, what:str='size') -> int:
@@ -181,8 +182,8 @@ def check_model_sizes(model:nn.Module, sizes, what:str='a size it is asked to ta
 _STATE = weakref.WeakKeyDictionary()
 
 def fit_state(learn:Learner) -> SimpleNamespace:
-    "progfast's state of `learn`: fits in progress, callbacks to restore if a fit raises, attributes (never pickled)"
-    if learn not in _STATE: _STATE[learn] = SimpleNamespace(fitting=0, to_restore=[], attrs={})
+    "progfast's state of `learn`: fits in progress, callbacks to restore if a fit raises, what to do once it is over, attributes"
+    if learn not in _STATE: _STATE[learn] = SimpleNamespace(fitting=0, to_restore=[], after_fit=[], loss_func=None, attrs={})
     return _STATE[learn]
 
 def is_fitting(learn:Learner) -> bool:
@@ -204,16 +205,27 @@ _fastai_fit = getattr(Learner.fit, '_progfast_wraps', Learner.fit)
 @patch
 @delegates(_fastai_fit)
 def fit(self:Learner, n_epoch, *args, **kwargs):
-    "fastai's `Learner.fit`, counting fits in progress and undoing progfast's changes if the fit raises"
+    "fastai's `Learner.fit`, counting fits in progress, undoing progfast's changes if it raises, then the work of `when_fit_ends`"
     st = fit_state(self)
+    if not st.fitting: st.loss_func,st.after_fit = self.loss_func,[]
     st.fitting += 1
-    try: return _fastai_fit(self, n_epoch, *args, **kwargs)
+    try: res = _fastai_fit(self, n_epoch, *args, **kwargs)
     except BaseException:
         for cb in list(st.to_restore): cb.restore()
+        if st.fitting == 1: self.loss_func,st.after_fit = st.loss_func,[]   # MixUp's, left in place by an interruption
         raise
     finally: st.fitting -= 1
+    if not st.fitting:
+        todo,st.after_fit = st.after_fit,[]
+        for f in todo: f()
+    return res
 
 Learner.fit._progfast_wraps = _fastai_fit
+
+def when_fit_ends(learn:Learner, f):
+    "Call `f()` once the fit of `learn` in progress is over, after every callback's `after_fit` (not if it fails)"
+    if not is_fitting(learn): raise RuntimeError("when_fit_ends is for work at the end of a fit in progress; no fit is running")
+    fit_state(learn).after_fit.append(f)
 
 # %% ../nbs/01a_sizing.ipynb #b25c7885
 class SizeCallback(Callback):
@@ -267,6 +279,7 @@ class SizeCallback(Callback):
 # %% ../nbs/01a_sizing.ipynb #2f4cd84a
 @patch
 def before_step(self:SizeCallback):
+    self._unscale_lr()   # the multiplier of a step cancelled before it ran (CancelBatchException)
     if not self.active or self.lr_mult == 1: return
     self._lrs = [h['lr'] for h in self.opt.hypers]
     self.opt.set_hyper('lr', [lr * self.lr_mult for lr in self._lrs])
@@ -277,6 +290,11 @@ def _unscale_lr(self:SizeCallback):
 
 @patch
 def after_step(self:SizeCallback): self._unscale_lr()
+
+@patch
+def after_cancel_batch(self:SizeCallback):
+    "A callback cancelled the batch (fastai's `GradientAccumulation` does, before the step): take the multiplier off"
+    self._unscale_lr()
 
 @patch
 def restore(self:SizeCallback):
@@ -322,6 +340,19 @@ def even_steps(n_items:int, n:int) -> list:
     "`n_items` images in steps of at most `n`, as even as possible"
     k = math.ceil(n_items / n)
     return [n_items // k + (i < n_items % k) for i in range(k)]
+
+def plan_steps(n_items:int, step_at, drop_last:bool=False) -> list:
+    "`(size, n)` steps of `n_items` images; `step_at(seen)`: the size and most images of the step after `seen` images"
+    steps,seen = [],0
+    while seen < n_items:
+        size,cap = step_at(seen)
+        if drop_last and cap > n_items - seen: return steps      # the images left over wait for the next epoch
+        steps.append((size, min(cap, n_items - seen))); seen += steps[-1][1]
+    if len(steps) < 2 or steps[-1][1] >= max(2, math.ceil(cap / 2)): return steps
+    (s1,n1),(s2,n2) = steps[-2:]          # a small last step: share the last two steps' images, or make them one
+    halves = even_steps(n1 + n2, math.ceil((n1 + n2) / 2))
+    last = [(s1, halves[0]), (s2, halves[1])] if min(halves) >= max(2, math.ceil(cap / 2)) else [(s1, n1 + n2)]
+    return steps[:-2] + last
 
 # %% ../nbs/01a_sizing.ipynb #cc953f33
 def _take(bufs:list, n:int):
@@ -375,9 +406,10 @@ class _Rechunk(Callback):
     def before_train(self): self.learn.dl = RechunkDL(self.learn.dl, self.plan)
 
 # %% ../nbs/01a_sizing.ipynb #b5e83306
-def bn_layers(model:nn.Module) -> list:
-    "The batch-norm layers of `model` that keep running statistics"
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+def bn_layers(model:nn.Module, frozen:bool=True) -> list:
+    "The batch-norm layers of `model` that keep running statistics (with `frozen=False`, not those whose weights are frozen)"
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+            and (frozen or all(p.requires_grad for p in m.parameters(recurse=False)))]
 
 def bn_state(model:nn.Module) -> list:
     "A copy of the running statistics and momentum of every batch-norm layer of `model`"
@@ -407,22 +439,34 @@ def kept_random_state():
 def sharp_loader(dl, seed:int=0):
     "A shuffled copy of the training loader `dl` without `RandomBlur`, its order drawn from `seed`"
     inner = _inner_dl(dl)
+    drop_last = inner.drop_last and inner.n >= inner.bs    # fewer images than a batch: one smaller batch, not none
     with kept_random_state():    # fastai seeds a new loader from Python's generator: leave it where it was
-        res = inner.new(shuffle=True, after_batch=[t for t in inner.after_batch.fs if not isinstance(t, RandomBlur)])
+        res = inner.new(shuffle=True, drop_last=drop_last,
+                        after_batch=[t for t in inner.after_batch.fs if not isinstance(t, RandomBlur)])
     res.rng = random.Random(seed)
     return res
 
 # %% ../nbs/01a_sizing.ipynb #405bc323
+BN_BATCHES = 50   # batches a batch-norm re-estimation uses unless told otherwise
+
+def _no_batch_reason(dl) -> str:
+    inner = _inner_dl(dl)
+    if not hasattr(inner, 'drop_last'): return "the loader yields none"
+    return f"the loader yields none ({getattr(inner, 'n', '?')} images, bs={inner.bs}, drop_last={inner.drop_last})"
+
 def _shape_of(dls, size) -> tuple:
     "`size` (None: the loader's own; an int: the shorter side; or (h, w)) as the shape it stands for in `dls`"
     if size is None: return native_shape(dls)
     return scaled_shape(native_shape(dls), size) if isinstance(size, Integral) else as_hw(size)
 
+class NoBatchError(ValueError):
+    "A loader gave no batch to re-estimate batch-norm statistics from"
+
 @patch
-def recalibrate_bn(self:Learner, size=None, n_batches:int=20, dl=None, seed:int=0):
+def recalibrate_bn(self:Learner, size=None, n_batches:int=BN_BATCHES, dl=None, seed:int=0, frozen_bn:bool=False):
     "Re-estimate the batch-norm statistics on `n_batches` sharp training batches (or of `dl`) at `size` (default: native)"
     n_batches,model,shape = check_n_batches(n_batches),self.model,_shape_of(self.dls, size)
-    layers = bn_layers(model)
+    layers = bn_layers(model, frozen=frozen_bn)   # frozen ones (fastai's BnFreeze, train_bn=False) keep their statistics
     if not layers: return self
     dl = sharp_loader(self.dls.train, seed) if dl is None else dl
     modes,saved = [m.training for m in model.modules()],bn_state(model)
@@ -432,10 +476,13 @@ def recalibrate_bn(self:Learner, size=None, n_batches:int=20, dl=None, seed:int=
         for m in layers: m.reset_running_stats(); m.momentum = None; m.train()
         with torch.no_grad(), kept_random_state(), SizeSetter(model, [dl], 'loader') as setter:
             setter.set_loader(dl, shape); setter.set_model(shape)
-            for i,b in enumerate(dl):
-                if i >= n_batches: break
+            seen = 0
+            for b in dl:
+                if seen >= n_batches: break
                 xb = [x.as_subclass(torch.Tensor) for x in to_device(tuple(b[:n_inp]), dev)]   # plain tensors suit torch.compile
-                model(setter.fit_batch(xb[0], shape), *xb[1:])
+                model(setter.fit_batch(xb[0], shape), *xb[1:]); seen += 1
+        if not seen: raise NoBatchError(f"no batch to re-estimate the batch-norm statistics from: {_no_batch_reason(dl)}; "
+                                        "they were left as they were")
     except BaseException:
         load_bn_state(model, saved)     # a failed or interrupted recalibration leaves the statistics as they were
         raise
@@ -448,7 +495,7 @@ def recalibrate_bn(self:Learner, size=None, n_batches:int=20, dl=None, seed:int=
 class RecalibrateBN(Callback):
     "Before each validation of a fit, re-estimate the batch-norm statistics at the evaluation size; put them back after"
     order = SizeCallback.order + 1
-    def __init__(self, n_batches:int=20, size=None, seed:int=0):
+    def __init__(self, n_batches:int=BN_BATCHES, size=None, seed:int=0):
         self.n_batches,self.size,self.seed,self.saved = check_n_batches(n_batches),size,seed,None
 
     @property
@@ -462,7 +509,8 @@ class RecalibrateBN(Callback):
     def before_validate(self):
         if not is_fitting(self.learn) or hasattr(self.learn, 'lr_finder') or self.saved is not None: return
         self.saved = bn_state(self.model)
-        self.learn.recalibrate_bn(self._eval_size(), self.n_batches, seed=self.seed + self.epoch)
+        try: self.learn.recalibrate_bn(self._eval_size(), self.n_batches, seed=self.seed + self.epoch)
+        except NoBatchError as e: warn(f"validation with the training statistics: {e}")
 
     def after_validate(self):
         if self.saved is not None: load_bn_state(self.model, self.saved); self.saved = None
