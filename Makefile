@@ -25,13 +25,14 @@ export MPLBACKEND := Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install demo test test-nbs test-py test-slow export-check export clean-env bench bench-deps bench-gpu docs \
-        browser test-docs readme outputs
+        browser test-docs readme outputs wheel
 
 help:
 	@echo "make demo       Khor's three approaches, 3 seeds, on the embedded dataset, with verdicts (about 4 min on 2 cores)"
 	@echo "make test       check the export, run the notebook tests and pytest, README.md up to date (what CI runs)"
 	@echo "make test-slow  also run the checks marked slow"
 	@echo "make export     export progfast/ from nbs/ (after editing a notebook)"
+	@echo "make wheel      build dist/progfast-<version>-py3-none-any.whl (progfast is not on a package index yet)"
 	@echo "make outputs    run every notebook for real (tutorials offline) and write the outputs into nbs/ (about 30 min)"
 	@echo "make readme     generate README.md from nbs/index.ipynb"
 	@echo "make docs       render the documentation site from the committed outputs (no Quarto, runs nothing) into $(DOCS_OUT)/"
@@ -54,6 +55,12 @@ install: $(DEPS_STAMP)
 
 export: install
 	$(BIN)/nbdev-export
+
+# A wheel to install elsewhere with `pip install dist/progfast-*.whl` (it carries the embedded dataset; its dependencies
+# come from the installing machine's package index).
+wheel: install
+	$(BIN)/python -m pip wheel -q --no-deps -w dist .
+	@ls dist/progfast-*.whl
 
 # progfast/ is generated from nbs/: export, then fail if that changed anything.
 export-check: export

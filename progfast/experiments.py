@@ -28,7 +28,7 @@ from .learner import (ENTR_REGIMES, EntrLog, EntrResult, arch_name, as_dls, entr
 # %% auto #0
 __all__ = ['METRICS', 'run_interleaved', 'paired', 'repeats_needed', 'median_interval', 't_quantile', 'mean_interval',
            'target_verdict', 'seed_verdict', 'summarize_pairs', 'seed_summary', 'plot_pairs', 'markdown_table',
-           'mean_pm_std', 'median_range', 'write_files', 'Comparison', 'compare_regimes']
+           'mean_pm_std', 'median_range', 'write_files', 'Comparison', 'reseed', 'compare_regimes']
 
 # %% ../nbs/09_experiments.ipynb #56fe89d4
 def _rotated(names:list, i:int) -> list:
@@ -77,7 +77,7 @@ def run_interleaved(contenders:dict,       # name: function(repeat) returning a 
     elif callable(warmup): warmup()
     trials = [(r, pos, name) for i,r in enumerate(reps) for pos,name in enumerate(_rotated(names, i))]
     rows = []
-    for r,pos,name in progress_bar(trials, display=progress, leave=False):
+    for r,pos,name in (progress_bar(trials, leave=False) if progress else trials):   # a hidden bar still prints a block
         if log: log(f"trial {len(rows)+1}/{len(trials)}: {name}, repeat {r!r}")
         t0 = time.perf_counter()
         out = contenders[name](r)
@@ -309,6 +309,22 @@ class Comparison:
     histories: pd.DataFrame
     reference: str|None = None   # the regime every other is paired with (default: the first one run)
     basis: str = 'equal epochs'  # what the regimes had in common: what an accuracy comparison holds equal
+    setup: dict|None = None      # how the runs were made (`compare_regimes`' arguments), for `rerun`
+
+    def rerun(self, arch, regime:str, seed:int) -> str:
+        "Python code that repeats the run of `arch` in `regime` from `seed` outside the harness (same data order, same result)"
+        if self.setup is None: raise ValueError("this comparison does not record how its runs were made")
+        st,r = self.setup,self.setup['regimes'].get(regime)
+        if r is None: raise ValueError(f"no regime {regime!r}; the regimes are {list(st['regimes'])}")
+        arch_src = repr(arch) if isinstance(arch, str) else arch_name(arch)      # a callable: the user's own name for it
+        src = repr(st['source']) if isinstance(st['source'], str) else 'dls   # the DataLoaders given to compare_regimes'
+        fit = (f"learn.fit_entr(**{st['fit_kwargs']!r})" if st['fit'] == 'entr'
+               else f"{getattr(st['fit'], '__name__', 'fit')}(learn, **{st['fit_kwargs']!r})   # the fit given to compare_regimes")
+        return '\n'.join([
+            f"dls = as_dls({src}, size={st['size']!r}, bs={st['bs']!r}, dls_kwargs={st['dls_kwargs']!r})",
+            f"reseed(dls, {seed!r})",
+            f"learn = progressive_learner(dls, {arch_src}, {r!r}, size={st['size']!r}, "
+            f"weights={_weights_for(st['weights'], arch)!r}, **{st['learner_kwargs']!r})", fit])
 
     @property
     def metrics(self) -> list:
@@ -455,14 +471,18 @@ def _weights_for(weights, arch):
 
 _PLAN_KEYS = ('sgdr_epochs', 'epochs_per_stage', 'cyclic_epochs', 'cycle_mult_cycles', 'cycle_len', 'cycle_mult', 'unfreeze_epochs')
 
+def reseed(dls, seed:int):
+    "Seed everything a run draws from: the loaders' shuffling (from `seed`) and fastai's `set_seed(seed, reproducible=True)`"
+    for i,dl in enumerate(dls.loaders): dl.rng = random.Random(seed*1000 + i)
+    set_seed(seed, reproducible=True)
+
 @contextmanager
 def _kept_loaders(dls):
-    "Yield `reset(seed)`, which gives the loaders their original batch transforms and seeded shuffling; put all back at the end"
+    "Yield `reset(seed)`, which gives the loaders their original batch transforms and `reseed`s; put all back at the end"
     saved = [(dl, L(dl.after_batch.fs), dl.rng) for dl in dls.loaders]
     def reset(seed=None):
-        for i,(dl,fs,_) in enumerate(saved):
-            dl.after_batch.fs = L(fs)
-            if seed is not None: dl.rng = random.Random(seed*1000 + i)
+        for i,(dl,fs,_) in enumerate(saved): dl.after_batch.fs = L(fs)
+        if seed is not None: reseed(dls, seed)
     try: yield reset
     finally:
         reset()
@@ -496,23 +516,23 @@ def _new_learner(ctx, arch, regime):
 
 def _warm_up(ctx, arch, regime):
     "Untimed and thrown away: a learner of `regime` trained and validated on three batches, so no run pays the first-call costs alone"
-    ctx.reset(ctx.seeds[0]); set_seed(ctx.seeds[0])
+    ctx.reset(ctx.seeds[0])
     learn = _new_learner(ctx, arch, regime)
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 1e-3, cbs=ShortEpochCallback(pct=min(1., 2/max(len(learn.dls.train), 1))))
 
-def _as_comparison(trials, histories, archs, labels, seeds, reference, fit) -> Comparison:
+def _as_comparison(trials, histories, archs, labels, seeds, reference, fit, setup=None) -> Comparison:
     "The harness's trials and the runs' histories as a `Comparison`, in grid order"
     df = pd.concat(trials, ignore_index=True).rename(columns=dict(repeat='seed', contender='regime'))
     first = _KEYS + ['seed', 'position']
     df = _in_grid_order(df[first + [c for c in df if c not in first + ['wall_seconds']]], archs, labels, seeds)
     hist = _in_grid_order(pd.concat(histories, ignore_index=True), archs, labels, seeds) if histories else pd.DataFrame()
-    return Comparison(df, hist, reference, 'equal epochs' if fit == 'entr' else 'equal training calls')
+    return Comparison(df, hist, reference, 'equal epochs' if fit == 'entr' else 'equal training calls', setup)
 
 def _regime_trial(ctx, arch, label, regime):
     "A contender of the harness: `trial(seed)` trains `arch` in `regime` from `seed` and returns the run's results"
     def trial(seed):
-        ctx.reset(seed); set_seed(seed)
+        ctx.reset(seed)                  # `reseed`: what `Comparison.rerun` tells a user to do outside the harness
         learn = _new_learner(ctx, arch, regime)
         with ExitStack() as stack:
             if ctx.quiet: stack.enter_context(learn.no_bar()); stack.enter_context(learn.no_logging())
@@ -558,4 +578,6 @@ def compare_regimes(source,                          # a folder of images or Dat
             warm = (lambda a=a: _warm_up(ctx, a, regs[0][1])) if warmup else False
             t = run_interleaved({lbl: _regime_trial(ctx, a, lbl, r) for lbl,r in regs}, seeds, warmup=warm, progress=not quiet)
             trials.append(t.assign(arch=arch_name(a)))
-    return _as_comparison(trials, ctx.histories, archs, [l for l,_ in regs], seeds, ref, fit)
+    setup = dict(source=str(source) if isinstance(source, (str, Path)) else source, size=size, bs=bs, dls_kwargs=dls_kwargs,
+                 weights=weights, learner_kwargs=learner_kwargs or {}, fit=fit, fit_kwargs=fit_kwargs, regimes=dict(regs))
+    return _as_comparison(trials, ctx.histories, archs, [l for l,_ in regs], seeds, ref, fit, setup)

@@ -610,7 +610,7 @@ def fit_entr(self:Learner,
     return self.entr_result
 
 # %% ../nbs/04_learner.ipynb #894b0bfb
-def progressive_sizes(final:int, epochs:int, start:float=0.5, full_share:float=0.25, hold_epochs:int=0) -> RampSchedule:
+def progressive_sizes(final:int, epochs:int, start:float=0.5, full_share:float=0.5, hold_epochs:int=0) -> RampSchedule:
     "Sizes per epoch for `hold_epochs + epochs`: `start*final` first, a ramp, the last `full_share` of `epochs` at `final`"
     final = check_count('final', final, 1, MAX_SIZE, 'pixels')
     epochs,hold = check_count('epochs', epochs, 1, MAX_EPOCHS, 'epochs'),check_count('hold_epochs', hold_epochs, 0, MAX_EPOCHS, 'epochs')
@@ -628,14 +628,14 @@ def schedule_sizes(sched:Schedule, n_epoch:int) -> list:
     return [round_size(v, mult, sched.bounds) for v in sched.epoch_values(n_epoch)]
 
 # %% ../nbs/04_learner.ipynb #205ba166
-def fine_tune_cost(epochs:int, final:int, freeze_epochs:int=1, start:float=1., full_share:float=0.25, cost=None) -> float:
+def fine_tune_cost(epochs:int, final:int, freeze_epochs:int=1, start:float=1., full_share:float=0.5, cost=None) -> float:
     "Time of `fine_tune_progressive(epochs)` in epochs at `final`; `cost(size)`: an epoch at `size` against one at `final`"
     cost = cost or (lambda s: (s / final)**2)     # pixels; a measured cost (`size_costs`) also counts what does not shrink
     if start == 1: return float(cost(final) * (epochs + freeze_epochs))
     sched = progressive_sizes(final, epochs, start, full_share, freeze_epochs)
     return float(sum(cost(s) for s in schedule_sizes(sched, freeze_epochs + epochs)))
 
-def fine_tune_budget(budget:float, final:int, freeze_epochs:int=1, start:float=1., full_share:float=0.25, cost=None) -> int:
+def fine_tune_budget(budget:float, final:int, freeze_epochs:int=1, start:float=1., full_share:float=0.5, cost=None) -> int:
     "The most epochs `fine_tune_progressive` (or `fine_tune` with `start=1`) trains in `budget` epochs' time at `final`"
     if isinstance(budget, bool) or not isinstance(budget, Real) or not 0 < budget <= MAX_EPOCHS:
         raise ValueError(f"budget must be a time in epochs at the final size, from 0 to {MAX_EPOCHS}, got {budget!r}")
@@ -654,7 +654,7 @@ def fine_tune_budget(budget:float, final:int, freeze_epochs:int=1, start:float=1
 @patch
 def fine_tune_progressive(self:Learner, epochs:int, base_lr:float=2e-3, freeze_epochs:int=1,
                           start:float=0.5,           # the size of the frozen epochs, a fraction of the final size
-                          full_share:float=0.25,     # the share of the unfrozen epochs at the final size (at least the last)
+                          full_share:float=0.5,      # the share of the unfrozen epochs at the final size (at least the last)
                           final_size:int|None=None,  # default: the learner's `regime_size`, else the size the loaders yield
                           cbs=None, **kwargs):
     "fastai's `fine_tune` with the size growing: frozen epochs small, unfrozen while it grows, the end at the final size"

@@ -10,7 +10,7 @@ import inspect, math, warnings
 from numbers import Real
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.distributions.beta import Beta
-from fastcore.basics import store_attr, patch
+from fastcore.basics import store_attr, patch, ifnone
 from fastcore.meta import delegates
 import numpy as np
 from fastai.callback.core import Callback, CancelFitException
@@ -203,6 +203,23 @@ def _dry_run(self:ProgressiveResizeCallback, sizes):
     check_model_sizes(self.learn.model, [self.shape(s) for s in sorted({sizes[0], sizes[-1]})],
                       f"a size of the schedule {self.sched!r} (scheduled sizes: {sizes})")
 
+def _epochs_to_reach(sched, n:int, final, done) -> int|None:
+    "The fewest epochs (up to 8n) in which `sched`'s last epoch reaches `final`, or None"
+    return next((k for k in range(n + 1, 8 * n + 2) if done(sched(k - 1, k), final)), None)
+
+@patch
+def _warn_unfinished(self:ProgressiveResizeCallback, n:int):
+    "Warn when a schedule does not reach its final value in the last of `n` epochs (a named one made for more epochs)"
+    checks = [('size', self.sched, self.final, lambda v, f: self.size_at(n - 1, n) == f if v is None else round(v) == f)]
+    checks += [(k.name, k.sched, k.sched.final, lambda v, f: abs(v - f) < 1e-9) for k in self._all_knobs()]
+    for name,sched,final,done in checks:
+        last = self.size_at(n - 1, n) if name == 'size' else sched(n - 1, n)
+        if done(last, final): continue
+        k = _epochs_to_reach(sched, n, final, done)
+        warn(f"the {name} schedule {sched!r} is at {last:g} in the last of {n} epochs, not at its final {final:g}"
+             + (f": it needs {k} epochs" if k else "") + "; train longer or give a schedule that fits the epochs "
+             "(e.g. sizes='ramp', or a list of sizes)")
+
 @patch
 def _save_knobs(self:ProgressiveResizeCallback, columns=True):
     for k in self._all_knobs(): k.find(self.learn); k.save(self.learn); k.current = None
@@ -228,6 +245,7 @@ def setup(self:ProgressiveResizeCallback, fitting:bool):
     sizes = sorted({self.size_at(i, n) for i in range(n)} | {self.final})
     if self.check_model: self._dry_run(sizes)
     warn_compiled_sizes(self.learn.model, {self.shape(s) for s in sizes})
+    self._warn_unfinished(n)
     if self.done == 0: self.history,self.bn_recalibrated = [],None
     self.n_total,self.current_size = n,self.size_at(self.done, n)
     self._save_knobs()
@@ -443,12 +461,16 @@ def fit_progressive(self:Learner, n_epoch:int, lr_max=None, sizes=None, policy:s
     fit_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in _CB_ARGS}   # fastai's own, e.g. pct_start, wd
     cb = ProgressiveResizeCallback(sizes, final_size=final_size, n_epoch=n_epoch, recalibrate_bn=recalibrate_bn, **kwargs)
     kw = dict(cbs=L(cbs) + cb, start_epoch=start_epoch, **fit_kwargs)
+    attached = [c for c in self.cbs if isinstance(c, SizeCallback) and not isinstance(c, EvalSize)]
+    if attached: warn(f"fit_progressive brings its own ProgressiveResizeCallback: {', '.join(type(c).__name__ for c in attached)} "
+                      f"attached to the learner is set aside during this fit (learn.remove_cb removes it for good)")
+    fits = dict(one_cycle=lambda: self.fit_one_cycle(n_epoch, lr_max, **kw),
+                flat_cos=lambda: self.fit_flat_cos(n_epoch, lr_max, **kw),
+                constant=lambda: self.fit(n_epoch, lr_max, **kw),
+                sgdr=lambda: self.fit_sgdr_at_sizes(cb, n_epoch, lr_max, **kw),
+                fine_tune=lambda: self._fine_tune_progressive(cb, n_epoch, ifnone(lr_max, 2e-3), freeze_epochs, **kw))
     try:
-        if   policy == 'one_cycle': self.fit_one_cycle(n_epoch, lr_max, **kw)
-        elif policy == 'flat_cos':  self.fit_flat_cos(n_epoch, lr_max, **kw)
-        elif policy == 'constant':  self.fit(n_epoch, lr_max, **kw)
-        elif policy == 'sgdr':      self.fit_sgdr_at_sizes(cb, n_epoch, lr_max, **kw)
-        else: self._fine_tune_progressive(cb, n_epoch, 2e-3 if lr_max is None else lr_max, freeze_epochs, **kw)
+        with self.removed_cbs(attached): fits[policy]()
     finally:
         cb.restore()
         self.progressive = cb

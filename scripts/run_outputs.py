@@ -20,10 +20,15 @@ ran: a failure leaves every notebook as it was and names the failing cell. It re
 - the `quick` mode for the committed notebooks (their outputs must come from real training),
 - a tutorial whose `MODE` (set from `run_mode()`) came out other than the mode asked for,
 - a work tree whose code (`progfast/`, `nbs/`, `pyproject.toml`, `constraints.txt`) differs from its commit, since the
-  recorded commit would then not be what ran (`--allow-dirty` records `<commit>+dirty` instead).
+  recorded commit would then not be what ran (`--allow-dirty` records `<commit>+dirty` instead),
+- a busy machine: timings on a page must not come from a run that shared the CPU with another job. It refuses to
+  start while the 1-minute load average is above `BUSY` per core (`--allow-busy` runs anyway), and while another
+  `make outputs` of this checkout runs (a lock file). The load before and after each notebook is recorded in its
+  metadata and its note, so a page says how quiet its run was.
 """
 from __future__ import annotations
-import argparse, datetime, json, os, platform, re, subprocess, sys, time, traceback
+import argparse, datetime, fcntl, json, os, platform, re, subprocess, sys, time, traceback
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -34,6 +39,7 @@ NOTE_ID = 'progfast-run'                 # the id of the generated note cell
 META_KEY = 'progfast'                    # notebook metadata key (listed in pyproject's allowed_metadata_keys)
 NO_NOTE = {'index.ipynb'}                # the README's source: its metadata records the run, no note on the page
 CODE_PATHS = ('progfast', 'nbs', 'pyproject.toml', 'constraints.txt')
+BUSY = 0.5                               # 1-minute load average per core above which the machine counts as busy
 
 class OutputsError(Exception):
     "A notebook could not be run, or the run would record something untrue; nothing was written"
@@ -57,6 +63,30 @@ def device_description() -> str:
     import torch
     if torch.cuda.is_available(): return f"GPU: {torch.cuda.get_device_name(0)}"
     return f"CPU: {os.cpu_count()} cores, {torch.get_num_threads()} torch threads ({platform.machine()})"
+
+def load() -> float:
+    "The 1-minute load average"
+    return round(os.getloadavg()[0], 2)
+
+def check_quiet(allow_busy:bool, cores:int|None=None) -> float:
+    "The load now; refuses a busy machine (more than `BUSY` per core) unless `allow_busy`"
+    now,cores = load(),cores or os.cpu_count() or 1
+    if now > BUSY * cores and not allow_busy:
+        raise OutputsError(f"the machine is busy (1-minute load {now:.2f} on {cores} cores, more than {BUSY * cores:g}): "
+                           "timings on the pages would show it. Wait for the other jobs to end, or pass --allow-busy "
+                           "(each page's note then says the load)")
+    return now
+
+@contextmanager
+def only_run(lock:Path):
+    "Hold the lock of `make outputs` in this checkout; refuse if another run holds it"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, 'a') as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputsError(f"another `make outputs` of this checkout is running (it holds {lock}): two runs at once "
+                               "would share the CPU and slow each other's timings; wait for it to end") from None
+        yield
 
 def versions() -> dict:
     from importlib.metadata import version, PackageNotFoundError
@@ -83,7 +113,7 @@ def run_notebook(fn:Path, mode:str, cell_timeout:int|None) -> dict:
     os.environ.setdefault('MPLBACKEND', 'Agg')
     nb = NBProcessor(fn, rm_directives=False, process=True).nb
     to_run = cells_to_run(fn)
-    shell,t0 = CaptureShell(fn),time.perf_counter()
+    shell,t0,load0 = CaptureShell(fn),time.perf_counter(),load()
     try:
         with working_directory(fn.parent):
             shell.run_all(nb, exc_stop=True, preproc=lambda c: c.id not in to_run, cell_timeout=cell_timeout)
@@ -91,7 +121,8 @@ def run_notebook(fn:Path, mode:str, cell_timeout:int|None) -> dict:
         return dict(error=f"{fn} failed:\n{shell.prettytb(fname=fn) or traceback.format_exc()}")
     outputs = {c.id: json.loads(json.dumps(c.get('outputs', []), default=str)) for c in nb.cells if c.id in to_run}
     seen = shell.user_ns.get('MODE')
-    return dict(outputs=outputs, seconds=round(time.perf_counter() - t0, 1), mode_seen=seen if isinstance(seen, str) else None)
+    return dict(outputs=outputs, seconds=round(time.perf_counter() - t0, 1), mode_seen=seen if isinstance(seen, str) else None,
+                load=[load0, load()])
 
 def run_job(job) -> dict:
     "`run_notebook` in a worker process (plain data in and out)"
@@ -116,9 +147,10 @@ def note_text(run:dict) -> str:
     from nbdev.config import get_config
     url = get_config().git_url.rstrip('/')
     dirty = ' plus uncommitted changes' if run['commit'].endswith('+dirty') else ''
+    busy = (f", 1-minute load {run['load'][0]:.1f} before and {run['load'][1]:.1f} after" if 'load' in run else '')
     return (f"> **Outputs:** from `make outputs` in **{run['mode']}** mode at commit "
             f"[`{sha[:10]}`]({url}/commit/{sha}){dirty}, {run['date'][:10]}, {run['device']}, "
-            f"{run['seconds']:.0f} s.")
+            f"{run['seconds']:.0f} s{busy}.")
 
 def tidy_streams(outputs:list) -> list:
     "`outputs` with consecutive stream outputs merged and each line cut to what a terminal shows after its last `\\r`"
@@ -161,7 +193,7 @@ def notebooks(nbs:Path, given:list) -> list[Path]:
     return sorted(found)
 
 def run_outputs(mode:str='offline', nbs:Path=REPO/'nbs', given=(), out:Path|None=None, allow_dirty:bool=False,
-                n_workers:int=1, cell_timeout:int|None=3600, log=print) -> list[Path]:
+                n_workers:int=1, cell_timeout:int|None=3600, log=print, allow_busy:bool=False) -> list[Path]:
     "Run the notebooks and write them, with their outputs, into `out` (default: in place); the files written"
     from fastcore.nbio import nb2str
     nbs = Path(nbs).resolve()
@@ -173,7 +205,14 @@ def run_outputs(mode:str='offline', nbs:Path=REPO/'nbs', given=(), out:Path|None
         raise OutputsError(f"--out {out} is the notebook folder itself; leave --out out to write in place")
     fns = notebooks(nbs, list(given))
     commit = source_commit(allow_dirty, cwd=nbs)
-    log(f"running {len(fns)} notebooks in {mode} mode at commit {commit[:10]} ({n_workers} at a time)")
+    with only_run(nbs.parent/'.cache'/'outputs.lock'):
+        check_quiet(allow_busy)
+        results = _run_all(fns, mode, n_workers, cell_timeout, commit, nbs, log)
+    return _write_all(fns, results, mode, commit, nbs, out, log)
+
+def _run_all(fns, mode, n_workers, cell_timeout, commit, nbs, log) -> list:
+    "Each notebook's results (outputs, seconds, mode seen, load), one fresh process each, `n_workers` at a time"
+    log(f"running {len(fns)} notebooks in {mode} mode at commit {commit[:10]} ({n_workers} at a time), load {load():.2f}")
     jobs = [(str(f), mode, cell_timeout) for f in fns]
     ctx = get_context('spawn')
     results = []
@@ -184,11 +223,16 @@ def run_outputs(mode:str='offline', nbs:Path=REPO/'nbs', given=(), out:Path|None
     errors = [r['error'] for r in results if 'error' in r]
     errors += [e for fn,r in zip(fns, results) if 'error' not in r and (e := check_mode(fn.relative_to(nbs), r, mode))]
     if errors: raise OutputsError('\n\n'.join(errors))
+    return results
+
+def _write_all(fns, results, mode, commit, nbs, out, log) -> list[Path]:
+    "Write every notebook with its outputs, metadata and note (only called once all of them ran)"
+    from fastcore.nbio import nb2str
     date,device,vers = datetime.datetime.now().astimezone().isoformat(timespec='seconds'),device_description(),versions()
     texts = {}
     for fn,res in zip(fns, results):
         rel = fn.relative_to(nbs)
-        run = dict(mode=mode, commit=commit, date=date, device=device, seconds=res['seconds'], versions=vers)
+        run = dict(mode=mode, commit=commit, date=date, device=device, seconds=res['seconds'], load=res['load'], versions=vers)
         texts[rel] = nb2str(with_outputs(json.loads(fn.read_text(encoding='utf-8')), res, run, rel))
     dest = Path(out).resolve() if out is not None else nbs
     written = []
@@ -232,6 +276,7 @@ def main(argv=None):
     p.add_argument('--allow-dirty', action='store_true', help='run from a work tree with uncommitted code changes')
     p.add_argument('--n-workers', type=int, default=1, help='notebooks run at once (default 1: timings stay honest)')
     p.add_argument('--cell-timeout', type=int, default=3600, help='seconds one cell may take (0: no limit)')
+    p.add_argument('--allow-busy', action='store_true', help='run even while the machine is busy (the notes say the load)')
     p.add_argument('--check', action='store_true', help='run nothing: fail unless every notebook carries a recorded '
                    'offline or full run with its note')
     a = p.parse_args(argv)
@@ -241,7 +286,7 @@ def main(argv=None):
         if problems: sys.exit("notebooks without the outputs of an offline or full run:\n" + '\n'.join(problems))
         return print("every notebook carries the outputs of an offline or full run")
     try: run_outputs(a.mode, Path(a.nbs), a.notebooks, Path(a.out) if a.out else None, a.allow_dirty, a.n_workers,
-                     a.cell_timeout or None)
+                     a.cell_timeout or None, allow_busy=a.allow_busy)
     except OutputsError as e: sys.exit(f"make outputs failed; no notebook was written:\n{e}")
 
 if __name__ == '__main__':

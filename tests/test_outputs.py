@@ -23,6 +23,11 @@ def git(repo, *args): subprocess.run(['git', *args], cwd=repo, check=True, captu
 TUTORIAL = [('md', '# A tutorial\n\n> It trains'), ('code', 'from progfast.testing import run_mode'),
             ('code', 'MODE = run_mode()\nprint(f"run mode: {MODE}")')]
 
+@pytest.fixture(autouse=True)
+def quiet_machine(monkeypatch):
+    "The tests run beside other tests: the check before a run sees a quiet machine unless a test says otherwise"
+    monkeypatch.setattr(ro, 'load', lambda: 0.1)
+
 @pytest.fixture
 def repo(tmp_path):
     "A committed scratch repository with a module notebook and a tutorial under nbs/"
@@ -56,6 +61,9 @@ def test_outputs_written_with_the_run_and_a_note(repo):
     progress = outs['import sys']                     # a progress bar redrawn with \r keeps what a terminal shows last
     assert [(o['name'], ''.join(o['text'])) for o in progress] == [('stdout', '100%\n'), ('stderr', 'done\n')]
     assert 'run mode: offline' in ''.join(tut['cells'][3]['outputs'][0]['text'])
+    load = core['metadata']['progfast']['load']                # measured in the notebook's own process, before and after
+    assert len(load) == 2 and min(load) >= 0
+    assert f"1-minute load {load[0]:.1f} before and {load[1]:.1f} after" in ''.join(core['cells'][1]['source'])
     # nbdev-clean keeps the outputs, the metadata and the note: cleaning changes nothing
     before = texts(nbs)
     subprocess.run([str(Path(sys.executable).parent/'nbdev-clean'), '--fname', str(nbs)], cwd=REPO, check=True, capture_output=True)
@@ -100,3 +108,18 @@ def test_output_problems_name_what_is_missing():
     nb['cells'].insert(0, dict(cell_type='markdown', id=ro.NOTE_ID, source=ro.note_text(run), metadata={}))
     nb['cells'][1]['outputs'] = [dict(output_type='stream', name='stdout', text='1')]
     assert ro.output_problems(nb, Path('tutorials/t.ipynb')) == []
+
+
+def test_a_busy_machine_or_a_second_run_is_refused(repo, monkeypatch):
+    nbs = repo/'nbs'
+    before = texts(nbs)
+    monkeypatch.setattr(ro, 'load', lambda: 5.0)
+    with pytest.raises(ro.OutputsError, match=r'the machine is busy \(1-minute load 5.00'): ro.run_outputs('offline', nbs)
+    assert texts(nbs) == before
+    monkeypatch.setattr(ro, 'load', lambda: 0.1)
+    with ro.only_run(repo/'.cache'/'outputs.lock'):                       # another run holds the lock
+        with pytest.raises(ro.OutputsError, match='another `make outputs`'): ro.run_outputs('offline', nbs)
+    assert texts(nbs) == before
+    monkeypatch.setattr(ro, 'load', lambda: 5.0)
+    written = ro.run_outputs('offline', nbs, given=[nbs/'00_core.ipynb'], allow_busy=True, log=lambda *a: None)
+    assert '1-minute load' in ''.join(json.loads(written[0].read_text())['cells'][1]['source'])
