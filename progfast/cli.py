@@ -1,4 +1,4 @@
-"""`progfast demo`, `progfast train PATH` and `progfast compare PATH`.
+"""`progfast demo`, `progfast train PATH`, `progfast compare PATH` and `progfast predict MODEL IMAGES...`.
 
 Docs: https://progfast.github.io/progfast/cli.html.md"""
 
@@ -6,19 +6,31 @@ Docs: https://progfast.github.io/progfast/cli.html.md"""
 
 # %% ../nbs/11_cli.ipynb #3dc286b7
 from __future__ import annotations
-import inspect, json, os, platform, re, sys, tempfile, time, warnings
+import ast, inspect, json, math, os, platform, re, shutil, sys, tempfile, time, warnings
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Annotated
 from fastcore.script import anno_parser, bool_arg, store_true
 import progfast
 
 # %% auto #0
-__all__ = ['DEMO_IMAGES', 'COMMANDS', 'demo', 'train', 'compare', 'main', 'cli']
+__all__ = ['DEMO_IMAGES', 'RECIPE', 'COMMANDS', 'demo', 'recipe_epochs', 'train', 'compare', 'predict', 'main', 'cli']
 
 # %% ../nbs/11_cli.ipynb #1aff2758
-def _split(s:str, cast=str) -> list:
-    "A comma-separated option as a list"
-    try: return [cast(o.strip()) for o in str(s).split(',') if o.strip()]
-    except ValueError as e: raise ValueError(f"cannot read {s!r} as a comma-separated list of {cast.__name__}: {e}") from None
+_KINDS = {int: 'whole numbers', float: 'numbers', str: 'names'}
+
+def _split(s:str, cast=str, flag:str|None=None) -> list:
+    "A comma-separated option as a list; an item that is not a `cast` is named, with the option's `flag`"
+    items = [o.strip() for o in str(s).split(',') if o.strip()]
+    res = []
+    for o in items:
+        try: res.append(cast(o))
+        except ValueError:
+            raise ValueError(f"{flag + ': ' if flag else ''}cannot read {s!r} as a comma-separated list of {cast.__name__} "
+                             f"({_KINDS.get(cast, cast.__name__)}, e.g. 0,1,2): {o!r} is not one") from None
+    return res
+
+def _flag(name:str) -> str: return '--' + name.replace('_', '-')
 
 def _machine() -> str:
     import torch
@@ -36,14 +48,74 @@ def _writable_folder(path, flag:str='--out') -> Path:
     except OSError as e: raise PermissionError(f"{flag} {path} cannot be written ({e.strerror or e} in {base}); give another folder") from None
     return path
 
-def _existing_folder(path) -> Path:
+_IMAGE_FOLDER = 'a folder of images (one subfolder per class, or train/ and valid/ subfolders)'
+_ARCHIVES = ('.tgz', '.tar', '.gz', '.zip', '.tar.gz')
+
+def _existing_folder(path, what:str=_IMAGE_FOLDER, flag:str='') -> Path:
+    "`path`, a folder that exists; else an error that says what `path` is instead (missing, a file, inside a file)"
     path = Path(path).expanduser()
-    if not path.exists(): raise FileNotFoundError(f"{path} does not exist; give a folder of images (one subfolder per class)")
-    if not path.is_dir(): raise NotADirectoryError(f"{path} is not a folder; give a folder of images (one subfolder per class)")
+    name = f"{flag} {path}" if flag else str(path)
+    if path.exists() and not path.is_dir():
+        unpack = f" (an archive: unpack it first and give the folder it makes)" if path.name.endswith(_ARCHIVES) else ''
+        raise NotADirectoryError(f"{name} is not a folder: it is a file{unpack}; give {what}")
+    if not path.exists():
+        above = next((p for p in path.parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise NotADirectoryError(f"{name} is not a folder: {above} is a file; give {what}")
+        raise FileNotFoundError(f"{name} does not exist; give {what}")
     return path
+
+def _weights_file(weights):
+    "`--weights` as given, refused at once when it names a folder (the learner's check would only say it does not exist)"
+    if weights is not None and Path(weights).expanduser().is_dir():
+        raise IsADirectoryError(f"--weights {weights} is a folder, not a file; give a weights file (a state dict saved with "
+                                "torch.save(model.state_dict(), path), or a .safetensors file)")
+    return weights
+
+# %% ../nbs/11_cli.ipynb #be7fe4f6
+def _check_output(quiet:bool, verbose:bool):
+    if quiet and verbose: raise ValueError("--quiet and --verbose contradict each other; give one of them")
+
+def _tty() -> bool: return bool(getattr(sys.stdout, 'isatty', lambda: False)())
+
+class _Progress:
+    "One progress bar over `n` pieces of work, drawn only on a terminal, with short lines (`done`, `say`) printed above it"
+    shown = []   # the bar on the terminal now, which a warning clears first
+    def __init__(self, n:int, unit:str='runs', bar:bool=True, lines:bool=True):
+        self.n,self.unit,self.i,self.bar,self.lines,self.width = n,unit,0,bar,lines,0
+        self.start = time.perf_counter()
+    def _draw(self):
+        if not (self.bar and _tty()): return
+        k,t = 30 * min(self.i, self.n) // max(self.n, 1),time.perf_counter() - self.start
+        left = f", about {t / self.i * (self.n - self.i):.0f} s left" if 0 < self.i < self.n else ''
+        text = f"|{'█' * k}{'-' * (30 - k)}| {self.i}/{self.n} {self.unit}, {t:.0f} s{left}"
+        text = text.ljust(max(self.width, shutil.get_terminal_size((80, 20)).columns - 1))   # over whatever the line held
+        sys.stdout.write('\r' + text); sys.stdout.flush()
+        self.width = len(text)
+        if self not in _Progress.shown: _Progress.shown.append(self)
+    def _clear(self):
+        if self.width: sys.stdout.write('\r' + ' ' * self.width + '\r'); sys.stdout.flush(); self.width = 0
+        if self in _Progress.shown: _Progress.shown.remove(self)
+    def begin(self): self._draw(); return self
+    def step(self, k:int=1): self.i += k; self._draw()
+    def done(self, line:str):
+        "One piece of work done: its line (unless lines are off), then the bar"
+        self.i += 1
+        if self.lines: self._clear(); print(line, flush=True)
+        self._draw()
+    def end(self): self._clear()
+
+    @classmethod
+    def say(cls, line:str, file=None):
+        "Print `line` (to `file`, default stderr) on a line of its own: the bar on the terminal is cleared first, and drawn again"
+        bars = list(cls.shown)
+        for b in bars: b._clear()
+        print(line, file=file or sys.stderr, flush=True)
+        for b in bars: b._draw()
 
 # %% ../nbs/11_cli.ipynb #f5c8c0fb
 DEMO_IMAGES = 1500   # the demo's training images: 3 seeds x 3 approaches x 15 epochs in about 4 minutes on 2 CPU cores
+_CIFAR_COPY = "a local copy of CIFAR-10: a folder with train/ and test/ folders of class folders (as fastai unpacks cifar10.tgz)"
 
 def _demo_header(name, n_train, epochs, seeds, cmp, seconds) -> str:
     imgs = (f"{n_train:,} training images" + (f" (of the embedded 6,000: fewer, so that the demo stays under about 4 minutes "
@@ -52,26 +124,39 @@ def _demo_header(name, n_train, epochs, seeds, cmp, seconds) -> str:
             f"evaluated once, after training; {epochs} epochs; seeds {', '.join(map(str, seeds))}; {len(cmp.runs)} runs, "
             f"{seconds:.0f} s in all.\nmachine: {_machine()}\n\n")
 
+def _run_line(run, i:int, n:int) -> str:
+    "The short line `progfast demo` prints as a run ends"
+    return f"run {i}/{n}: {run.approach}, seed {run.seed}: test accuracy {100*run.test_acc:.2f}%, {run.seconds:.1f} s"
+
 def demo(epochs:int=15,          # Epochs per run (Khor: 15)
          seeds:str='0,1,2',      # Comma-separated seeds; each runs every approach (Khor averaged 3 runs); verdicts need 2 or more
          n_train:int=None,       # Training images, a tenth held out (default: 1,500 of the embedded 6,000, class-balanced, so 3 seeds take about 4 minutes on 2 cores; all of CIFAR-10)
          bs:int=64,              # Batch size
          lr:float=0.01,          # Initial learning rate (decayed by 0.9 every 2 epochs)
-         approaches:str='normal,progressive,proposed', # Comma-separated approaches to run
+         approaches:str='normal,progressive,proposed', # Comma-separated approaches to run (one alone: its table, no comparisons)
          data:str='fashion-mnist', # 'fashion-mnist' (embedded) or 'cifar10' (downloaded once by fastai, about 130 MB)
          data_path:str=None,     # A local copy of CIFAR-10 (train/ and test/ folders of class folders) instead of the download
          test_curve:store_true=False,    # Also test after every epoch, for the curves (off the clock, but the demo takes longer)
          bn_each_epoch:store_true=False, # Also re-estimate the batch-norm statistics before every validation (costs time)
          out:str='progfast-demo', # Folder for table.md (what is printed), runs.csv, pairs.md, pairs.csv and curves.png
-         quiet:store_true=False):   # No progress bars
+         quiet:store_true=False,  # Print only the final table: no progress bar, no line per run
+         verbose:store_true=False): # Print every epoch of every run (fastai's progress bars and tables)
     "Khor's Normal, Progressive and Proposed training, 3 seeds, on the embedded Fashion-MNIST (or CIFAR-10): Figure 8, his findings tested seed by seed, the curves"
     from progfast.khor import compare_khor, KHOR_DATA
     if data not in KHOR_DATA: raise ValueError(f"--data must be one of {', '.join(KHOR_DATA)}, got {data!r}")
+    _check_output(quiet, verbose)
+    if data_path is not None and data != 'cifar10':
+        raise ValueError(f"--data-path is for --data cifar10 (a local copy of CIFAR-10); {data} is embedded in progfast")
+    out = _writable_folder(out)
+    path = None if data_path is None else _existing_folder(data_path, _CIFAR_COPY, '--data-path')
     if n_train is None and data == 'fashion-mnist': n_train = DEMO_IMAGES
-    seeds,start = _split(seeds, int),time.perf_counter()
-    cmp = compare_khor(_split(approaches), seeds, epochs=epochs, n_train=n_train, bs=bs, lr=lr, show=not quiet, data=data,
-                       path=None if data_path is None else _existing_folder(data_path), test_curve=test_curve,
-                       bn_each_epoch=bn_each_epoch)
+    seeds,approaches,start = _split(seeds, int, '--seeds'),_split(approaches, str, '--approaches'),time.perf_counter()
+    progress = _Progress(len(seeds) * len(approaches), 'runs', bar=not (quiet or verbose), lines=not quiet).begin()
+    try:
+        cmp = compare_khor(approaches, seeds, epochs=epochs, n_train=n_train, bs=bs, lr=lr, show=verbose, data=data, path=path,
+                           log=print if verbose else None, done=lambda run,i,n: progress.done(_run_line(run, i, n)),
+                           test_curve=test_curve, bn_each_epoch=bn_each_epoch)
+    finally: progress.end()
     name = 'the embedded Fashion-MNIST' if data == 'fashion-mnist' else 'CIFAR-10'
     text = _demo_header(name, n_train, epochs, seeds, cmp, time.perf_counter() - start) + cmp.report() + '\n'
     paths = cmp.save(out, table=text)
@@ -86,11 +171,14 @@ def _entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs
     return dict(sgdr_epochs=sgdr_epochs, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
                 unfreeze_epochs=unfreeze_epochs, lr=lr, lr_find=lr is None, lr_find_iters=lr_find_iters)
 
+def _check_size(size:int):
+    from progfast.checks import MAX_SIZE
+    if not 1 <= size <= MAX_SIZE: raise ValueError(f"--size must be a positive number of pixels, got {size} (at most {MAX_SIZE:,})")
+
 def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters, flag='--regime'):
     "Refuse bad recipe options before any image is read or any weights are downloaded"
     from progfast.learner import entr_plan
-    from progfast.checks import MAX_SIZE
-    if not 1 <= size <= MAX_SIZE: raise ValueError(f"--size must be a positive number of pixels, got {size} (at most {MAX_SIZE:,})")
+    _check_size(size)
     for r in regimes:
         try: entr_plan(r, size, sgdr_epochs, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
                        unfreeze_epochs=unfreeze_epochs)
@@ -98,78 +186,252 @@ def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, 
     if lr is not None and not 0 < lr < float('inf'): raise ValueError(f"--lr must be a positive number, got {lr}")
     if lr_find_iters < 1: raise ValueError(f"--lr-find-iters must be a whole number of iterations >= 1, got {lr_find_iters}")
 
+# %% ../nbs/11_cli.ipynb #2a37a6f7
+RECIPE = dict(sgdr_epochs=4, cyclic_epochs=2, cycle_mult_cycles=2, unfreeze_epochs=3)   # `fit_entr`'s: 4 + 2 + (1 + 2) + 3 = 12 epochs
+
+def _least_sgdr_epochs(regime, size:int) -> int:
+    "The fewest SGDR epochs the sizes of `regime` fit in (one per stage of a staged regime)"
+    from progfast.learner import entr_plan
+    for n in range(1, 65):
+        try: entr_plan(regime, size, n, cyclic_epochs=0, cycle_mult_cycles=0, unfreeze_epochs=0); return n
+        except ValueError as e:
+            if 'do not fit' not in str(e): raise ValueError(f"{e} (--regime {regime})") from None
+    return 64
+
+def recipe_epochs(epochs:int|None=None, regime='gradual', size:int=224, **steps) -> dict:
+    "The epochs of each step of ENTR's recipe: `steps` given one by one (the others at `RECIPE`), or `epochs` in all, split over the steps"
+    given = {k: v for k,v in steps.items() if v is not None}
+    if epochs is None: return {**RECIPE, **given}
+    if given: raise ValueError(f"--epochs {epochs} is split over the recipe's steps; give it or {', '.join(map(_flag, given))}, not both")
+    from progfast.checks import MAX_EPOCHS
+    if not 1 <= epochs <= MAX_EPOCHS: raise ValueError(f"--epochs must be a whole number of epochs from 1 to {MAX_EPOCHS:,}, got {epochs}")
+    least = _least_sgdr_epochs(regime, size)
+    if epochs < least:
+        raise ValueError(f"--epochs {epochs} is fewer than the {least} epochs that the sizes of --regime {regime} need; give --epochs {least} or more")
+    sgdr = max(least, round(epochs / 3))                       # as RECIPE: a third SGDR over the sizes,
+    rest = epochs - sgdr
+    retrain = round(rest * 3 / 8)                              # then of the rest 3/8 retraining, 3/8 CMult (cycles of 1, 2, 4... epochs)
+    cycles = int(math.log2(retrain + 1))                       # and the remainder one-cycle
+    return dict(sgdr_epochs=sgdr, cyclic_epochs=rest - retrain - (2**cycles - 1), cycle_mult_cycles=cycles, unfreeze_epochs=retrain)
+
+def _describe_recipe(steps:dict) -> str:
+    cm = 2**steps['cycle_mult_cycles'] - 1
+    c = steps['cycle_mult_cycles']
+    n = steps['sgdr_epochs']
+    return (f"{n} epoch{'s' if n != 1 else ''} of SGDR over the regime's sizes, {steps['cyclic_epochs']} of one-cycle, {cm} of "
+            f"cycle_mult SGDR ({c} cycle{'s' if c != 1 else ''}), {steps['unfreeze_epochs']} of retraining every layer")
+
+# %% ../nbs/11_cli.ipynb #2f62781b
+_STEP_NAMES = dict(sgdr="SGDR over the regime's sizes", cyclic='one-cycle', cmult='cycle_mult SGDR', retrain='retraining every layer (unfrozen)')
+
+def _train_report(regime, plan, verbose:bool, progress:_Progress, lr_find_iters:int):
+    "A callback for `fit_entr`: with `verbose`, a line naming each training step before its epochs; a bar over the recipe's epochs"
+    from fastai.callback.core import Callback
+    from progfast.learner import EntrLog
+    from progfast.sizing import is_fitting
+    steps = [s for s in plan.step if s in _STEP_NAMES]
+    plan = plan.set_index('step')
+    class _Report(Callback):
+        order = -10   # before fastai's ProgressCallback writes the header of the step's table
+        def __init__(self): self.said = set()
+        def _step(self): return next((c.step for c in self.learn.cbs if isinstance(c, EntrLog)), None)
+        def before_fit(self):
+            if hasattr(self.learn, 'lr_finder'):
+                if verbose and 'lr_find' not in self.said:
+                    print(f"learning-rate finder: {lr_find_iters} iterations at {plan.sizes['lr_find'][0]} px (regime {regime})")
+                self.said.add('lr_find'); return
+            step = self._step()
+            if step not in _STEP_NAMES or step in self.said: return
+            self.said.add(step)
+            if not verbose: return
+            sizes,e = list(dict.fromkeys(plan.sizes[step])),int(plan.epochs[step])
+            print(f"step {steps.index(step) + 1}/{len(steps)}: {_STEP_NAMES[step]}, regime {regime}, {e} epoch{'s' if e != 1 else ''} "
+                  f"at {' -> '.join(map(str, sizes))} px")
+        def after_epoch(self):
+            if not hasattr(self.learn, 'lr_finder') and is_fitting(self.learn) and self._step() in _STEP_NAMES: progress.step()
+    return _Report()
+
+def _usage_lines(out:Path) -> str:
+    "How to use the model `progfast train` wrote in `out`: the command line, and Python"
+    return (f"To predict: progfast predict {out} IMAGE...   (--top 3: the three most probable classes)\n"
+            f"In Python:  from fastai.learner import load_learner\n"
+            f"            label, _, probs = load_learner('{out/'export.pkl'}').predict('IMAGE')")
+
+# %% ../nbs/11_cli.ipynb #8dc0506d
 def train(path:str,               # Folder of images: train/ and valid/ subfolders, or one subfolder per class
           arch:str='resnet18',    # A torchvision model (resnet18, mobilenet_v3_large, efficientnet_b0, ...), a timm name (timm:NAME: timm's), or 'khor'
-          regime:str='gradual',   # Size regime: fixed, gradual or stepwise (ENTR), or khor
+          regime:str='gradual',   # Size regime: fixed, gradual or stepwise (ENTR's), khor (Khor's steps) or ramp (half the size to the full size)
           size:int=224,           # Final image size (the folder's images are cached at max(250, size) px)
           bs:int=32,              # Batch size
           weights:str=None,       # Local pretrained weights file (instead of downloading)
-          pretrained:bool_arg=None, # Start from pretrained weights (default: where the architecture has them)
+          pretrained:bool_arg=None, # Start from pretrained weights: true or false (default: where the architecture has them)
           cut:int=None,           # Where the architecture's body ends: how many top-level children it keeps (default: found)
-          sgdr_epochs:int=4,      # ENTR recipe: epochs of SGDR over the regime's sizes
-          cyclic_epochs:int=2,    # ENTR recipe: epochs of the one-cycle step
-          cycle_mult_cycles:int=2, # ENTR recipe: cycles of the cycle_mult SGDR step
-          unfreeze_epochs:int=3,  # ENTR recipe: epochs of retraining the pretrained layers
+          epochs:int=None,        # Epochs in all, split over the recipe's steps: about a third SGDR over the regime's sizes, then one-cycle, cycle_mult SGDR and retraining (default 12: 4 + 2 + 3 + 3); or set the steps with the four options below, not both
+          sgdr_epochs:int=None,   # ENTR recipe: epochs of SGDR over the regime's sizes (default 4)
+          cyclic_epochs:int=None, # ENTR recipe: epochs of the one-cycle step (default 2)
+          cycle_mult_cycles:int=None, # ENTR recipe: cycles of the cycle_mult SGDR step, of 1, 2, 4, ... epochs (default 2: 3 epochs)
+          unfreeze_epochs:int=None, # ENTR recipe: epochs of retraining the pretrained layers (default 3)
           lr:float=None,          # Learning rate (default: the learning-rate finder's suggestion)
           lr_find_iters:int=100,  # Iterations of the learning-rate finder
-          out:str='progfast-train', # Folder for model.pth and results.json
-          seed:int=42):           # Random seed (split, head weights, batch order)
-    "Train a one-line learner on a folder of images with ENTR's recipe; save the model weights and a results file"
+          out:str='progfast-train', # Folder for export.pkl (the model, for `progfast predict` and fastai's load_learner) and results.json
+          seed:int=42,            # Random seed (split, head weights, batch order)
+          quiet:store_true=False, # Print only the results: no progress bar
+          verbose:store_true=False): # Print every step and epoch (fastai's progress bars and tables)
+    "Train a one-line learner on a folder of images with ENTR's recipe; save the model (fastai's export.pkl) and a results file"
     path,out = _existing_folder(path),_writable_folder(out)
-    _check_recipe([regime], size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters)
+    _check_output(quiet, verbose); _check_size(size)
+    steps = recipe_epochs(epochs, regime, size, sgdr_epochs=sgdr_epochs, cyclic_epochs=cyclic_epochs,
+                          cycle_mult_cycles=cycle_mult_cycles, unfreeze_epochs=unfreeze_epochs)
+    _check_recipe([regime], size, *steps.values(), lr, lr_find_iters)
+    weights = _weights_file(weights)
     from fastai.torch_core import set_seed
-    from progfast.learner import progressive_learner
+    from progfast.learner import progressive_learner, entr_plan
+    if epochs is not None and not quiet: print(f"--epochs {epochs}: {_describe_recipe(steps)}", flush=True)
     set_seed(seed, reproducible=True)
     learn = progressive_learner(path, arch=arch, regime=regime, size=size, bs=bs, pretrained=pretrained, weights=weights,
-                                cut=cut, dls_kwargs=dict(seed=seed, max_side=max(250, size)))
-    res = learn.fit_entr(**_entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters))
+                                cut=cut, dls_kwargs=dict(seed=seed, max_side=max(250, size), progress=not quiet and _tty()))
+    plan = entr_plan(regime, size, lr_find=lr is None, **steps)
+    progress = _Progress(int(plan.epochs.sum()), 'epochs', bar=not (quiet or verbose), lines=False)
+    report = _train_report(regime, plan, verbose, progress, lr_find_iters)
+    try:
+        with (nullcontext() if verbose else learn.no_bar()), (nullcontext() if verbose else learn.no_logging()):
+            res = learn.fit_entr(**_entr_options(*steps.values(), lr, lr_find_iters), cbs=[report])
+    finally: progress.end()
     out.mkdir(parents=True, exist_ok=True)
+    classes = [str(c) for c in learn.dls.vocab]
     results = {k: v for k,v in res.as_dict().items() if k != 'history'}
-    results.update(path=str(path), arch=arch, regime=regime, seed=seed, machine=_machine())
-    learn.path,learn.model_dir = out,'.'
-    model = learn.save('model', with_opt=False)
+    results.update(path=str(path), arch=arch, regime=regime, seed=seed, classes=classes, epochs=steps, machine=_machine())
+    learn.path = out
+    learn.export('.export.pkl.tmp')                  # the whole learner (model, class names, transforms), then in place at once
+    os.replace(out/'.export.pkl.tmp', out/'export.pkl')
     (out/'results.json').write_text(json.dumps(results, indent=2, default=str))
-    print(f"accuracy {res.accuracy:.4f}, with TTA {res.tta_accuracy}, training {res.train_seconds:.0f} s")
-    print(f"model:   {model}\nresults: {out/'results.json'}")
+    found = (f"found by the learning-rate finder in {lr_find_iters} iterations" if res.lr_source == 'lr_find' else 'given with --lr')
+    print(f"accuracy {res.accuracy:.4f}, with TTA {res.tta_accuracy:.4f}, training {res.train_seconds:.0f} s; "
+          f"learning rate {res.lr:.3g} ({found})")
+    print(f"model:   {out/'export.pkl'} (classes: {', '.join(classes)})\nresults: {out/'results.json'}")
+    print(_usage_lines(out))
     return res
 
 # %% ../nbs/11_cli.ipynb #324680f3
 def compare(path:str,                      # Folder of images: train/ and valid/ subfolders, or one subfolder per class
-            regimes:str='fixed,gradual,stepwise', # Comma-separated size regimes
+            regimes:str='fixed,gradual,stepwise', # Comma-separated size regimes: fixed, gradual, stepwise (ENTR's), khor, ramp
             archs:str='resnet18',          # Comma-separated architectures (names as `progfast train --arch` takes them)
             seeds:str='0',                 # Comma-separated seeds
             size:int=224,                  # Final image size (the folder's images are cached at max(250, size) px)
             bs:int=32,                     # Batch size
             weights:str=None,              # Local pretrained weights file (for a single architecture)
-            pretrained:bool_arg=None,      # Start from pretrained weights (default: where the architecture has them)
+            pretrained:bool_arg=None,      # Start from pretrained weights: true or false (default: where the architecture has them)
             cut:int=None,                  # Where the architecture's body ends (for a single architecture; default: found)
             sgdr_epochs:int=4,             # ENTR recipe: epochs of SGDR over the regime's sizes
             cyclic_epochs:int=2,           # ENTR recipe: epochs of the one-cycle step
-            cycle_mult_cycles:int=2,       # ENTR recipe: cycles of the cycle_mult SGDR step
+            cycle_mult_cycles:int=2,       # ENTR recipe: cycles of the cycle_mult SGDR step, of 1, 2, 4, ... epochs
             unfreeze_epochs:int=3,         # ENTR recipe: epochs of retraining the pretrained layers
             lr:float=None,                 # Learning rate (default: the learning-rate finder's suggestion, per run)
             lr_find_iters:int=100,         # Iterations of the learning-rate finder
-            out:str='progfast-compare'):   # Folder for the CSV, markdown and PNG results
+            out:str='progfast-compare',    # Folder for the CSV, markdown and PNG results
+            quiet:store_true=False,        # Print only the results: no progress bar, no line per run
+            verbose:store_true=False):     # Print every epoch of every run (fastai's progress bars and tables)
     "Compare size regimes (ENTR's no increase, gradual, stepwise) on a folder of images with ENTR's recipe"
     path,_ = _existing_folder(path),_writable_folder(out)
+    _check_output(quiet, verbose)
     from progfast.experiments import compare_regimes
-    archs = _split(archs)
+    archs,regimes,seeds = _split(archs, str, '--archs'),_split(regimes, str, '--regimes'),_split(seeds, int, '--seeds')
     for flag,v,what in (('--weights', weights, 'one file'), ('--cut', cut, 'one place to cut')):
         if v is not None and len(archs) > 1:
             raise ValueError(f"{flag} is {what}, for one architecture; got {len(archs)} architectures ({', '.join(archs)})")
-    _check_recipe(_split(regimes), size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters, '--regimes')
-    cmp = compare_regimes(path, regimes=_split(regimes), archs=archs, seeds=_split(seeds, int), size=size, bs=bs,
-                          dls_kwargs=dict(max_side=max(250, size)), weights=weights, learner_kwargs=dict(pretrained=pretrained, cut=cut),
-                          **_entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters))
+    _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters, '--regimes')
+    weights = _weights_file(weights)
+    n = len(archs) * len(regimes) * len(seeds)
+    progress = _Progress(n, 'runs', bar=not (quiet or verbose), lines=not quiet)
+    def fit_entr(learn, **kwargs):
+        "`fit_entr`, and the run's line when it ends (`compare_regimes` seeds each run with fastai's `set_seed` before its learner)"
+        import torch
+        seed = torch.initial_seed()
+        res = learn.fit_entr(**kwargs)
+        progress.done(f"run {progress.i + 1}/{n}: {learn.arch_name}, regime {learn.regime}, seed {seed}: accuracy "
+                      f"{100*res.accuracy:.2f}%, {res.train_seconds:.1f} s")
+        return res
+    progress.begin()
+    try:
+        cmp = compare_regimes(path, regimes=regimes, archs=archs, seeds=seeds, fit=fit_entr, size=size, bs=bs, quiet=not verbose,
+                              dls_kwargs=dict(max_side=max(250, size), progress=not quiet and _tty()), weights=weights,
+                              learner_kwargs=dict(pretrained=pretrained, cut=cut),
+                              **_entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters))
+    finally: progress.end()
+    cmp.basis = 'equal epochs'                       # every run is `fit_entr` with the same recipe, as with fit='entr'
+    if isinstance(getattr(cmp, 'setup', None), dict): cmp.setup['fit'] = 'entr'
     written = cmp.save(out)
     print(cmp.to_markdown())
     print(f"\nwritten to {out}: {', '.join(written)}")
     return cmp
 
-# %% ../nbs/11_cli.ipynb #a4490625
-_METAVARS = dict(weights='PATH', cut='N', lr='LR', size='PX', out='FOLDER', data_path='FOLDER')
+# %% ../nbs/11_cli.ipynb #73f780bb
+_MODEL = "the folder that progfast train --out wrote, or its export.pkl"
 
-def _flag(name:str) -> str: return '--' + name.replace('_', '-')
+def _export_file(model) -> Path:
+    "The export.pkl that `model` (a `progfast train --out` folder or a file) names"
+    p = Path(model).expanduser()
+    if p.is_dir():
+        if (p/'export.pkl').is_file(): return p/'export.pkl'
+        old = (" (it holds model.pth, the weights alone, from an older progfast train: train again to get export.pkl)"
+               if (p/'model.pth').exists() else '')
+        raise FileNotFoundError(f"{p} has no export.pkl{old}; give {_MODEL}")
+    if not p.exists(): raise FileNotFoundError(f"{p} does not exist; give {_MODEL}")
+    return p
+
+def _image_files(images) -> list:
+    "The image files `images` name (files, and folders searched for images), each checked to open as an image"
+    from fastai.data.transforms import get_image_files
+    from PIL import Image
+    files = []
+    for o in ([images] if isinstance(images, (str, Path)) else images):
+        p = Path(o).expanduser()
+        if p.is_dir():
+            found = sorted(get_image_files(p))
+            if not found: raise FileNotFoundError(f"{p} holds no image files")
+            files += found
+        elif p.exists(): files.append(p)
+        else: raise FileNotFoundError(f"{p} does not exist; give image files, or folders of them")
+    for f in files:
+        try:
+            with Image.open(f) as im: im.verify()
+        except Exception as e: raise ValueError(f"{f} cannot be read as an image ({type(e).__name__}: {e})") from None
+    return files
+
+def _load_model(fn:Path):
+    "fastai's `load_learner(fn)` (on the CPU), or an error that says what `fn` is not"
+    from fastai.learner import load_learner
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')          # torch's and fastai's notes on unpickling a file one saved oneself
+            learn = load_learner(fn, cpu=True)
+    except Exception as e:
+        why = (str(e).strip().splitlines() or [''])[0]
+        raise ValueError(f"cannot load {fn} as a fastai model ({type(e).__name__}: {why}); give {_MODEL}") from None
+    if not getattr(learn.dls, 'vocab', None):
+        raise ValueError(f"{fn} is not an image classifier with class names (its loaders have no vocab); give {_MODEL}")
+    return learn
+
+# %% ../nbs/11_cli.ipynb #151fe577
+def predict(model:str,        # The folder that `progfast train --out` wrote, or its export.pkl
+            images:Annotated[str, dict(nargs='+')], # Image files, or folders (every image in them)
+            top:int=1):       # How many classes to print per image, the most probable first
+    "Predict the class of images with a model that `progfast train` saved: per image, the label and its probability"
+    fn = _export_file(model)
+    if top < 1: raise ValueError(f"--top must be a whole number of classes >= 1, got {top}")
+    files = _image_files(images)
+    learn = _load_model(fn)
+    classes = [str(c) for c in learn.dls.vocab]
+    with learn.no_bar(): probs,_ = learn.get_preds(dl=learn.dls.test_dl(files, num_workers=0))
+    res = []
+    for f,p in zip(files, probs):
+        q,i = p.topk(min(top, len(classes)))
+        res.append((str(f), [(classes[j], float(v)) for v,j in zip(q.tolist(), i.tolist())]))
+        print(f"{f}: " + ', '.join(f"{c} {v:.1%}" for c,v in res[-1][1]))
+    return res
+
+# %% ../nbs/11_cli.ipynb #a4490625
+_METAVARS = dict(weights='PATH', cut='N', lr='LR', size='PX', out='FOLDER', data_path='FOLDER', epochs='N')
 
 def _flag_words(msg:str, fn) -> str:
     "`msg`, an error of progfast's Python API, in the words of the command line: `fn`'s parameters as its flags"
@@ -180,8 +442,32 @@ def _flag_words(msg:str, fn) -> str:
         msg = re.sub(rf"\b{p}=(['\"])(.*?)\1", lambda m: f"{f} {m[2]}", msg)               # weights='/a/b.pth'
         msg = re.sub(rf"\b{p}=(?=[^\s,;)])", f"{f} ", msg)                                 # size=64
         msg = re.sub(rf"\b{p}=", f"{f} {_METAVARS.get(p, p.upper())}", msg)               # pass weights=
-        msg = re.sub(rf"(?<![\w-]){p}\b(?= must\b| is empty\b| [<>]=)" if '_' not in p else rf"(?<![\w-]){p}\b", f, msg)
+        msg = re.sub(rf"(?<![\w-])(?<!of ){p}\b(?= must\b| is empty\b| [<>]=)" if '_' not in p else rf"(?<![\w-]){p}\b", f, msg)
     return msg
+
+_PLAIN = [   # Python arguments the command line has no flag for, in plain words
+    (r"\bholdout=(?=[\d.])", "the held-out fraction "),              # holdout=0.1 of 20 training images holds out 2
+    (r"use more training images or another fraction", "use more training images (--n-train)"),
+    (r"\bpass max_side >= size, or max_side=None\b", "give a smaller --size"),
+    (r"\bmax_side=(?=\d)", "the image cache's size cap of "),
+    (r"\bat least min_per_class=(?=\d)", "at least "),
+    (r"\bor pass cache= another folder \(or set PROGFAST_CACHE\), or cache=False", "or set PROGFAST_CACHE to another folder"),
+    (r" \(all in bad_files\)", ''), (r"see the warning or bad_files", 'see the warning above'),
+    (r"; a callable that builds a model works too", ''),
+    (r"\s*\(see timm\.list_models\(\)\)", ''), (r";? ?torchvision\.models\.list_models\(\)", ''),
+]
+
+def _dedupe_names(m) -> str:
+    "'closest names: [...]' as a plain list, each name once (torchvision's and timm's lists share names such as resnet50)"
+    try: names = ast.literal_eval(m[1])
+    except (ValueError, SyntaxError): return m[0]
+    return 'closest names: ' + ', '.join(dict.fromkeys(map(str, names)))
+
+def _plain_words(msg:str) -> str:
+    "The Python arguments in `msg` that no flag stands for, in plain words; other `name=` prefixes dropped"
+    for pat,rep in _PLAIN: msg = re.sub(pat, rep, msg)
+    msg = re.sub(r"closest names: (\[[^\]]*\])", _dedupe_names, msg)
+    return re.sub(r"\b[a-z][a-z0-9_]*=(?=[^\s=,;)])", '', msg)      # Python arguments without a flag: their values alone
 
 def _cli_message(e:BaseException, fn) -> str:
     "The one line that `progfast` prints for the error `e` of the command `fn`"
@@ -190,16 +476,31 @@ def _cli_message(e:BaseException, fn) -> str:
         msg = (f"could not download the pretrained weights of {arch} ({e.reason}). Without a network, pass a local weights "
                f"file with --weights PATH (a state dict saved with torch.save(model.state_dict(), path) or a .safetensors "
                f"file; {e.where}), or --pretrained false to train from scratch")
-    else: msg = re.sub(r"\b[a-z][a-z0-9_]*=(?=[^\s=,;)])", '', _flag_words(str(e), fn))   # Python arguments without a flag
+    elif getattr(e, 'url', None) is not None and type(e).__name__ == 'DownloadError':
+        msg = (f"could not download {e.what} from {e.url} ({e.reason}). Without a network, pass --data-path FOLDER, a local "
+               f"copy of {e.what}: a folder with train/ and test/ folders of class folders (as fastai unpacks {e.archive})")
+    else: msg = _plain_words(_flag_words(str(e), fn))
     return ' '.join(l.strip() for l in msg.splitlines() if l.strip())
 
+def _cli_warning(message, fn) -> str:
+    "A warning of progfast's Python API in the command line's words (its lines kept: lists of files)"
+    return _plain_words(_flag_words(str(message), fn)).strip()
+
 # %% ../nbs/11_cli.ipynb #4f891501
-COMMANDS = dict(demo=demo, train=train, compare=compare)
+COMMANDS = dict(demo=demo, train=train, compare=compare, predict=predict)
 _ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, OSError, RuntimeError)
+_EPOCH_FLAGS = '--sgdr-epochs, --cyclic-epochs, --cycle-mult-cycles and --unfreeze-epochs'
 
 def _usage() -> str:
     cmds = '\n'.join(f"  {k:<8} {f.__doc__}" for k,f in COMMANDS.items())
     return f"usage: progfast COMMAND [options]\n\ncommands:\n{cmds}\n\n'progfast COMMAND --help' describes the options of COMMAND."
+
+def _parse_hint(cmd:str, msg:str) -> str:
+    "What to give instead, for argparse's errors that do not say"
+    if 'invalid bool_arg value' in msg: return "; give true or false (yes/no, on/off and 1/0 work too)"
+    if cmd == 'compare' and re.search(r"unrecognized arguments: (.* )?--epochs\b", msg):
+        return f"; compare sets the epochs of each step of the recipe: {_EPOCH_FLAGS}"
+    return ''
 
 def main(argv:list|None=None) -> int:
     "The `progfast` console script: dispatch to a subcommand; errors end with one line and a non-zero exit code"
@@ -210,17 +511,20 @@ def main(argv:list|None=None) -> int:
     if cmd not in COMMANDS:
         print(f"progfast: error: unknown command {cmd!r}; valid commands are {', '.join(COMMANDS)}", file=sys.stderr); return 2
     fn = COMMANDS[cmd]
-    # a deprecation notice that the libraries progfast imports trigger, not the user's business
-    warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
     parser = anno_parser(fn, prog=f"progfast {cmd}", pos=['path'])
     parser.allow_abbrev = False     # '--cycle-mult 9' must not quietly mean --cycle-mult-cycles 9
-    def _error(msg): print(f"progfast {cmd}: error: {msg} (see 'progfast {cmd} --help')", file=sys.stderr); sys.exit(2)
+    def _error(msg): print(f"progfast {cmd}: error: {msg}{_parse_hint(cmd, msg)} (see 'progfast {cmd} --help')", file=sys.stderr); sys.exit(2)
     parser.error = _error
     args = vars(parser.parse_args(rest))
     args.pop('pdb', None); args.pop('xtra', None)
-    try: fn(**args)
-    except KeyboardInterrupt: print(f"progfast {cmd}: interrupted", file=sys.stderr); return 130
-    except _ERRORS as e: print(f"progfast {cmd}: error: {_cli_message(e, fn)}", file=sys.stderr); return 1
+    def _show(message, category, *_, **__): _Progress.say(f"progfast {cmd}: warning: {_cli_warning(message, fn)}")
+    with warnings.catch_warnings():
+        # a deprecation notice that the libraries progfast imports trigger, not the user's business
+        warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+        warnings.showwarning = _show                 # progfast's warnings in the command line's words, without a source line
+        try: fn(**args)
+        except KeyboardInterrupt: print(f"progfast {cmd}: interrupted", file=sys.stderr); return 130
+        except _ERRORS as e: print(f"progfast {cmd}: error: {_cli_message(e, fn)}", file=sys.stderr); return 1
     return 0
 
 def cli(): sys.exit(main())

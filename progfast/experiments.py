@@ -311,21 +311,6 @@ class Comparison:
     basis: str = 'equal epochs'  # what the regimes had in common: what an accuracy comparison holds equal
     setup: dict|None = None      # how the runs were made (`compare_regimes`' arguments), for `rerun`
 
-    def rerun(self, arch, regime:str, seed:int) -> str:
-        "Python code that repeats the run of `arch` in `regime` from `seed` outside the harness (same data order, same result)"
-        if self.setup is None: raise ValueError("this comparison does not record how its runs were made")
-        st,r = self.setup,self.setup['regimes'].get(regime)
-        if r is None: raise ValueError(f"no regime {regime!r}; the regimes are {list(st['regimes'])}")
-        arch_src = repr(arch) if isinstance(arch, str) else arch_name(arch)      # a callable: the user's own name for it
-        src = repr(st['source']) if isinstance(st['source'], str) else 'dls   # the DataLoaders given to compare_regimes'
-        fit = (f"learn.fit_entr(**{st['fit_kwargs']!r})" if st['fit'] == 'entr'
-               else f"{getattr(st['fit'], '__name__', 'fit')}(learn, **{st['fit_kwargs']!r})   # the fit given to compare_regimes")
-        return '\n'.join([
-            f"dls = as_dls({src}, size={st['size']!r}, bs={st['bs']!r}, dls_kwargs={st['dls_kwargs']!r})",
-            f"reseed(dls, {seed!r})",
-            f"learn = progressive_learner(dls, {arch_src}, {r!r}, size={st['size']!r}, "
-            f"weights={_weights_for(st['weights'], arch)!r}, **{st['learner_kwargs']!r})", fit])
-
     @property
     def metrics(self) -> list:
         "The numeric results the runs reported: progfast's `METRICS` first, then any others"
@@ -357,6 +342,23 @@ class Comparison:
             s = s.rename(columns=dict(contender='regime', n='seeds', median=name, min=f'{name}_min', max=f'{name}_max'))
             out = s if not len(out) else out.merge(s.drop(columns=['reference', 'seeds']), on=_KEYS)
         return out
+
+# %% ../nbs/09_experiments.ipynb #0bce1ad3
+@patch
+def rerun(self:Comparison, arch, regime:str, seed:int) -> str:
+    "Python code that repeats the run of `arch` in `regime` from `seed` outside the harness (same data order, same result)"
+    if self.setup is None: raise ValueError("this comparison does not record how its runs were made")
+    st,r = self.setup,self.setup['regimes'].get(regime)
+    if r is None: raise ValueError(f"no regime {regime!r}; the regimes are {list(st['regimes'])}")
+    arch_src = repr(arch) if isinstance(arch, str) else arch_name(arch)      # a callable: the user's own name for it
+    fit = (f"learn.fit_entr(**{st['fit_kwargs']!r})" if st['fit'] == 'entr'
+           else f"{getattr(st['fit'], '__name__', 'fit')}(learn, **{st['fit_kwargs']!r})   # the fit given to compare_regimes")
+    return '\n'.join([
+        f"dls = as_dls({st['source']!r}, size={st['size']!r}, bs={st['bs']!r}, dls_kwargs={st['dls_kwargs']!r})"
+        if isinstance(st['source'], str) else "# dls: the DataLoaders given to compare_regimes",
+        f"reseed(dls, {seed!r})",
+        f"learn = progressive_learner(dls, {arch_src}, {r!r}, size={st['size']!r}, "
+        f"weights={_weights_for(st['weights'], arch)!r}, **{st['learner_kwargs']!r})", fit])
 
 # %% ../nbs/09_experiments.ipynb #32d48283
 @patch

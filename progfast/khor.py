@@ -36,7 +36,7 @@ from .experiments import _kept_loaders, median_range, mean_pm_std, paired, plot_
 
 # %% auto #0
 __all__ = ['KHOR_APPROACHES', 'REPORT_BN', 'KHOR_DATA', 'khor_approach', 'khor_lr', 'khor_learner', 'KhorRun', 'run_khor',
-           'KhorComparison', 'khor_dls', 'compare_khor']
+           'KhorComparison', 'DownloadError', 'khor_dls', 'compare_khor']
 
 # %% ../nbs/10_khor.ipynb #333e7e59
 KHOR_APPROACHES = ('normal', 'progressive', 'proposed')
@@ -289,9 +289,17 @@ _BASIS = {'gap': 'equal epochs', 'test_acc': 'equal epochs', 'test_acc_running':
 @patch
 def verdicts(self:KhorComparison, reference:str='normal', conf:float=0.95) -> pd.DataFrame:
     "Per approach and measure: every seed's paired value, their mean and t interval at `conf`, and the `seed_verdict`"
-    s = seed_summary(self.pairs(reference), conf)
+    p = self.pairs(reference)
+    if not len(p): raise ValueError(f"only {reference} runs: there is nothing to pair them with; run another approach too")
+    s = seed_summary(p, conf)
     s.insert(4, 'basis', s['measure'].map(_BASIS))
     return s
+
+@patch
+def _has_pairs(self:KhorComparison, reference:str='normal') -> bool:
+    "Whether anything can be paired with `reference`: runs of it and of at least one other approach"
+    ran = {r.approach for r in self.runs}
+    return reference in ran and len(ran) > 1
 
 def _per_seed(x:float, how:str) -> str:
     if how == 'ratio': return 'never' if x == math.inf else f"{x:.2f}"
@@ -417,7 +425,7 @@ def report(self:KhorComparison, reference:str='normal', conf:float=0.95) -> str:
     "What `progfast demo` prints: the Figure 8 table, Khor's findings seed by seed, and what re-estimating the BN statistics changed"
     gap = f"the test accuracy {'after re-estimating the BN statistics' if self.reports_bn else 'with the BN statistics training left'}"
     parts = [self.to_markdown() + f"\n\nMean ± standard deviation over the seeds. Gap: the last epoch's training accuracy minus {gap}."]
-    if len({r.approach for r in self.runs}) > 1 and any(r.approach == reference for r in self.runs): parts.append(self.claims_markdown(conf))
+    if len({r.approach for r in self.runs}) > 1 and len(self.claims(conf)): parts.append(self.claims_markdown(conf))   # any finding the approaches run can test
     if len(self.bn_pairs()): parts.append(self.bn_markdown(conf))
     return '\n\n'.join(parts)
 
@@ -474,13 +482,13 @@ def plot(self:KhorComparison, reference:str='normal'):
 # %% ../nbs/10_khor.ipynb #5b845e55
 @patch
 def save(self:KhorComparison, folder, reference:str='normal', table:str|None=None) -> dict:
-    "Write `runs.csv`, `table.md` (`table`, by default the `report`), `curves.png` and (with `reference` runs) `pairs.csv` and `pairs.md`; their paths"
+    "Write `runs.csv`, `table.md` (`table`, by default the `report`), `curves.png` and (with `reference` runs and others) `pairs.csv` and `pairs.md`; their paths"
     import io, matplotlib.pyplot as plt
     fig = self.plot(reference)                  # anything that can fail comes before the first file is written
     png = io.BytesIO(); fig.savefig(png, format='png', dpi=120); plt.close(fig)
     files = {'runs.csv': self.df.to_csv(index=False), 'table.md': (self.report(reference) if table is None else table).rstrip('\n') + '\n',
              'curves.png': png.getvalue()}
-    if any(r.approach == reference for r in self.runs):
+    if self._has_pairs(reference):
         files.update({'pairs.csv': self.pairs(reference).to_csv(index=False), 'pairs.md': self.pairs_markdown(reference) + '\n'})
     paths = write_files(folder, files)
     keys = {'runs.csv': 'csv', 'table.md': 'markdown', 'curves.png': 'plot', 'pairs.csv': 'pairs', 'pairs.md': 'pairs_markdown'}
@@ -505,6 +513,41 @@ def _cifar_items(path, n_train, seed, holdout):
     t,v = split_by_class([f.parent.name for f in train], holdout, seed)
     return train + test,[t, v, list(range(n, n + len(test)))]
 
+# %% ../nbs/10_khor.ipynb #fbe6b990
+class DownloadError(OSError):
+    "A dataset could not be downloaded (`url`, `what` and `reason` say which, what and why)"
+
+def _unlink_unheld(lock:Path):
+    "Remove the lock file `lock` unless another process holds its lock (it is waiting for, or doing, the same download)"
+    try: import fcntl
+    except ImportError: fcntl = None
+    try:
+        with open(lock, 'a') as f:
+            if fcntl: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock.unlink()
+    except OSError: pass   # held elsewhere, or already gone
+
+def _download(url:str, what:str) -> Path:
+    "fastai's `untar_data(url)`; a failure raises `DownloadError`, and the lock (and partial) files of fastai's download are not left behind"
+    from urllib.parse import urlparse
+    from fastai.data.external import fastai_path
+    name = Path(urlparse(url).path).name
+    lock,part = [fastai_path('archive')/(name + ext) for ext in ('.lock', '.part')]
+    new = [p for p in (lock, part) if not p.exists()]   # only what this call creates is removed
+    failed = False
+    try: return Path(untar_data(url))
+    except Exception as e:
+        failed = True
+        reason = f"{type(e).__name__}: {e}"
+        err = DownloadError(f"could not download {what} from {url} ({reason}). Without a network, pass path= a local copy of "
+                            f"{what}: a folder with train/ and test/ folders of class folders, as fastai unpacks {name}")
+        err.url,err.what,err.reason,err.archive = url,what,reason,name
+        raise err from e
+    finally:
+        if failed and part in new: part.unlink(missing_ok=True)
+        if lock in new: _unlink_unheld(lock)
+
+# %% ../nbs/10_khor.ipynb #70bd5017
 def khor_dls(data:str='fashion-mnist', bs:int=64, n_train:int|None=None, seed:int=0, path=None,
              holdout:float|None=0.1):   # the fraction of the training images held out to validate on; None: validate on the test images
     "DataLoaders for Khor's comparison: the embedded Fashion-MNIST, or CIFAR-10 (downloaded by fastai unless `path` is a local copy)"
@@ -514,7 +557,7 @@ def khor_dls(data:str='fashion-mnist', bs:int=64, n_train:int|None=None, seed:in
     if data == 'fashion-mnist':
         if path is not None: raise ValueError("path is for a local copy of CIFAR-10; the Fashion-MNIST subset is embedded")
         return fashion_mnist_dls(bs=bs, n_train=n_train, seed=seed, holdout=holdout)
-    items,splits = _cifar_items(Path(untar_data(URLs.CIFAR) if path is None else path), n_train, seed, holdout)
+    items,splits = _cifar_items(_download(URLs.CIFAR, 'CIFAR-10') if path is None else Path(path), n_train, seed, holdout)
     block = DataBlock(blocks=(ImageBlock, CategoryBlock), splitter=lambda _: splits, get_y=parent_label)
     return block.dataloaders(items, bs=bs, num_workers=0)
 
@@ -527,11 +570,14 @@ def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:
                  bn_batches:int=BN_BATCHES,  # sharp training batches the BN statistics are re-estimated on after each run
                  bn_each_epoch:bool=False, # also re-estimate them before every validation (`RecalibrateBN`)
                  report_bn:bool=REPORT_BN, # report the test accuracy (and gap) after re-estimation; both are kept
+                 done=None,                # a function called as each run ends: done(run, its number, the number of runs)
                 ) -> KhorComparison:
     "Run each of Khor's `approaches` once per seed on `data`, interleaved and rotated per seed after a warm-up; a `KhorComparison`"
     approaches = [approaches] if isinstance(approaches, str) else list(approaches)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    if not approaches: raise ValueError(f"approaches must name at least one of {', '.join(KHOR_APPROACHES)}, got none")
     for a in approaches: khor_approach(a)
+    if len(set(approaches)) < len(approaches): raise ValueError(f"approaches must be distinct, got {', '.join(approaches)}")
     if not seeds: raise ValueError("seeds must name at least one seed, got an empty list")
     bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
     if bad: raise ValueError(f"seeds must be whole numbers >= 0, got {bad[0]!r}")
@@ -549,6 +595,7 @@ def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:
         def trial(seed):
             if log: log(f"run {len(runs)+1}/{n}: {a}, seed {seed}, {epochs} epochs")
             runs[a, seed] = run_khor(a, dls_for(seed), epochs=epochs, seed=seed, lr=lr, show=show, test_curve=test_curve, **bn)
+            if done: done(runs[a, seed], len(runs), n)
             return dict(seconds=runs[a, seed].seconds)
         return trial
     def warm():

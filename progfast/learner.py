@@ -62,7 +62,8 @@ def arch_name(arch) -> str:
 def _timm_name(name:str) -> tuple:
     import timm
     if timm.is_model(name): return 'timm', name
-    close = difflib.get_close_matches(name, list(TORCHVISION_ARCHS) + list(MODEL_FACTORIES) + timm.list_models(), n=6, cutoff=0.6)
+    names = list(dict.fromkeys(list(TORCHVISION_ARCHS) + list(MODEL_FACTORIES) + timm.list_models()))   # both have resnet50
+    close = difflib.get_close_matches(name, names, n=6, cutoff=0.6)
     raise ValueError(f"unknown arch {name!r}; valid names are torchvision's classification models (e.g. resnet18, resnet50, "
                      f"mobilenet_v3_large, efficientnet_b0, convnext_tiny; torchvision.models.list_models()), "
                      f"{list(MODEL_FACTORIES)} (progfast) or a timm model name (see timm.list_models())"

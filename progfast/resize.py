@@ -203,23 +203,6 @@ def _dry_run(self:ProgressiveResizeCallback, sizes):
     check_model_sizes(self.learn.model, [self.shape(s) for s in sorted({sizes[0], sizes[-1]})],
                       f"a size of the schedule {self.sched!r} (scheduled sizes: {sizes})")
 
-def _epochs_to_reach(sched, n:int, final, done) -> int|None:
-    "The fewest epochs (up to 8n) in which `sched`'s last epoch reaches `final`, or None"
-    return next((k for k in range(n + 1, 8 * n + 2) if done(sched(k - 1, k), final)), None)
-
-@patch
-def _warn_unfinished(self:ProgressiveResizeCallback, n:int):
-    "Warn when a schedule does not reach its final value in the last of `n` epochs (a named one made for more epochs)"
-    checks = [('size', self.sched, self.final, lambda v, f: self.size_at(n - 1, n) == f if v is None else round(v) == f)]
-    checks += [(k.name, k.sched, k.sched.final, lambda v, f: abs(v - f) < 1e-9) for k in self._all_knobs()]
-    for name,sched,final,done in checks:
-        last = self.size_at(n - 1, n) if name == 'size' else sched(n - 1, n)
-        if done(last, final): continue
-        k = _epochs_to_reach(sched, n, final, done)
-        warn(f"the {name} schedule {sched!r} is at {last:g} in the last of {n} epochs, not at its final {final:g}"
-             + (f": it needs {k} epochs" if k else "") + "; train longer or give a schedule that fits the epochs "
-             "(e.g. sizes='ramp', or a list of sizes)")
-
 @patch
 def _save_knobs(self:ProgressiveResizeCallback, columns=True):
     for k in self._all_knobs(): k.find(self.learn); k.save(self.learn); k.current = None
@@ -250,6 +233,24 @@ def setup(self:ProgressiveResizeCallback, fitting:bool):
     self.n_total,self.current_size = n,self.size_at(self.done, n)
     self._save_knobs()
     if self.batch_scale: self._start_batch_scaling()
+
+# %% ../nbs/02_resize.ipynb #9ea3b496
+def _epochs_to_reach(sched, n:int, final, done) -> int|None:
+    "The fewest epochs (up to 8n) in which `sched`'s last epoch reaches `final`, or None"
+    return next((k for k in range(n + 1, 8 * n + 2) if done(sched(k - 1, k), final)), None)
+
+@patch
+def _warn_unfinished(self:ProgressiveResizeCallback, n:int):
+    "Warn when a schedule does not reach its final value in the last of `n` epochs (a named one made for more epochs)"
+    checks = [('size', self.sched, self.final, lambda v, f: self.size_at(n - 1, n) == f if v is None else round(v) == f)]
+    checks += [(k.name, k.sched, k.sched.final, lambda v, f: abs(v - f) < 1e-9) for k in self._all_knobs()]
+    for name,sched,final,done in checks:
+        last = self.size_at(n - 1, n) if name == 'size' else sched(n - 1, n)
+        if done(last, final): continue
+        k = _epochs_to_reach(sched, n, final, done)
+        warn(f"the {name} schedule {sched!r} is at {last:g} in the last of {n} epochs, not at its final {final:g}"
+             + (f": it needs {k} epochs" if k else "") + "; train longer or give a schedule that fits the epochs "
+             "(e.g. sizes='ramp', or a list of sizes)")
 
 # %% ../nbs/02_resize.ipynb #9ac85c50
 @patch

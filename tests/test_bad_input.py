@@ -691,7 +691,7 @@ TINY = ['--regime', 'fixed', '--size', '32', '--bs', '8', '--sgdr-epochs', '1', 
         '--cycle-mult-cycles', '0', '--unfreeze-epochs', '0', '--lr', '1e-3']
 CLI = [   # (id, argv ({name} is a file of cli_files; TINY settings are added to train and compare), exit code, words)
     ('unknown-command', ['fly'], 2, ["unknown command 'fly'", 'demo, train, compare']),
-    ('unknown-option', ['train', '{data}', '--epochs', '3'], 2, ['unrecognized arguments: --epochs']),
+    ('unknown-option', ['train', '{data}', '--epoks', '3'], 2, ['unrecognized arguments: --epoks']),
     ('bad-int-value', ['train', '{data}', '--size', 'big'], 2, ["--size: invalid int value: 'big'"]),
     ('bad-float-value', ['train', '{data}', '--lr', 'fast'], 2, ["--lr: invalid float value: 'fast'"]),
     ('bad-bool-value', ['train', '{data}', '--pretrained', 'maybe'], 2, ["--pretrained: invalid bool_arg value: 'maybe'"]),
