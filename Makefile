@@ -28,7 +28,7 @@ export PYTHONDONTWRITEBYTECODE := 1
         browser test-docs readme outputs wheel
 
 help:
-	@echo "make demo       Khor's three approaches, 3 seeds, on the embedded dataset, with verdicts (about 4 min on 2 cores)"
+	@echo "make demo       Khor's three approaches, 5 seeds, on the embedded dataset, with verdicts (about 4 min on 2 cores)"
 	@echo "make test       check the export, run the notebook tests and pytest, README.md up to date (what CI runs)"
 	@echo "make test-slow  also run the checks marked slow"
 	@echo "make export     export progfast/ from nbs/ (after editing a notebook)"
@@ -127,7 +127,7 @@ browser:
 test-docs: install browser
 	$(BIN)/python -m pytest -q tests/test_docs.py
 
-# Khor's three approaches on 1,500 of the embedded Fashion-MNIST images, 3 seeds, 15 epochs (about 4 minutes on 2 cores):
+# Khor's three approaches on 1,500 of the embedded Fashion-MNIST images, 5 seeds, 15 epochs (about 4 minutes on 2 cores):
 # Figure 8 with both test accuracies and a verdict of the seeds for each of Khor's findings, in demo-results/table.md
 # (what it prints), runs.csv and curves.png. DEMO_ARGS passes options, e.g. DEMO_ARGS="--n-train 6000 --seeds 0,1,2,3,4"
 demo: install

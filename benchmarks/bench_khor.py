@@ -35,7 +35,7 @@ import progfast                                                                 
 from progfast.experiments import (markdown_table, mean_pm_std, median_range, paired, plot_pairs,   # noqa: E402
                                   run_interleaved, seed_summary, target_verdict)
 from progfast.khor import KHOR_APPROACHES, KHOR_DATA, KhorComparison, compare_khor, khor_dls, run_khor   # noqa: E402
-from progfast.resize import BN_BATCHES                                                    # noqa: E402
+from progfast.sizing import BN_BATCHES                                                    # noqa: E402
 
 TARGET_TIME_TO_ACC = 0.6   # issue 8: progressive (+ blur) reaches normal training's final accuracy in at most 0.6x its time
 PLAIN,EACH = 'plain', 'RecalibrateBN'   # the two variants of the BN study: without and with re-estimation before every validation

@@ -21,7 +21,7 @@ comparison still to come; the results file then says which comparisons were cut 
    the repeats ("inconclusive" where it crosses 1.10). The same runs give the accuracy at equal epochs (each repeat
    is a seed: same initial weights and batch order for every contender of the repeat). Also resnet18 64 -> 128 px
    on a folder of JPEGs in loader mode (images opened at the current size).
-2. The callback's overhead: `ProgressiveResize` with a constant schedule against plain `fit` (paired A/B), and the
+2. The callback's overhead: `ProgressiveResizeCallback` with a constant schedule against plain `fit` (paired A/B), and the
    seconds spent inside its handlers (direct).
 3. RecalibrateBN's cost per epoch (paired: a fit with and without it).
 4. Loading: images per second opening 500 px JPEGs at 64 px and at 256 px (`progfast.folders.OpenImage`), every
@@ -43,9 +43,9 @@ from fastai.vision.all import Learner, accuracy, set_seed, resnet18, vision_lear
 from progfast.experiments import (paired, summarize_pairs, seed_summary, plot_pairs, write_files,  # noqa: E402
                                   median_interval, target_verdict)
 from progfast.schedule import ConstSchedule, StageSchedule, as_schedule                          # noqa: E402
-from progfast.resize import ProgressiveResize, BN_BATCHES                                          # noqa: E402
-from progfast.sizing import RecalibrateBN, scaled_batch_size, even_steps                          # noqa: E402
-from progfast.data import fashion_mnist_dls, ResizeBatch                                          # noqa: E402
+from progfast.resize import ProgressiveResizeCallback                                              # noqa: E402
+from progfast.sizing import BN_BATCHES, RecalibrateBN, scaled_batch_size, even_steps              # noqa: E402
+from progfast.data import fashion_mnist_dls, BatchResize                                          # noqa: E402
 from progfast.models import khor_net                                                              # noqa: E402
 from progfast.folders import folder_dls, OpenImage                                                # noqa: E402
 from benchlib import (Run, TrainTimer, SkipValidation, mean_pixels, photo_folder, stripes_jpegs, realized_pairs,  # noqa: E402
@@ -84,11 +84,11 @@ def setting(a) -> dict:
 
 # --- 1. Khor's network ---------------------------------------------------------------------------------------------
 def khor_dls(name, mode, s, n_train=None, bs=None, **kwargs):
-    "The embedded Fashion-MNIST for a setting: at 32 px through the loader's ResizeBatch, or at 28 px"
+    "The embedded Fashion-MNIST for a setting: at 32 px through the loader's BatchResize, or at 28 px"
     final = SETTINGS[name]['final']
     n_train,bs = n_train or s['n_train'],bs or s['bs']
     if final != 28: return fashion_mnist_dls(bs=bs, size=final, n_train=n_train, n_valid=s['n_valid'], **kwargs)
-    extra = [ResizeBatch(28)] if mode == 'loader' else []   # loader mode needs a size-setting transform to follow
+    extra = [BatchResize(28)] if mode == 'loader' else []   # loader mode needs a size-setting transform to follow
     return fashion_mnist_dls(bs=bs, n_train=n_train, n_valid=s['n_valid'], after_batch=extra, **kwargs)
 
 
@@ -179,8 +179,8 @@ def run_resnet(path, s, run) -> pd.DataFrame:
 
 
 # --- 2. overhead -----------------------------------------------------------------------------------------------------
-class TimedProgressiveResize(ProgressiveResize):
-    "ProgressiveResize that adds up the seconds spent in its own event handlers: in the training phases, and the rest"
+class TimedProgressiveResize(ProgressiveResizeCallback):
+    "ProgressiveResizeCallback that adds up the seconds spent in its own event handlers: in the training phases, and the rest"
     def __call__(self, event_name):
         if event_name == 'before_fit': self.in_training,self.elsewhere = 0.,0.
         t = time.perf_counter()
@@ -341,7 +341,7 @@ def report(a, s, run, khor, per_size, res, over, bn, loads, out) -> tuple:
       "ran during training). Realized: the progressive fit's seconds over the fixed fit's of the same repeat. "
       "Theoretical: mean pixels per image over training / full-size pixels, from the callback's per-step record "
       "(batch_scale trains the same images at the same sizes, in fewer, larger steps). In the 24 -> 32 px setting the "
-      "loader's `ResizeBatch` sets the size in both modes, so the two modes run the same code there.\n")
+      "loader's `BatchResize` sets the size in both modes, so the two modes run the same code there.\n")
     body.extend(k_lines)
     p("")
     p("Where the time goes at these sizes: one epoch at a constant size against its share of the pixels (paired "

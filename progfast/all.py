@@ -8,20 +8,27 @@ Docs: https://progfast.github.io/progfast/all.html.md"""
 __all__ = []
 
 # %% ../nbs/99_all.ipynb #f34ba676
-from .schedule import *
-from .blur import *
-from .sizing import *
-from .resize import *
-from .mixsize import *
-from .resizer import *
-from .data import *
-from .folders import *
-from .models import *
-from .learner import *
-from .experiments import *
-from .khor import *
-from .mkrtchyan import *
-import importlib as _importlib
+from .schedule import (Schedule, ConstSchedule, LinearSchedule, StepSchedule, StageSchedule, RampSchedule, khor_dropout,
+                       khor_blur, size_multiple)
+from .blur import RandomBlur
+from .sizing import SizeCallback, RecalibrateBN
+from .resize import ProgressiveResizeCallback
+from .mixsize import MixSize, mixsize_distribution, plot_scale_resiliency
+from .resizer import LearnedResizer, with_resizer, show_resized
+from .data import fashion_mnist_dls, fashion_mnist_folder
+from .folders import folder_dls, BadImageWarning
+from .models import khor_net
+from .learner import (progressive_learner, progressive_sizes, fine_tune_budget, entr_plan, standardized_accuracy, arch_name,
+                      WeightsUnavailableError, EntrLog)
+from .experiments import compare_regimes, reseed, paired
+from .khor import compare_khor, run_khor, KHOR_APPROACHES, KHOR_DATA, DownloadError
+import progfast.mkrtchyan   # Learner.fit_mkrtchyan
 
 _MODULES = ('schedule', 'blur', 'sizing', 'resize', 'mixsize', 'resizer', 'data', 'folders', 'models', 'learner', 'experiments', 'khor', 'mkrtchyan')
-__all__ = [n for m in _MODULES for n in _importlib.import_module(f'progfast.{m}').__all__]
+__all__ = ['Schedule', 'ConstSchedule', 'LinearSchedule', 'StepSchedule', 'StageSchedule', 'RampSchedule', 'khor_dropout',
+           'khor_blur', 'size_multiple', 'RandomBlur', 'SizeCallback', 'RecalibrateBN',
+           'ProgressiveResizeCallback', 'MixSize', 'mixsize_distribution', 'plot_scale_resiliency', 'LearnedResizer',
+           'with_resizer', 'folder_dls', 'BadImageWarning', 'fashion_mnist_dls', 'fashion_mnist_folder', 'progressive_learner',
+           'progressive_sizes', 'fine_tune_budget', 'entr_plan', 'standardized_accuracy', 'arch_name', 'WeightsUnavailableError',
+           'EntrLog', 'khor_net', 'compare_regimes', 'reseed', 'paired', 'compare_khor', 'run_khor', 'KHOR_APPROACHES',
+           'KHOR_DATA', 'DownloadError', 'show_resized']

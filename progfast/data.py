@@ -15,11 +15,11 @@ from fastai.torch_core import TensorImage, TensorImageBW, TensorCategory
 from fastai.data.core import Datasets, TfmdDL
 from fastai.data.transforms import Categorize, IntToFloatTensor, DisplayedTransform
 import fastai.vision.data  # registers fastai's `show_batch` for image batches
-from .resize import resize_batch
+from .sizing import resize_batch
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_CLASSES', 'FashionMNISTSubset', 'dataset_file', 'fashion_mnist_subset', 'balanced_subset', 'PickImage',
-           'PickCategory', 'TensorBatchDL', 'ResizeBatch', 'fashion_mnist_dls', 'class_folder_name',
+           'PickCategory', 'TensorBatchDL', 'BatchResize', 'fashion_mnist_dls', 'class_folder_name',
            'fashion_mnist_folder']
 
 # %% ../nbs/05_data.ipynb #12daccda
@@ -100,7 +100,7 @@ def _as_hw(size):
         raise ValueError(f"size must be a positive int or a (height, width) pair of positive ints, got {size!r}")
     return tuple(int(s) for s in hw)
 
-class ResizeBatch(DisplayedTransform):
+class BatchResize(DisplayedTransform):
     "Resize each float image batch to `size` (after `IntToFloatTensor`)"
     order = 15
     def __init__(self, size): self.set_size(size)
@@ -140,7 +140,7 @@ def fashion_mnist_dls(bs:int=64, size=None, n_train:int|None=None, n_valid:int|N
     splits = [list(range(0, ends[0])), list(range(ends[0], ends[1])), list(range(ends[1], ends[2]))]
     if holdout is None: splits = [splits[0], splits[2]]
     dsets = Datasets(list(range(len(x))), tfms=[[PickImage(x, rgb)], [PickCategory(y, fm.classes)]], splits=splits)
-    resize = [] if size is None or _as_hw(size) == (28, 28) else [ResizeBatch(size)]
+    resize = [] if size is None or _as_hw(size) == (28, 28) else [BatchResize(size)]
     after_batch = [IntToFloatTensor(), *resize, *kwargs.pop('after_batch', [])]
     kwargs.setdefault('dl_type', TensorBatchDL)
     return dsets.dataloaders(bs=bs, after_batch=after_batch, device=device, num_workers=num_workers, **kwargs)

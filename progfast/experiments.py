@@ -21,7 +21,7 @@ from fastprogress.fastprogress import progress_bar
 from fastai.torch_core import set_seed
 from fastai.callback.training import ShortEpochCallback
 from .schedule import Schedule
-from .resize import native_size
+from .sizing import native_size
 from .learner import (ENTR_REGIMES, EntrLog, EntrResult, arch_name, as_dls, entr_plan, progressive_learner,
                               regime_schedule, resolve_arch, standardized_accuracy)
 

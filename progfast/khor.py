@@ -28,7 +28,8 @@ from fastai.data.external import untar_data, URLs
 from fastai.torch_core import set_seed
 from .schedule import ConstSchedule, khor_dropout
 from .sizing import RecalibrateBN, check_n_batches, kept_random_state
-from .resize import BN_BATCHES, fit_progressive
+from .sizing import BN_BATCHES
+from .resize import fit_progressive   # Learner.fit_progressive
 from .data import fashion_mnist_dls
 from .folders import split_by_class
 from .models import khor_net

@@ -28,10 +28,11 @@ from fastai.vision.core import imagenet_stats
 from fastai.vision.learner import (vision_learner, create_body, model_meta, has_pool_type, cut_model, add_head, default_split,
                                    TimmBody)
 from torchvision.models import get_model_builder, get_model_weights, list_models, resnet18, resnet34, resnet50
-from .schedule import *
+from .schedule import RampSchedule, Schedule, StageSchedule, as_schedule, round_size, size_multiple
 from .checks import MAX_EPOCHS, MAX_SIZE, check_count
 from .sizing import EvalSize, is_fitting, learner_property
-from .resize import ProgressiveResizeCallback, native_size, size_tfms
+from .sizing import native_size, size_tfms
+from .resize import ProgressiveResizeCallback
 from .models import khor_net, mkrtchyan_m1, mkrtchyan_m4
 
 # %% auto #0

@@ -18,10 +18,10 @@ from fastai.learner import Learner
 from fastai.torch_core import num_distrib
 from fastai.torch_core import retain_type, to_device
 from fastprogress.fastprogress import progress_bar
-from .sizing import *
+from .sizing import (EvalSize, SizeCallback, as_hw, bn_state, check_model_sizes, check_n_batches, check_size,
+                             epoch_items, load_bn_state, plan_steps, scaled_batch_size)
 from .sizing import _inner_dl, _shape_of
 from .blur import _check_seed
-from .resize import ProgressiveResizeCallback
 
 # %% auto #0
 __all__ = ['MIXSIZE_CIFAR', 'check_sizes', 'check_probs', 'mixsize_distribution', 'SizeSampler', 'n_copies', 'random_flip_shift',

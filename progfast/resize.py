@@ -18,14 +18,15 @@ from fastai.callback.mixup import MixHandler
 from fastai.callback.schedule import ParamScheduler, SchedCos, combine_scheds
 from fastai.learner import Learner, ValueMetric
 from fastcore.foundation import L
-from .schedule import *
+from .schedule import Schedule, LinearSchedule, as_schedule, khor_blur, round_size, size_multiple
 from .blur import RandomBlur
-from .sizing import *
+from .sizing import (BN_BATCHES, EvalSize, NoBatchError, SizeCallback, bn_layers, check_model_sizes, even_steps,
+                             learner_property, native_size, plan_steps, scaled_batch_size, size_tfms, when_fit_ends)
 from .sizing import _inner_dl, _get_tfm_size, _put_tfm_size
 from .checks import warn
 
 # %% auto #0
-__all__ = ['BLUR_SCHEDULES', 'ProgressiveResize', 'blur_schedule', 'ProgressiveResizeCallback', 'warn_compiled_sizes']
+__all__ = ['BLUR_SCHEDULES', 'blur_schedule', 'ProgressiveResizeCallback', 'warn_compiled_sizes']
 
 # %% ../nbs/02_resize.ipynb #628a4287
 class _Knob:
@@ -145,8 +146,6 @@ class ProgressiveResizeCallback(SizeCallback):
 
     @property
     def tfm_mode(self): return self.mode
-
-ProgressiveResize = ProgressiveResizeCallback   # the name of progfast's first releases
 
 # %% ../nbs/02_resize.ipynb #1011429f
 @patch

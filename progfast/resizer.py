@@ -11,10 +11,10 @@ from numbers import Integral
 import torch, torch.nn as nn
 from torch import Tensor
 from fastai.learner import Learner
-from .resize import resize_batch
+from .sizing import resize_batch
 
 # %% auto #0
-__all__ = ['ResBlock', 'LearnedResizer', 'ResizedModel', 'resizer_splitter', 'with_resizer', 'show_resized']
+__all__ = ['ResizerBlock', 'LearnedResizer', 'ResizedModel', 'resizer_splitter', 'with_resizer', 'show_resized']
 
 # %% ../nbs/08_resizer.ipynb #faf90c41
 _INTERPOLATIONS = ('bilinear', 'bicubic', 'area', 'nearest')
@@ -31,7 +31,7 @@ def _check_count(name, v, lo):
         raise ValueError(f"{name} must be a whole number >= {lo}, got {v!r}")
     return int(v)
 
-class ResBlock(nn.Module):
+class ResizerBlock(nn.Module):
     "conv 3x3, BN, LeakyReLU, conv 3x3, BN, plus the input"
     def __init__(self, nf:int, slope:float=0.2):
         super().__init__()
@@ -59,7 +59,7 @@ class LearnedResizer(nn.Module):
         self.output_size,self.interpolation,self.in_channels = out_size,interpolation,in_channels
         self.head = nn.Sequential(nn.Conv2d(in_channels, n_filters, 7, padding=3), nn.LeakyReLU(slope),
                                   nn.Conv2d(n_filters, n_filters, 1), nn.LeakyReLU(slope), nn.BatchNorm2d(n_filters))
-        self.blocks = nn.Sequential(*[ResBlock(n_filters, slope) for _ in range(n_res_blocks)])
+        self.blocks = nn.Sequential(*[ResizerBlock(n_filters, slope) for _ in range(n_res_blocks)])
         self.tail = nn.Sequential(nn.Conv2d(n_filters, n_filters, 3, padding=1, bias=False), nn.BatchNorm2d(n_filters))
         self.out = nn.Conv2d(n_filters, in_channels, 7, padding=3)
         nn.init.zeros_(self.out.weight); nn.init.zeros_(self.out.bias)   # starts as the plain interpolation

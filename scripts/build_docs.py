@@ -11,7 +11,14 @@ renders what is left (plots embedded as PNG), and every page gets the site's nav
 modules in file order, then each sub-folder (`tutorials/`) as a section. Page names follow nbdev's
 (`nbs/01_blur.ipynb` -> `blur.html`) and links to the hosted docs (`doc_host` + `doc_baseurl`) become relative
 links, so the site works from `file://` or any local server. Images linked from the project's files on GitHub
-(`https://raw.githubusercontent.com/<repo>/<branch>/...`, as the README needs them) are embedded from this checkout.
+(`https://raw.githubusercontent.com/<repo>/<branch>/...`, as the README needs them) are embedded from this checkout;
+the "Open in Colab" badge, a remote image, becomes a text badge (the link stays).
+
+Each API name has one entry on the site: nbdev adds a `show_doc` after the export cell of every `@patch`ed method
+even when the notebook calls `show_doc` for it too, so the build keeps a name's first entry on the page of the module
+defining it (`_modidx.py`) and drops the others, and gives API entries the ids nbdev's doc links use. The search box in
+the navigation filters, as the reader types, an index of every page's title, headings and text (`search-index.js`,
+a script, so it loads from `file://` with no server). Wide tables scroll sideways; code and outputs wrap.
 
 Formulas are typeset in the reader's browser by MathJax 2, copied into the site from the `jupyter-server-mathjax`
 package (a dev dependency): no CDN, so the site renders formulas offline.
@@ -25,7 +32,7 @@ Tutorials (`nbs/tutorials/*.ipynb`) must follow the convention checked by `tutor
 badge linking to the notebook on GitHub, and a first code cell that installs progfast only on Colab.
 """
 from __future__ import annotations
-import argparse, html, json, os, re, shutil, sys, time, traceback
+import argparse, ast, html, json, os, re, shutil, sys, time, traceback
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
@@ -33,6 +40,7 @@ from pathlib import Path, PurePosixPath
 REPO = Path(__file__).resolve().parent.parent
 COLAB_BADGE_IMG = 'https://colab.research.google.com/assets/colab-badge.svg'
 SECTION_TITLES = {'tutorials': 'Tutorials'}
+API_TAG = 'api_entry'                  # the tag (class `celltag_api_entry` on the page) of a `show_doc` cell
 
 # ---------------------------------------------------------------------------------------------------- the site's pages
 
@@ -136,6 +144,16 @@ def apply_quarto_options(cell:dict) -> None:
     if opts.get('echo') == 'false': tags.append('remove_input')
     if opts.get('output') == 'false': tags.append('remove_output')
     if not cell['source'].strip(): tags.append('remove_input')
+    if show_doc_name(cell['source']): tags.append(API_TAG)
+
+def show_doc_name(source:str) -> str|None:
+    "The name a `show_doc` cell documents (`show_doc(Learner.fit)` -> 'Learner.fit', or its `name=`); else None"
+    try: body = ast.parse(source).body
+    except SyntaxError: return None
+    if len(body) != 1 or not isinstance(body[0], ast.Expr) or not isinstance(call := body[0].value, ast.Call): return None
+    if getattr(call.func, 'id', None) != 'show_doc' or not call.args: return None
+    name = next((k.value.value for k in call.keywords if k.arg == 'name' and isinstance(k.value, ast.Constant)), None)
+    return str(name) if name else ast.unparse(call.args[0])
 
 _re_link_attrs = re.compile(r'\[([^\]\n]+)\]\(([^)\s]+)\)\{([^}\n]*)\}')
 _re_attr = re.compile(r'([\w-]+)="([^"]*)"')
@@ -241,13 +259,17 @@ def pandoc_id(text:str) -> str:
     s = re.sub(r'^[^a-z]+', '', s)
     return s or 'section'
 
+_re_heading = re.compile(r'^h[1-6]$')
+
 def _fix_headings(soup) -> None:
-    seen = {}
-    for h in soup.find_all(re.compile(r'^h[1-6]$')):
+    "Pandoc's id on every heading (`-1`, `-2`... on a repeat), API entries first: nbdev's doc links must reach them"
+    taken = set()
+    for h in sorted(soup.find_all(_re_heading), key=lambda h: 'api-entry' not in h.get('class', [])):
         for a in h.find_all('a', class_='anchor-link'): a.decompose()
         base = pandoc_id(h.get_text())
-        hid = base if base not in seen else f'{base}-{seen[base]}'
-        seen[base] = seen.get(base, 0) + 1
+        hid,n = base,0
+        while hid in taken: n += 1; hid = f'{base}-{n}'
+        taken.add(hid)
         h['id'] = hid
         a = soup.new_tag('a', href=f'#{hid}', attrs={'class': 'anchor-link', 'aria-label': 'link to this section'})
         a.string = '¶'
@@ -265,10 +287,29 @@ def _fix_links(soup, page:PurePosixPath, doc_url:str, pages:dict) -> None:
                 nb_rel = os.path.normpath(target)
                 if nb_rel in pages: a['href'] = relative_href(pages[nb_rel], page) + (f'#{frag}' if frag else '')
 
+def _fix_tables(soup) -> None:
+    "Each table in a box that scrolls sideways when the table is wider than the page (it is never clipped)"
+    for t in soup.find_all('table'):
+        if 'table-wrap' not in (t.parent.get('class') or []): t.wrap(soup.new_tag('div', attrs={'class': 'table-wrap'}))
+
+def _fix_colab_badge(soup) -> None:
+    "The 'Open in Colab' badge as text, not Colab's remote image (a broken image offline); the link stays"
+    for img in soup.find_all('img', src=COLAB_BADGE_IMG):
+        badge = soup.new_tag('span', attrs={'class': 'colab-badge'})
+        badge.string = 'Open in Colab'
+        img.replace_with(badge)
+
+def site_root(page:PurePosixPath) -> str:
+    "The link from `page` to the site's top folder: '' or '../'"
+    return relative_href('index.html', page)[:-len('index.html')]
+
+SEARCH_BOX = ('<div id="search" role="search"><input type="search" id="search-input" placeholder="Search" '
+              'aria-label="Search the documentation" autocomplete="off"><ul id="search-results"></ul></div>')
+
 def _nav(entries:list[dict], page:PurePosixPath) -> str:
-    "The sidebar: top-level pages, then one list per section, the current page marked"
-    out,section = ['<nav id="sidebar" aria-label="Site navigation">',
-                   f'<a class="site-title" href="{relative_href("index.html", page)}">progfast</a>', '<ul>'],''
+    "The sidebar: the search box, top-level pages, then one list per section, the current page marked"
+    out,section = [f'<nav id="sidebar" aria-label="Site navigation" data-root="{site_root(page)}">',
+                   f'<a class="site-title" href="{relative_href("index.html", page)}">progfast</a>', SEARCH_BOX, '<ul>'],''
     for e in entries:
         if e['section'] != section:
             if section: out.append('</ul></li>')
@@ -291,13 +332,16 @@ def inline_markdown(text:str) -> str:
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
     return re.sub(r'^<p>|</p>\s*$', '', markdown2html_mistune(text).strip())
 
-def page_html(e:dict, entries:list[dict], site_title:str, doc_url:str, pages:dict) -> str:
-    "The whole page for entry `e`: head, navigation, title and description, the notebook's body"
-    from bs4 import BeautifulSoup
-    page = PurePosixPath(e['path'])
-    soup = BeautifulSoup(e['body'], 'html.parser')
+def fix_page(soup, page:PurePosixPath, doc_url:str, pages:dict) -> None:
+    "The body of `page` made ready for the site: heading ids, links, tables that scroll, the Colab badge as text"
     _fix_headings(soup)
     _fix_links(soup, page, doc_url, pages)
+    _fix_tables(soup)
+    _fix_colab_badge(soup)
+
+def page_html(e:dict, soup, entries:list[dict], site_title:str) -> str:
+    "The whole page for entry `e`: head, navigation, title and description, the notebook's body (`soup`, fixed)"
+    page = PurePosixPath(e['path'])
     desc = f'<p class="description">{inline_markdown(e["description"])}</p>' if e['description'] else ''
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -314,8 +358,139 @@ def page_html(e:dict, entries:list[dict], site_title:str, doc_url:str, pages:dic
 {soup}
 <footer>Built from <code>{html.escape(e['source'])}</code>.</footer>
 </main>
+<script src="{site_root(page)}search-index.js"></script>
+<script src="{site_root(page)}search.js"></script>
 </body>
 </html>
+"""
+
+# ------------------------------------------------------------------------------------------- one entry per API name
+
+def api_entries(soup) -> list[tuple]:
+    "The API entries of a page (its `show_doc` cells) in page order, each as (the name its heading shows, the cell)"
+    out = []
+    for cell in soup.find_all('div', class_=f'celltag_{API_TAG}'):
+        h = cell.find(_re_heading)
+        if h is None: continue
+        for a in h.find_all('a', class_='anchor-link'): a.decompose()
+        out.append((h.get_text().strip(), cell))
+    return out
+
+def api_homes(lib_path:Path|None=None) -> dict[str, str]:
+    "The page of the module defining each name of the library, from nbdev's `_modidx.py` (`Learner.fit_progressive`: 'resize.html')"
+    if lib_path is None:
+        from nbdev.config import get_config
+        lib_path = get_config().lib_path
+    f = Path(lib_path)/'_modidx.py'
+    if not f.is_file(): return {}
+    d = next(ast.literal_eval(n.value) for n in ast.parse(f.read_text(encoding='utf-8')).body
+             if isinstance(n, ast.Assign) and getattr(n.targets[0], 'id', None) == 'd')
+    return {name[len(mod)+1:]: url.split('#')[0] for mod,syms in d['syms'].items() for name,(url,*_) in syms.items()}
+
+def api_keep(shown:dict[str, list[str]], homes:dict[str, str]) -> dict[str, list[bool]]:
+    """Which API entries each page keeps (`shown`: the names of its entries, pages in site order): one entry per name on
+    the site, on the page of the module defining it (`homes`) when that page has one, else on the first page that has
+    one; on that page, its first entry"""
+    owner = {}
+    for page,names in shown.items():
+        for n in names: owner.setdefault(n, page)
+    for n in owner:
+        if n in shown.get(homes.get(n, ''), ()): owner[n] = homes[n]
+    keep = {}
+    for page,names in shown.items():
+        firsts = {n: names.index(n) for n in set(names)}
+        keep[page] = [owner[n] == page and firsts[n] == i for i,n in enumerate(names)]
+    return keep
+
+def dedupe_api_entries(soups:dict, homes:dict[str, str]) -> list[str]:
+    "Remove the API entries `api_keep` leaves out from the pages' `soups` (site order), mark the others; what was removed"
+    entries = {page: api_entries(soup) for page,soup in soups.items()}
+    keep = api_keep({page: [n for n,_ in es] for page,es in entries.items()}, homes)
+    removed = []
+    for page,es in entries.items():
+        for (name,cell),k in zip(es, keep[page]):
+            if not k: removed.append(f'{page}: {name}'); cell.decompose(); continue
+            h = cell.find(_re_heading)
+            h['class'] = h.get('class', []) + ['api-entry']
+            h['data-api'] = name
+    return removed
+
+# ----------------------------------------------------------------------------------------------------------- search
+
+SEARCH_TEXT_LIMIT = 20000                # characters of a section's text in the index (the longest now: 12,000)
+
+def search_sections(soup, title:str, description:str='') -> list[list[str]]:
+    "What the search box looks through on a page: [heading id, heading, text] of its top ('', the title) and each section"
+    from bs4 import NavigableString, Tag
+    sections,skip = [['', title, [description, ' ']]],set()
+    for node in soup.descendants:
+        if isinstance(node, Tag) and (_re_heading.match(node.name) or node.name in ('script', 'style')):
+            skip.update(id(s) for s in node.find_all(string=True))
+            if node.name not in ('script', 'style'):
+                sections.append([node.get('id', ''), node.get_text(' ', strip=True).rstrip('¶').strip(), []])
+        elif type(node) is NavigableString and id(node) not in skip: sections[-1][2].append(str(node))
+    return [[hid, head, ' '.join(''.join(text).split())[:SEARCH_TEXT_LIMIT]] for hid,head,text in sections]
+
+def search_index_js(pages:list[dict]) -> str:
+    "The search index (each page's `path`, `title`, `sections`) as a script: browsers load one from `file://`, not JSON"
+    return 'window.PROGFAST_SEARCH = ' + json.dumps(pages, ensure_ascii=False, separators=(',', ':')) + ';\n'
+
+# Filters the index as the reader types: every word must appear in a section (its page title, heading or text); a word
+# in the heading counts most. Links are relative to the page (`data-root` on the navigation).
+SEARCH_JS = r"""(function () {
+  var input = document.getElementById('search-input'), list = document.getElementById('search-results');
+  if (!input || !list || !window.PROGFAST_SEARCH) return;
+  var root = document.getElementById('sidebar').getAttribute('data-root') || '', records = [];
+  window.PROGFAST_SEARCH.forEach(function (p) {
+    p.sections.forEach(function (s) {
+      records.push({href: root + p.path + (s[0] ? '#' + s[0] : ''), page: p.title, heading: s[1], text: s[2],
+                    head: s[1].toLowerCase(), title: p.title.toLowerCase(),
+                    all: (p.title + ' ' + s[1] + ' ' + s[2]).toLowerCase()});
+    });
+  });
+  function score(r, words) {
+    var total = 0;
+    for (var i = 0; i < words.length; i++) {
+      if (r.all.indexOf(words[i]) < 0) return 0;
+      total += 1 + (r.head.indexOf(words[i]) >= 0 ? 10 : 0) + (r.title.indexOf(words[i]) >= 0 ? 3 : 0);
+    }
+    return total;
+  }
+  function snippet(r, word) {
+    var i = r.text.toLowerCase().indexOf(word), start = Math.max(0, i - 40);
+    if (i < 0) return r.text.slice(0, 90);
+    return (start ? '…' : '') + r.text.slice(start, i + 60) + (i + 60 < r.text.length ? '…' : '');
+  }
+  function add(parent, tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    e.textContent = text;
+    parent.appendChild(e);
+    return e;
+  }
+  function show() {
+    var q = input.value.trim().toLowerCase();
+    list.textContent = '';
+    if (q.length < 2) return;
+    var words = q.split(/\s+/), hits = [];
+    records.forEach(function (r) { var s = score(r, words); if (s) hits.push([s, r]); });
+    hits.sort(function (a, b) { return b[0] - a[0]; });
+    if (!hits.length) { add(list, 'li', 'no-hits', 'No results'); return; }
+    hits.slice(0, 20).forEach(function (h) {
+      var r = h[1], a = add(add(list, 'li', '', ''), 'a', '', '');
+      a.href = r.href;
+      add(a, 'span', 'hit-heading', r.heading);
+      if (r.heading !== r.page) add(a, 'span', 'hit-page', r.page);
+      add(a, 'span', 'hit-text', snippet(r, words[0]));
+    });
+  }
+  input.addEventListener('input', show);
+  input.addEventListener('keydown', function (e) {
+    var first = list.querySelector('a');
+    if (e.key === 'Enter' && first) window.location.href = first.href;
+    if (e.key === 'Escape') { input.value = ''; show(); }
+  });
+})();
 """
 
 # Math is typeset in the reader's browser by MathJax 2 from the `jupyter-server-mathjax` package, copied into the site
@@ -355,7 +530,19 @@ body { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, san
 a.anchor-link { visibility: hidden; margin-left: 0.3rem; text-decoration: none; }
 h1:hover a.anchor-link, h2:hover a.anchor-link, h3:hover a.anchor-link, h4:hover a.anchor-link { visibility: visible; }
 .cell { margin: 0.8rem 0; }
+#search input { width: 100%; box-sizing: border-box; margin: 0.3rem 0; padding: 0.25rem 0.4rem; font: inherit;
+                border: 1px solid #ccc; border-radius: 4px; }
+#search-results li { margin: 0.3rem 0; font-size: 0.85rem; overflow-wrap: anywhere; }
+#search-results a { padding: 0.2rem 0.3rem; border-radius: 4px; background: #fff; }
+#search-results .hit-heading { display: block; font-weight: bold; }
+#search-results .hit-page, #search-results .hit-text, #search-results .no-hits { display: block; color: #666; font-size: 0.78rem; }
 .input_area, .output_text pre, pre { background: #f5f5f5; border-radius: 4px; padding: 0.5rem; overflow-x: auto; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+#content { overflow-wrap: break-word; }
+.table-wrap { overflow-x: auto; max-width: 100%; margin: 0.5rem 0; }
+.table-wrap > table { margin: 0; }
+.colab-badge { display: inline-block; padding: 0.1rem 0.6rem; border-radius: 4px; background: #f9ab00; color: #222;
+               font-size: 0.85rem; font-weight: 600; }
 .output_text pre { background: #fff; border-left: 3px solid #ddd; }
 .output_stderr pre { background: #fff4f4; }
 .output_png img, .output_jpeg img, img { max-width: 100%; }
@@ -378,17 +565,27 @@ def _display_path(p:Path) -> str:
     try: return Path(p).resolve().relative_to(REPO).as_posix()
     except ValueError: return str(p)
 
-def write_site(out:Path, entries:list[dict]) -> None:
-    "Write every page, the style sheet and `site.json` (the page list) into the empty folder `out`"
+def write_site(out:Path, entries:list[dict], verbose:bool=False) -> None:
+    "Write every page, the style sheet, the search index and `site.json` (the page list) into the empty folder `out`"
+    from bs4 import BeautifulSoup
     from nbdev.config import get_config
     from pygments.formatters import HtmlFormatter
     cfg = get_config()
     doc_url = f"{cfg.doc_host.rstrip('/')}{cfg.doc_baseurl.rstrip('/')}/"
     pages = {e['rel']: e['path'] for e in entries}
+    soups = {e['path']: BeautifulSoup(e['body'], 'html.parser') for e in entries}
+    removed = dedupe_api_entries(soups, api_homes())
+    if verbose and removed: print(f"  {len(removed)} repeated API entries left out")
+    index = []
     for e in entries:
+        page,soup = PurePosixPath(e['path']),soups[e['path']]
+        fix_page(soup, page, doc_url, pages)
+        index.append(dict(path=e['path'], title=e['title'], sections=search_sections(soup, e['title'], e['description'])))
         dest = out/e['path']
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(page_html(e, entries, cfg.title, doc_url, pages), encoding='utf-8')
+        dest.write_text(page_html(e, soup, entries, cfg.title), encoding='utf-8')
+    (out/'search-index.js').write_text(search_index_js(index), encoding='utf-8')
+    (out/'search.js').write_text(SEARCH_JS, encoding='utf-8')
     if any(e['math'] for e in entries): copy_mathjax(out)
     (out/'style.css').write_text(CSS + HtmlFormatter(style='default').get_style_defs('.highlight'), encoding='utf-8')
     manifest = [{k:v for k,v in e.items() if k != 'body'} for e in entries]
@@ -428,7 +625,7 @@ def build(out:Path=REPO/'_docs_local', nbs:Path=REPO/'nbs', n_workers:int=2, ver
     scratch = out.with_name(out.name + '.building')
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    try: write_site(scratch, entries)
+    try: write_site(scratch, entries, verbose)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise

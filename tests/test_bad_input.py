@@ -11,10 +11,12 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.metrics import accuracy
 import progfast.khor
-from progfast.all import (as_schedule, ConstSchedule, LinearSchedule, StepSchedule, StageSchedule, RampSchedule,
-                          gaussian_blur, RandomBlur, ProgressiveResize, MixSize, SizeSampler, mixsize_distribution,
-                          LearnedResizer, with_resizer, folder_dls, BadImageWarning, progressive_learner,
-                          compare_regimes, compare_khor, khor_net, fashion_mnist_dls)
+from progfast.all import (ConstSchedule, LinearSchedule, StepSchedule, StageSchedule, RampSchedule, RandomBlur,
+                          ProgressiveResizeCallback, MixSize, mixsize_distribution, LearnedResizer, with_resizer, folder_dls,
+                          BadImageWarning, progressive_learner, compare_regimes, compare_khor, khor_net, fashion_mnist_dls)
+from progfast.schedule import as_schedule
+from progfast.blur import gaussian_blur
+from progfast.mixsize import SizeSampler
 from progfast.cli import main
 from progfast.testing import messy_folder, stripes_folder, stripes_image, tiny_cnn
 
@@ -195,8 +197,8 @@ MIXSIZES = [
 def test_mixsize_arguments(fn, exc, words): raises(exc, fn, words)
 
 MIXSIZE_FITS = [   # (id, model kind, fit, exc, words): refused when the fit starts, before any batch
-    ('with-progressive-resize', 'tiny', lambda l: l.fit(1, cbs=[MixSize([16, 32]), ProgressiveResize([16, 32])]), ValueError,
-     ['MixSize cannot train together with ProgressiveResize']),
+    ('with-progressive-resize', 'tiny', lambda l: l.fit(1, cbs=[MixSize([16, 32]), ProgressiveResizeCallback([16, 32])]), ValueError,
+     ['MixSize cannot train together with ProgressiveResizeCallback']),
     ('batch-scale-step-larger-than-epoch', 'tiny', lambda l: l.fit(1, cbs=MixSize([4, 32])), ValueError,
      ['a step at 4 px holds 512 images', "mode='plain'"]),
     ('sizes-the-model-cannot-take', 'fixed', lambda l: l.fit(1, cbs=MixSize([16, 32], mode='plain')), ValueError,
@@ -264,7 +266,7 @@ def test_resizer_in_front_of_a_model_that_takes_one_size(fixed_learn):
     refused(fixed_learn, lambda l: l.fit_progressive(4, 1e-3, sizes='khor'), ValueError, ['the model cannot take 24x24 images'])
     assert fixed_learn.model.resizer.output_size == 32
 
-# --- fit_progressive and ProgressiveResize
+# --- fit_progressive and ProgressiveResizeCallback
 
 FITS = [   # (id, fit_progressive arguments, exc, words); 4 epochs unless given
     ('sizes-unknown-name', dict(sizes='fast'), ValueError, ["'fast'", "'khor'"]),
@@ -318,11 +320,11 @@ def test_fit_progressive_refuses_before_training(learn, kwargs, exc, words):
     refused(learn, lambda l: l.fit_progressive(n, 1e-3, **kwargs), exc, words)
     assert not hasattr(learn, 'progressive') or not learn.progressive.history
 
-CALLBACKS = [   # ProgressiveResize given to fastai's own fit methods
-    ('one-cycle-sizes-zero', lambda l: l.fit_one_cycle(2, 1e-3, cbs=ProgressiveResize([0, 32])), ValueError, ['gives 0']),
-    ('fit-dropout-without-dropout-layers', lambda l: l.fit(2, 1e-3, cbs=ProgressiveResize(32, regularization=dict(dropout=0.3))),
+CALLBACKS = [   # ProgressiveResizeCallback given to fastai's own fit methods
+    ('one-cycle-sizes-zero', lambda l: l.fit_one_cycle(2, 1e-3, cbs=ProgressiveResizeCallback([0, 32])), ValueError, ['gives 0']),
+    ('fit-dropout-without-dropout-layers', lambda l: l.fit(2, 1e-3, cbs=ProgressiveResizeCallback(32, regularization=dict(dropout=0.3))),
      ValueError, ['no dropout modules']),
-    ('constructor-bad-n-epoch', lambda l: ProgressiveResize(32, n_epoch=0), ValueError, ['n_epoch', 'got 0']),
+    ('constructor-bad-n-epoch', lambda l: ProgressiveResizeCallback(32, n_epoch=0), ValueError, ['n_epoch', 'got 0']),
 ]
 
 @pytest.mark.parametrize('fn,exc,words', [c[1:] for c in CALLBACKS], ids=[c[0] for c in CALLBACKS])

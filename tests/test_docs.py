@@ -1,7 +1,9 @@
 """The documentation site: `scripts/build_docs.py` renders it from `nbs/` (their committed outputs; it runs nothing),
-a real headless browser checks it: every page's title and navigation, images (the Colab badge may stay external when
-it has its alt text), internal links, formulas typeset by the site's own MathJax, and on every tutorial page a run in
-the offline or full mode (`make outputs`), never a quick one.
+a real headless browser checks it: every page's title and navigation, images (none broken, the Colab badge included:
+offline it is text), internal links, formulas typeset by the site's own MathJax, on every tutorial page a run in
+the offline or full mode (`make outputs`), never a quick one, the search box (on every page; typing a word finds the
+page that has it, served or from `file://`), one API entry per name on the whole site, and tables and code that fit
+the page (a wide table scrolls, code wraps).
 
 The browser is Debian's `chromium` with its `chromedriver`, driven by Selenium (never a downloaded browser), started as
 `../shared/ENV.md` describes. `make test-docs` installs them first. The browser tests skip, saying why, only when no
@@ -9,10 +11,11 @@ chromium/chromedriver can be found; with `PROGFAST_REQUIRE_BROWSER=1` (set by `m
 The site is served from 127.0.0.1 on a free port.
 """
 import json, os, re, shutil, subprocess, sys, tempfile, threading
+from collections import Counter
 from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
@@ -93,6 +96,13 @@ def png_output():
     return dict(output_type='display_data', metadata={}, data={'image/png': base64.b64encode(buf.getvalue()).decode(),
                                                                 'text/plain': '<Figure>'})
 
+# A class and a method patched onto it in export cells, the method's `show_doc` also called by hand: nbdev adds its own
+# `show_doc` for both, so the processed notebook has `Thing.go` twice (`add_show_docs`)
+API_CELLS = [('code', 'from fastcore.basics import patch'),
+             ('code', '#| export\nclass Thing:\n    "A thing"\n    def __init__(self, x=1): self.x = x'),
+             ('code', '#| export\n@patch\ndef go(self:Thing, where:str=\'home\'):\n    "Go somewhere"\n    return where'),
+             ('code', 'show_doc(Thing.go)')]
+
 def colab_cells(rel):
     "The two cells every tutorial starts with (after its title)"
     return [('md', f'[![Open In Colab]({bd.COLAB_BADGE_IMG})]({bd.colab_url(Path(rel))})'),
@@ -116,10 +126,73 @@ def test_pandoc_markdown_links_and_divs():
 def test_quarto_options_become_tags():
     cell = dict(cell_type='code', source='#| echo: false\n#| output: asis\nshow_doc(f)', metadata={})
     bd.apply_quarto_options(cell)
-    assert cell['source'] == 'show_doc(f)' and cell['metadata']['tags'] == ['remove_input']
+    assert cell['source'] == 'show_doc(f)' and cell['metadata']['tags'] == ['remove_input', bd.API_TAG]
     cell = dict(cell_type='code', source='#| include: false\nx = 1', metadata={})
     bd.apply_quarto_options(cell)
     assert 'remove_cell' in cell['metadata']['tags']
+
+def test_show_doc_names():
+    assert bd.show_doc_name('show_doc(Learner.fit_progressive)') == 'Learner.fit_progressive'
+    assert bd.show_doc_name("show_doc(f, name='g')") == 'g' and bd.show_doc_name('show_doc(f)\n') == 'f'
+    assert bd.show_doc_name('x = 1') is None and bd.show_doc_name('show_doc(') is None
+    assert bd.show_doc_name('print(1)\nshow_doc(f)') is None and bd.show_doc_name('show_doc()') is None
+
+def test_api_keep_one_entry_per_name():
+    "A name's first entry on its module's page; on the first page showing it when its module's page does not"
+    shown = {'index.html': ['f'], 'core.html': ['Thing', 'Thing.go', 'Thing.go', 'f'], 'extra.html': ['Thing.go', 'g', 'g'],
+             'tutorials/t.html': ['h', 'g']}
+    homes = {'Thing': 'core.html', 'Thing.go': 'core.html', 'f': 'core.html', 'g': 'core.html'}
+    assert bd.api_keep(shown, homes) == {'index.html': [False], 'core.html': [True, True, False, True],
+                                         'extra.html': [False, True, False], 'tutorials/t.html': [True, False]}
+    assert bd.api_keep({}, homes) == {}
+
+def api_cell(name):
+    "A `show_doc` cell as nbconvert renders it"
+    return (f'<div class="cell border-box-sizing code_cell rendered celltag_remove_input celltag_{bd.API_TAG}">'
+            f'<div class="output_markdown rendered_html output_subarea"><hr><p><a href="x.py">source</a></p>'
+            f'<h3 id="{name}">{name}<a class="anchor-link" href="#{name}">¶</a></h3><blockquote><p>{name} (x)</p>'
+            f'</blockquote><p><em>Docs of {name}</em></p></div></div>')
+
+def test_dedupe_api_entries():
+    "Repeated entries are removed, on a page and across pages; the entries left keep the ids nbdev's doc links use"
+    from bs4 import BeautifulSoup
+    soups = {'core.html': BeautifulSoup('<h2>Thing.go</h2><p>Intro</p>' + api_cell('Thing') + api_cell('Thing.go')
+                                        + api_cell('Thing.go'), 'html.parser'),
+             'tutorials/t.html': BeautifulSoup(api_cell('Thing.go') + '<p>A tutorial</p>', 'html.parser')}
+    removed = bd.dedupe_api_entries(soups, {'Thing': 'core.html', 'Thing.go': 'core.html'})
+    assert removed == ['core.html: Thing.go', 'tutorials/t.html: Thing.go']
+    core = soups['core.html']
+    bd.fix_page(core, PurePosixPath('core.html'), 'https://progfast.github.io/progfast/', {})
+    assert [(h['data-api'], h['id']) for h in core.select('.api-entry')] == [('Thing', 'thing'), ('Thing.go', 'thing.go')]
+    assert core.h2['id'] == 'thing.go-1' and core.get_text().count('Docs of Thing.go') == 1
+    assert 'Thing.go' not in soups['tutorials/t.html'].get_text()
+
+def test_tables_badge_and_root():
+    from bs4 import BeautifulSoup
+    soup = BeautifulSoup(f'<p><a href="{bd.colab_url(Path("tutorials/01_x.ipynb"))}"><img alt="Open In Colab" '
+                         f'src="{bd.COLAB_BADGE_IMG}"></a></p><table><tr><td>1</td></tr></table>', 'html.parser')
+    bd.fix_page(soup, PurePosixPath('tutorials/x.html'), 'https://progfast.github.io/progfast/', {})
+    assert not soup.find('img') and soup.a.get_text() == 'Open in Colab' and soup.a['href'].startswith('https://colab.')
+    assert soup.table.parent['class'] == ['table-wrap']
+    bd._fix_tables(soup)                                                           # wrapped once only
+    assert len(soup.select('.table-wrap')) == 1
+    assert bd.site_root(PurePosixPath('index.html')) == '' and bd.site_root(PurePosixPath('tutorials/x.html')) == '../'
+
+def test_search_index():
+    "Each page in the index: its top (title, description, text before the first heading), then each section"
+    from bs4 import BeautifulSoup
+    soup = BeautifulSoup('<p>Intro <b>words</b>.</p><div><h2 id="usage">Usage<a class="anchor-link">¶</a></h2>\n'
+                         '<p>Call <code>fit_progressive</code>\n  here.</p><script>var secret;</script><style>p {}</style>'
+                         '</div><h3 id="thing.go" class="api-entry">Thing.go</h3><pre>x = 1</pre><!-- a comment -->',
+                         'html.parser')
+    sections = bd.search_sections(soup, 'Core', 'Core things')
+    assert sections == [['', 'Core', 'Core things Intro words.'], ['usage', 'Usage', 'Call fit_progressive here.'],
+                        ['thing.go', 'Thing.go', 'x = 1']]
+    js = bd.search_index_js([dict(path='core.html', title='Core', sections=sections)])
+    prefix = 'window.PROGFAST_SEARCH = '
+    assert js.startswith(prefix) and js.rstrip().endswith(';')
+    assert json.loads(js[len(prefix):].rstrip().rstrip(';')) == [dict(path='core.html', title='Core', sections=sections)]
+    assert len(bd.search_sections(BeautifulSoup('<p>' + 'word ' * 5000 + '</p>', 'html.parser'), 'T')[0][2]) <= bd.SEARCH_TEXT_LIMIT
 
 def test_page_names_and_order():
     rels = [Path(p) for p in ['tutorials/02_b.ipynb', '01_blur.ipynb', 'index.ipynb', 'tutorials/01_a.ipynb',
@@ -147,11 +220,13 @@ def test_tutorial_convention(tmp_path):
     assert len(bd.tutorial_problems(nbformat.read(tmp_path/wrong, as_version=4), wrong)) == 1
 
 def test_small_site_with_tutorials(tmp_path):
-    "Sections, tutorial pages with their run, plots and links between notebooks, on a tiny notebook folder"
+    """Sections, tutorial pages with their run, plots and links between notebooks, one entry per API name, tables in a
+    box that scrolls, the Colab badge as text and the search index, on a tiny notebook folder"""
     nbs = tmp_path/'nbs'
     make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'), ('md', 'See [the quickstart](tutorials/01_quick.ipynb).'))
     make_nb(nbs/'00_core.ipynb', ('md', '# Core\n\n> Core things'), ('code', '#| hide\nsecret = 42'),
-            ('code', 'print(secret + 1)', [stdout(['4', '3\n'])]), run=a_run())      # text stored as lines
+            ('code', 'print(secret + 1)', [stdout(['4', '3\n'])]),      # text stored as lines
+            *API_CELLS, ('md', '| a | b |\n|---|---|\n| 1 | 2 |'), run=a_run())
     rel = Path('tutorials/01_quick.ipynb')
     make_nb(nbs/rel, ('md', '# Quickstart\n\n> Run it'), *colab_cells(rel),
             ('code', "MODE = run_mode()\nprint(f'run mode: {MODE}')", [stdout('run mode: offline\n')]),
@@ -168,9 +243,17 @@ def test_small_site_with_tutorials(tmp_path):
     assert '<strong>offline</strong> mode at commit' in quick
     assert 'href="../style.css"' in quick and 'href="../index.html"' in quick and 'data:image/png;base64,' in quick
     assert bd.colab_url(rel) in quick
+    assert 'colab-badge.svg' not in quick and '<span class="colab-badge">Open in Colab</span></a>' in quick
+    assert 'src="../search-index.js"' in quick and 'data-root="../"' in quick and 'id="search-input"' in quick
     core = (tmp_path/'site'/'core.html').read_text()
     assert '<pre>43\n</pre>' in core and 'secret = 42' not in core and '#|' not in core
     assert 'href="tutorials/quick.html"' in (tmp_path/'site'/'index.html').read_text()
+    assert re.findall(r'data-api="([^"]*)"', core) == ['Thing', 'Thing.go']          # nbdev added a second Thing.go
+    assert 'id="thing.go"' in core and core.count('Go somewhere') == 1
+    assert '<div class="table-wrap"><table>' in core
+    index = (tmp_path/'site'/'search-index.js').read_text()
+    assert index.startswith('window.PROGFAST_SEARCH = ') and '"core.html"' in index and 'Go somewhere' in index
+    assert (tmp_path/'site'/'search.js').read_text() == bd.SEARCH_JS
 
 def test_the_build_runs_nothing(tmp_path):
     "A cell that would fail or write a file is rendered with its committed output, not run"
@@ -251,14 +334,44 @@ def serve(site):
 
 PAGE_JS = """
 const out = document.querySelectorAll('.output, .output_area');
+const c = document.querySelector('#content'), box = document.querySelector('#search-input');
+const limit = Math.min(c.getBoundingClientRect().right - parseFloat(getComputedStyle(c).paddingRight),
+                       document.documentElement.clientWidth) + 1;
+// Does `el` reach past what the reader can see or scroll to (the content's width, a box that hides what overflows)?
+function cut(el) {
+  for (let a = el.parentElement; a && a !== c; a = a.parentElement) {
+    const ox = getComputedStyle(a).overflowX;
+    if (ox === 'auto' || ox === 'scroll') return a.getBoundingClientRect().right > limit;
+    if ((ox === 'hidden' || ox === 'clip') && el.getBoundingClientRect().right > a.getBoundingClientRect().right + 1) return true;
+  }
+  return el.getBoundingClientRect().right > limit;
+}
+// An API entry: a heading the build marks (`data-api`), or one laid out as nbdev's show_doc writes it (a rule, the
+// source link, the name), so that an entry the build failed to mark is counted too
+function api_entry(h) {
+  let p = h.previousElementSibling;
+  if (p && p.tagName === 'P' && p.innerText.trim() === 'source') p = p.previousElementSibling;
+  return !!h.dataset.api || (!!p && p.tagName === 'HR');
+}
 return {
   title: document.title,
   h1: (document.querySelector('header h1.title') || {}).textContent || null,
-  nav: [...document.querySelectorAll('nav#sidebar a')].map(a => a.href),
+  nav: [...document.querySelectorAll('nav#sidebar a')].filter(a => !a.closest('#search')).map(a => a.href),
   active: [...document.querySelectorAll('nav#sidebar a.active')].map(a => a.href),
-  images: [...document.querySelectorAll('#content img')].map(i => ({src: i.src.slice(0, 40), alt: i.alt, ok: i.complete && i.naturalWidth > 0})),
+  images: [...document.images].map(i => ({src: i.src.slice(0, 60), alt: i.alt, ok: i.complete && i.naturalWidth > 0})),
+  search: !!(box && box.offsetParent !== null && box.offsetWidth > 0),
+  colab: [...c.querySelectorAll('a[href^="https://colab.research.google.com/"]')].map(a => a.offsetWidth > 0 ? a.innerText : ''),
+  api: [...c.querySelectorAll('h2, h3, h4, h5, h6')].filter(api_entry)
+         .map(h => [h.dataset.api || h.innerText.replace('¶', '').trim(), h.id]),
+  heading_ids: [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')].map(h => h.id).filter(i => i),
+  n_tables: c.querySelectorAll('table').length,
+  n_code: c.querySelectorAll('pre').length,
+  cut_tables: [...c.querySelectorAll('table')].filter(cut).map(t => t.innerText.slice(0, 60)),
+  cut_code: [...c.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth + 1 || cut(p))
+                                            .map(p => p.innerText.slice(0, 60)),
   run_mode: (document.querySelector('meta[name="progfast-run-mode"]') || {}).content || null,
   text: document.querySelector('#content').innerText,
+  body_text: [...c.children].filter(e => e.tagName !== 'FOOTER').map(e => e.innerText).join('\\n'),
   errors: document.querySelectorAll('.output_error').length,
   output_text: [...out].map(o => o.innerText).join('\\n'),
   code: [...document.querySelectorAll('.input_area, pre')].map(p => p.innerText),
@@ -319,12 +432,8 @@ def run_problems(pages, seen):
         if re.search(r'run mode: quick', s['output_text']): problems.append(f"{p['path']}: an output says 'run mode: quick'")
     return problems
 
-def colab_badge(img) -> bool:
-    "The Colab badge: an external image that may not load offline, acceptable with its alt text"
-    return img['src'].startswith('https://colab.research.google.com/') and 'colab' in (img['alt'] or '').lower()
-
 def page_problems(pages, seen, base, nbs):
-    "Each page has its notebook's title, the navigation (every page, itself marked) and its plots, all displayed"
+    "Each page has its notebook's title, the navigation (every page, itself marked), the search box and its plots, all displayed"
     problems = []
     for p in pages:
         s,src = seen[p['path']],nbs/p['rel']
@@ -333,8 +442,11 @@ def page_problems(pages, seen, base, nbs):
             problems.append(f"{p['path']}: title {s['title']!r}, heading {s['h1']!r}; the notebook's title is {title!r}")
         if s['nav'][1:] != [base + q['path'] for q in pages] or s['active'] != [base + p['path']]:
             problems.append(f"{p['path']}: navigation lists {s['nav']}, current {s['active']}")
-        broken = [i['src'] for i in s['images'] if not i['ok'] and not colab_badge(i)]
+        broken = [(i['src'], i['alt']) for i in s['images'] if not i['ok']]
         if broken: problems.append(f"{p['path']}: images that do not display: {broken}")
+        if not s['search']: problems.append(f"{p['path']}: no search box")
+        if p['rel'].startswith('tutorials/') and not any('open in colab' in t.lower() for t in s['colab']):
+            problems.append(f"{p['path']}: no visible 'Open in Colab' link (links to Colab show {s['colab']})")
         shown = sum(i['ok'] and i['src'].startswith('data:image') for i in s['images'])
         if shown < p['images'] or (runs_a_plot(src) and shown == 0):
             problems.append(f"{p['path']}: {shown} plots shown, the notebook made {p['images']}")
@@ -348,6 +460,57 @@ def content_problems(seen):
         if 'Traceback (most recent call last)' in s['output_text']: problems.append(f"{path}: a traceback in an output")
         if any(re.search(r'^\s*#\|', c, re.M) for c in s['code']): problems.append(f"{path}: nbdev directives shown")
         if any('nbdev.showdoc' in c for c in s['code']): problems.append(f"{path}: a hidden cell's source shown")
+    return problems
+
+def api_problems(seen):
+    "API entries shown twice on a page or on two pages, or without the id nbdev's doc links use; heading ids given twice"
+    problems,where = [],{}
+    for path,s in seen.items():
+        names = [n for n,_ in s['api']]
+        problems += [f"{path}: API entry {n} shown {k} times" for n,k in Counter(names).items() if k > 1]
+        problems += [f"{path}: API entry {n} has the id {i!r}, not {bd.pandoc_id(n)!r}" for n,i in s['api'] if i != bd.pandoc_id(n)]
+        problems += [f"{path}: heading id {i!r} given {k} times" for i,k in Counter(s['heading_ids']).items() if k > 1]
+        for n in names: where.setdefault(n, set()).add(path)
+    return problems + [f"API entry {n} on {len(ps)} pages: {sorted(ps)}" for n,ps in where.items() if len(ps) > 1]
+
+def layout_problems(seen):
+    "Tables cut off at the page's edge (not in a box that scrolls), code that runs past its box instead of wrapping"
+    problems = []
+    for path,s in seen.items():
+        if s['cut_tables']: problems.append(f"{path}: tables cut off at the edge: {s['cut_tables'][:3]}")
+        if s['cut_code']: problems.append(f"{path}: code running past its box: {s['cut_code'][:3]}")
+    return problems
+
+def distinctive_word(seen, path):
+    "A word (8+ letters) on the page `path` (not in its footer) and on no other page, or None"
+    words = lambda text: set(re.findall(r'\b[a-z]{8,}\b', text.lower()))
+    others = set().union(*[words(s['body_text']) for p,s in seen.items() if p != path])
+    return min(words(seen[path]['body_text']) - others, default=None)
+
+def search_hits(browser, url, words, timeout=10):
+    "Type `words` into the search box of the page at `url`; the links it lists then (absolute URLs), None with no box"
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    browser.get(url)
+    boxes = browser.find_elements(By.ID, 'search-input')
+    if not boxes: return None
+    boxes[0].send_keys(words)
+    try: WebDriverWait(browser, timeout).until(lambda b: b.find_elements(By.CSS_SELECTOR, '#search-results li'))
+    except TimeoutException: return []
+    return [a.get_attribute('href') for a in browser.find_elements(By.CSS_SELECTOR, '#search-results a')]
+
+def search_problems(browser, base, pages, seen, targets):
+    "Typed into the search box of the first and the last page, a word only the page `target` has lists a link to it"
+    problems = []
+    for target in targets:
+        word = distinctive_word(seen, target)
+        if word is None:
+            problems.append(f"{target}: no word of 8+ letters that no other page has (nothing to search for)"); continue
+        for start in dict.fromkeys([pages[0]['path'], pages[-1]['path']]):
+            hits = search_hits(browser, base + start, word)
+            if not any(h.split('#')[0] == base + target for h in hits or []):
+                problems.append(f"{start}: searching for {word!r} (only on {target}) lists {(hits or [])[:5]}, not {target}")
     return problems
 
 def link_problems(seen, base, site):
@@ -370,18 +533,25 @@ def test_the_checks_catch_a_broken_site(browser, tmp_path):
     make_nb(nbs/'index.ipynb', ('md', '# Tiny\n\n> The index'), ('md', 'See [core](00_core.ipynb#a-plot).'))
     make_nb(nbs/'00_core.ipynb', ('md', '# Core\n\n> Core things'), ('md', '## A plot'),
             ('md', 'The sigma of step $i$ is $\\sigma_i = \\sigma_0 - \\sigma_0 \\frac{i}{N-1}$.'),
-            ('code', 'import matplotlib.pyplot as plt'), ('code', 'plt.plot([1, 3, 2]);', [png_output()]))
+            ('code', 'import matplotlib.pyplot as plt'), ('code', 'plt.plot([1, 3, 2]);', [png_output()]), *API_CELLS,
+            ('md', '| ' + ' | '.join(f'column {i}' for i in range(40)) + ' |\n|' + '---|' * 40 + '\n|' + ' 1 |' * 40),
+            ('code', '# ' + 'a long comment ' * 30 + '\nx = 1'))
     rel = Path('tutorials/01_t.ipynb')
     make_nb(nbs/rel, ('md', '# T\n\n> A tutorial'), *colab_cells(rel), ('code', 'print("run mode: offline")',
-            [stdout('run mode: offline\n')]), run=a_run())
+            [stdout('run mode: offline\n')]), ('md', 'Zygomorphic flowers.'), run=a_run())
     res = run_build(site, nbs, n_workers=1)
     assert res.returncode == 0, res.stderr[-3000:]
     def check():
         with serve(site) as base:
             pages,seen = crawl_site(browser, base, site)
             return (page_problems(pages, seen, base, nbs) + content_problems(seen) + link_problems(seen, base, site)
-                    + math_problems(browser, base, pages) + run_problems(pages, seen))
+                    + math_problems(browser, base, pages) + run_problems(pages, seen) + api_problems(seen)
+                    + layout_problems(seen) + search_problems(browser, base, pages, seen, ['core.html', 'tutorials/t.html']))
     assert check() == []
+    with serve(site) as base: _,seen = crawl_site(browser, base, site)
+    assert search_problems(browser, site.as_uri() + '/', *crawl_site(browser, site.as_uri() + '/', site),
+                           ['core.html', 'tutorials/t.html']) == []                  # from file://, no server
+    assert [n for n,_ in seen['core.html']['api']] == ['Thing', 'Thing.go']
     with serve(site) as base:
         browser.get(base + 'core.html'); wait_for_math(browser)
         assert browser.execute_script(MATH_JS)['rendered'] >= 2                 # both formulas typeset
@@ -397,13 +567,31 @@ def test_the_checks_catch_a_broken_site(browser, tmp_path):
     core = re.sub(r'src="data:image/png;base64,[^"]*"', 'src="plot.png"', core)                   # a plot lost
     core = core.replace('</footer>', '</footer><div class="output_error"><pre>ValueError</pre></div>'
                         '<div class="output_area"><pre>Traceback (most recent call last):</pre></div>')      # errors shown
+    core = core.replace('</footer>', '</footer><h3 data-api="Thing.go" id="thing.go-9">Thing.go</h3>'    # an entry again
+                        '<h2 id="a-plot">A plot again</h2>'                                          # an id again
+                        f'<table><tr><td>{"x" * 600}</td></tr></table>'                          # a table cut off
+                        f'<pre style="white-space: pre">{"y = 1; " * 100}</pre>')                 # code running off
+    core = core.replace('<div class="table-wrap">', '<div>')                                          # no scrolling box
     (site/'core.html').write_text(core.replace('<title>Core', '<title>Kore'))
     (site/'index.html').write_text((site/'index.html').read_text().replace('#a-plot', '#no-such-heading')
-                                   .replace('href="core.html">Core', 'href="gone.html">Core'))
+                                   .replace('href="core.html">Core', 'href="gone.html">Core')
+                                   .replace('id="search-input"', 'id="no-search"'))                   # no search box
+    tut = (site/'tutorials'/'t.html').read_text()
+    (site/'tutorials'/'t.html').write_text(tut.replace('<span class="colab-badge">Open in Colab</span>',   # the remote
+        f'<img alt="Open In Colab" src="{bd.COLAB_BADGE_IMG}">')                                        # badge image
+        .replace('</footer>', '</footer><h3 data-api="Thing" id="thing">Thing</h3>'))              # on a second page
+    (site/'search-index.js').write_text('window.PROGFAST_SEARCH = [];\n')                            # an empty index
     problems = '\n'.join(check())
     for expected in ["core.html: title 'Kore", 'core.html: images that do not display', 'core.html: 0 plots shown',
                      'core.html: 1 error output cells', 'core.html: a traceback', 'index.html: navigation lists',
-                     'index.html -> ', '(no #no-such-heading on core.html)', 'gone.html (no such page)']:
+                     'index.html -> ', '(no #no-such-heading on core.html)', 'gone.html (no such page)',
+                     'core.html: API entry Thing.go shown 2 times', "core.html: API entry Thing.go has the id 'thing.go-9'",
+                     "core.html: heading id 'a-plot' given 2 times", "API entry Thing on 2 pages: ['core.html', 'tutorials/t.html']",
+                     "core.html: tables cut off at the edge: ['column 0", "'xxxxxxxxxx",
+                     'core.html: code running past its box: [\'y = 1;', 'index.html: no search box',
+                     "tutorials/t.html: images that do not display: [('https://colab.research.google.com/assets/colab-badge.svg'",
+                     "tutorials/t.html: no visible 'Open in Colab' link", 'index.html: searching for ',
+                     '(only on core.html) lists [], not core.html', '(only on tutorials/t.html) lists [], not tutorials/t.html']:
         assert expected in problems, f"{expected!r} not reported in:\n{problems}"
 
 @pytest.fixture(scope='module')
@@ -470,3 +658,28 @@ def test_api_reference_documents_every_export(crawl):
             pid = bd.pandoc_id(name)
             if pid not in ids and not any(i.endswith('.' + pid) for i in ids): missing.append(f'{mod}.{name}')
     assert not missing, f"exported names with no API entry on their page: {missing}"
+
+def test_search_finds_pages(crawl, browser, server, built_site):
+    "On every page a search box; typing a word only one page has lists that page, served or opened from `file://`"
+    pages,seen = crawl
+    targets = [pages[1]['path'], pages[-1]['path']]                       # a module's page, the last tutorial
+    problems = search_problems(browser, server, pages, seen, targets)
+    problems += search_problems(browser, built_site.as_uri() + '/', pages, seen, targets[-1:])
+    assert not problems, '\n'.join(problems)
+    hits = search_hits(browser, server + 'tutorials/quickstart.html', 'fit_progressive')
+    assert server + 'resize.html#learner.fit_progressive' in hits, hits   # an API entry, from a page one folder down
+
+def test_api_entries_once(crawl):
+    "One entry per API name on the whole site, with the id nbdev's doc links use (`Learner.fit_progressive` was on the resize page 3 times)"
+    _,seen = crawl
+    problems = api_problems(seen)
+    assert not problems, '\n'.join(problems)
+    assert [n for n,_ in seen['resize.html']['api']].count('Learner.fit_progressive') == 1
+    assert sum(len(s['api']) for s in seen.values()) >= 100, "too few API entries found: the check would test nothing"
+
+def test_tables_scroll_and_code_wraps(crawl):
+    "No table cut off at the page's edge (Tutorial 03's summary), no code running off it (long comments)"
+    _,seen = crawl
+    assert sum(s['n_tables'] for s in seen.values()) and sum(s['n_code'] for s in seen.values()), "nothing to check"
+    problems = layout_problems(seen)
+    assert not problems, '\n'.join(problems)

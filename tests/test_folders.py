@@ -10,7 +10,7 @@ from fastai.metrics import accuracy
 from fastai.data.transforms import parent_label
 from fastai.callback.core import Callback
 from fastai.vision.augment import Resize
-from progfast.resize import ProgressiveResize
+from progfast.resize import ProgressiveResizeCallback
 import progfast.folders as folders
 from progfast.folders import (folder_dls, read_folder, open_image, OpenImage, ImageCache, BadImageWarning, BadImageError,
                               MANIFEST, folder_cache_dir)
@@ -301,7 +301,7 @@ def test_folder_dls_trains_one_epoch(tmp_path):
     assert len(learn.recorder.values) == 1
 
 class LoaderSizes(Callback):
-    "Record the size of the training batches as the loader yields them (before ProgressiveResize, order -5)"
+    "Record the size of the training batches as the loader yields them (before ProgressiveResizeCallback, order -5)"
     order = -10
     def before_fit(self): self.sizes,self.opener_sizes = [],[]
     def before_batch(self):
@@ -314,7 +314,7 @@ def test_progressive_resize_in_loader_mode(tmp_path):
     dls = folder_dls(path, size=32, bs=8, cache=False, **QUIET)
     learn = Learner(dls, tiny_cnn(), metrics=accuracy)
     spy = LoaderSizes()
-    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-2, cbs=[ProgressiveResize([16, 24], mode='loader', n_epoch=2), spy])
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-2, cbs=[ProgressiveResizeCallback([16, 24], mode='loader', n_epoch=2), spy])
     assert sorted(set(spy.sizes)) == [16, 24] and spy.sizes[0] == 16 and spy.sizes[-1] == 24
     resize = [t for t in dls.train.after_item.fs if isinstance(t, Resize)][0]
     opener = [t for t in dls.train_ds.tls[0].tfms.fs if isinstance(t, OpenImage)][0]

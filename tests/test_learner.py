@@ -11,7 +11,7 @@ from fastai.vision.data import ImageDataLoaders
 from torchvision.models import resnet18, resnet34
 from progfast.learner import (EntrResult, WeightsUnavailableError, as_dls, entr_plan, load_weights_file,
                               progressive_learner)
-from progfast.resize import size_tfms
+from progfast.sizing import size_tfms
 from progfast.testing import tiny_cnn
 
 @pytest.fixture(autouse=True)
@@ -346,7 +346,7 @@ def test_an_interrupted_fit_entr_keeps_the_training_and_undoes_progfasts_changes
     assert learn.opt.frozen_idx == 1 and learn.opt is opt
     assert [t.size for t,_ in sizes] == [s for _,s in sizes]                              # the DataLoaders' sizes
     assert not hasattr(learn, 'entr_result') and not hasattr(learn, 'progressive')
-    assert learn.cbs.filter(lambda c: type(c).__name__ in ('EntrLog', 'ProgressiveResize')) == []
+    assert learn.cbs.filter(lambda c: type(c).__name__ in ('EntrLog', 'ProgressiveResizeCallback')) == []
 
 class InterruptLrFind(Callback):
     def after_batch(self):

@@ -7,9 +7,10 @@ from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from progfast.blur import RandomBlur
 from progfast.data import fashion_mnist_dls
-from progfast.mixsize import (MIXSIZE_CIFAR, MixSize, SizeSampler, bn_layers, mixsize_distribution, n_copies,
+from progfast.sizing import bn_layers
+from progfast.mixsize import (MIXSIZE_CIFAR, MixSize, SizeSampler, mixsize_distribution, n_copies,
                               plot_scale_resiliency, scaled_batch_size)
-from progfast.resize import ProgressiveResize
+from progfast.resize import ProgressiveResizeCallback
 from progfast.sizing import fit_state
 from progfast.resizer import with_resizer
 from progfast.testing import tiny_cnn
@@ -148,8 +149,8 @@ def test_with_random_blur_bf16_and_channels_last():
 
 def test_refuses_progressive_resize_alongside():
     learn = fm_learner(n_train=128)
-    with pytest.raises(ValueError, match='cannot train together with ProgressiveResize'):
-        quiet_fit(learn, cbs=[MixSize([14, 28]), ProgressiveResize([14, 28])])
+    with pytest.raises(ValueError, match='cannot train together with ProgressiveResizeCallback'):
+        quiet_fit(learn, cbs=[MixSize([14, 28]), ProgressiveResizeCallback([14, 28])])
 
 def test_too_few_images_for_the_largest_step():
     learn = fm_learner(n_train=100)
@@ -202,7 +203,7 @@ def test_keep_bn_keeps_the_recalibrated_statistics():
 def test_evaluation_with_size_callbacks_attached():
     learn = trained()
     plain = learn.evaluate_sizes([14, 28, 42], progress=False)
-    for cb in (ProgressiveResize([14, 28], check_model=False), MixSize([14, 42], eval_size=42)):
+    for cb in (ProgressiveResizeCallback([14, 28], check_model=False), MixSize([14, 42], eval_size=42)):
         learn.add_cb(cb)
         assert learn.evaluate_sizes([14, 28, 42], progress=False).values.tolist() == plain.values.tolist()
         assert cb in learn.cbs

@@ -1,4 +1,4 @@
-"Integration: ProgressiveResize and fit_progressive with fastai's fit methods, pretrained-style learners, AMP and channels_last."
+"Integration: ProgressiveResizeCallback and fit_progressive with fastai's fit methods, pretrained-style learners, AMP and channels_last."
 import pytest, torch
 from torch import nn
 from fastai.vision.all import (ImageDataLoaders, Learner, Resize, accuracy, aug_transforms, resnet18, set_seed,
@@ -22,7 +22,7 @@ def per_epoch(seen, n_iter=4): return [s for t,s in seen if t][::n_iter]
 def test_fit_methods_apply_the_schedule(stripes, method):
     learn = Learner(dls_for(stripes), tiny_cnn(), metrics=accuracy)
     seen = watch(learn)
-    cb = ProgressiveResize(StageSchedule([16, 24, 32]), check_model=False)
+    cb = ProgressiveResizeCallback(StageSchedule([16, 24, 32]), check_model=False)
     with learn.no_logging(), learn.no_bar():
         if method == 'fit_sgdr': learn.fit_sgdr(1, 3, cbs=cb)      # 1 cycle of 3 epochs
         else: getattr(learn, method)(3, 1e-3, cbs=cb)
@@ -32,7 +32,7 @@ def test_fit_methods_apply_the_schedule(stripes, method):
 def test_fine_tune_spans_frozen_and_unfrozen(stripes):
     learn = vision_learner(dls_for(stripes), resnet18, pretrained=False, metrics=accuracy)
     seen = watch(learn)
-    cb = ProgressiveResize([16, 24, 32, 32], n_epoch=4, check_model=False)
+    cb = ProgressiveResizeCallback([16, 24, 32, 32], n_epoch=4, check_model=False)
     with learn.no_logging(), learn.no_bar(): learn.fine_tune(3, freeze_epochs=1, cbs=cb)
     assert per_epoch(seen) == [16, 24, 32, 32]       # not restarted at the unfreeze
     assert cb.done == 0                              # the span is complete: a new fit starts over

@@ -8,7 +8,7 @@ from fastai.vision.augment import Resize
 from fastai.vision.data import ImageDataLoaders
 from fastai.vision.learner import vision_learner
 from fastai.vision.models import resnet18
-from progfast.resize import resize_batch
+from progfast.sizing import resize_batch
 import progfast.mixsize  # noqa: F401 (adds Learner.evaluate_sizes)
 from progfast.resizer import LearnedResizer, ResizedModel, with_resizer
 from progfast.testing import tiny_cnn
