@@ -40,6 +40,7 @@ META_KEY = 'progfast'                    # notebook metadata key (listed in pypr
 NO_NOTE = {'index.ipynb'}                # the README's source: its metadata records the run, no note on the page
 CODE_PATHS = ('progfast', 'nbs', 'pyproject.toml', 'constraints.txt')
 BUSY = 0.5                               # 1-minute load average per core above which the machine counts as busy
+WAIT_S = 180                             # seconds to wait for a busy machine to calm before refusing it
 
 class OutputsError(Exception):
     "A notebook could not be run, or the run would record something untrue; nothing was written"
@@ -68,11 +69,14 @@ def load() -> float:
     "The 1-minute load average"
     return round(os.getloadavg()[0], 2)
 
-def check_quiet(allow_busy:bool, cores:int|None=None) -> float:
-    "The load now; refuses a busy machine (more than `BUSY` per core) unless `allow_busy`"
-    now,cores = load(),cores or os.cpu_count() or 1
+def check_quiet(allow_busy:bool, cores:int|None=None, wait_s:float|None=None) -> float:
+    "The load now; waits up to `wait_s` (`WAIT_S`) for a busy machine (more than `BUSY` per core) to calm, then refuses it"
+    cores,waited,wait_s = cores or os.cpu_count() or 1,0,WAIT_S if wait_s is None else wait_s
+    while (now := load()) > BUSY * cores and not allow_busy and waited < wait_s:    # a load average lags a job that ended
+        time.sleep(15); waited += 15
     if now > BUSY * cores and not allow_busy:
-        raise OutputsError(f"the machine is busy (1-minute load {now:.2f} on {cores} cores, more than {BUSY * cores:g}): "
+        raise OutputsError(f"the machine is busy (1-minute load {now:.2f} on {cores} cores, more than {BUSY * cores:g}, "
+                           f"after waiting {waited} s): "
                            "timings on the pages would show it. Wait for the other jobs to end, or pass --allow-busy "
                            "(each page's note then says the load)")
     return now

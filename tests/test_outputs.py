@@ -27,6 +27,7 @@ TUTORIAL = [('md', '# A tutorial\n\n> It trains'), ('code', 'from progfast.testi
 def quiet_machine(monkeypatch):
     "The tests run beside other tests: the check before a run sees a quiet machine unless a test says otherwise"
     monkeypatch.setattr(ro, 'load', lambda: 0.1)
+    monkeypatch.setattr(ro, 'WAIT_S', 0)
 
 @pytest.fixture
 def repo(tmp_path):
