@@ -6,7 +6,7 @@ Docs: https://progfast.github.io/progfast/khor.html.md"""
 
 # %% ../nbs/10_khor.ipynb #0c3afb8a
 from __future__ import annotations
-import math, time
+import math, time, warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
@@ -599,8 +599,10 @@ def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:
             if done: done(runs[a, seed], len(runs), n)
             return dict(seconds=runs[a, seed].seconds)
         return trial
-    def warm():
-        for a in approaches: run_khor(a, dls_for(seeds[0]), epochs=1, seed=seeds[0], lr=lr, show=False, test_curve=False, **bn)
+    def warm():                                        # one epoch of a schedule made for more: its warning is not news
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message=r'the \w+ schedule .* in the last of 1 epochs')
+            for a in approaches: run_khor(a, dls_for(seeds[0]), epochs=1, seed=seeds[0], lr=lr, show=False, test_curve=False, **bn)
     trials = run_interleaved({a: contender(a) for a in approaches}, seeds, warmup=warm if warmup else False)
     for t in trials.itertuples(): runs[t.contender, t.repeat].position = t.position
     return KhorComparison([runs[a, s] for s in seeds for a in approaches])

@@ -102,6 +102,13 @@ def test_demo_draws_one_bar_over_the_runs_on_a_terminal(tmp_path):
     assert '| 2/2 runs' in out and '| 0/2 runs' in out and FASTAI_TABLE not in out
     assert len(RUN_LINE.findall(out)) == 2
 
+def test_demo_warm_up_epoch_does_not_warn_about_its_own_schedules(tmp_path):
+    "The untimed one-epoch warm-up warned that Khor's schedules (made for 9 epochs) stop short, on every `make demo`"
+    code,out,err = run_cli('demo', '--epochs', '9', '--n-train', '100', '--bs', '32', '--approaches', 'proposed',
+                           '--seeds', '0', '--quiet', '--out', tmp_path)
+    assert code == 0, err
+    assert 'warning' not in err and 'warning' not in out, err
+
 def test_demo_verbose_prints_every_epoch_and_quiet_only_the_table(tmp_path):
     code,out,err = run_cli('demo', *TINY_DEMO, '--approaches', 'normal', '--seeds', '0', '--verbose', '--out', tmp_path/'v')
     assert code == 0, err
