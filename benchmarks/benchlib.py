@@ -62,6 +62,7 @@ class Run:
     def __init__(self, script: str, argv=None, threads: int = 1, minutes=None):
         self.cmd,self.threads = command(script, argv),threads
         self.started,self.load_before,self.t0 = datetime.datetime.now(),load(),time.perf_counter()
+        self.versions = versions()     # now: the commit that runs, not whatever is checked out when the report is written
         self.budget = Budget(minutes, start=self.t0)   # `--minutes`: comparisons run through `run.budget.interleaved`
 
     def log(self, line: str):
@@ -76,7 +77,7 @@ class Run:
                 f"- load average (1, 5, 15 min): {self.load_before} before, {load()} after. The machine is shared: "
                 "contenders are interleaved and their order rotated per repeat, so a busy stretch falls on all of "
                 "them, and every ratio is taken between runs of the same repeat",
-                f"- versions: {versions()}", *([""] + self.budget.lines()[:-1] if self.budget.cut else [])]
+                f"- versions: {self.versions}", *([""] + self.budget.lines()[:-1] if self.budget.cut else [])]
 
 
 class Budget:

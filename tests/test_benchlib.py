@@ -50,3 +50,12 @@ def test_run_header_says_what_was_cut():
 @pytest.mark.parametrize('bad', [0, -1, 'ten', float('nan')])
 def test_bad_limit(bad):
     with pytest.raises(ValueError, match='positive number of minutes'): benchlib.Budget(bad)
+
+
+def test_run_records_the_versions_and_commit_it_started_with(monkeypatch):
+    "A long run reported the commit checked out when it ended: a commit made meanwhile would have been recorded"
+    monkeypatch.setattr(benchlib, 'versions', lambda: 'progfast 0.0.1 (commit aaaaaaa)')
+    run = benchlib.Run('bench_x.py', [], threads=1)
+    monkeypatch.setattr(benchlib, 'versions', lambda: 'progfast 0.0.1 (commit bbbbbbb)')
+    header = '\n'.join(run.header())
+    assert 'commit aaaaaaa' in header and 'bbbbbbb' not in header
