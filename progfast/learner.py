@@ -433,7 +433,7 @@ class EntrLog(Callback):
     def before_epoch(self): self.t0 = time.perf_counter()
     def before_train(self):
         cb = getattr(self.learn, 'progressive', None)
-        self.size = getattr(cb, 'current_size', None)
+        self.train_size = getattr(cb, 'current_size', None)   # not `size`: a learner may have one
     def _logging(self):
         "Only epochs of real fits: not `validate`, `get_preds`, `tta` (which send epoch events too) or `lr_find`"
         return self.step is not None and is_fitting(self.learn) and not hasattr(self.learn, 'lr_finder')
@@ -441,7 +441,7 @@ class EntrLog(Callback):
         if not self._logging() or not hasattr(self.learn, 'final_record'): return
         names = [n for n in self.learn.recorder.metric_names[1:] if n != 'time']
         row = dict(step=self.step, epoch=len(self.rows), **dict(zip(names, map(float, self.learn.final_record))))
-        row.update(size=self.size, seconds=time.perf_counter() - self.t0)
+        row.update(size=self.train_size, seconds=time.perf_counter() - self.t0)
         self.rows.append(row)
 
     @property

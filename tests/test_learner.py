@@ -383,3 +383,15 @@ def test_epochs_per_stage_and_the_plan():
     assert entr_plan('stepwise', 250, epochs_per_stage=3).sizes[1] == [100]*3 + [250]*3
     assert entr_plan('fixed', 250, epochs_per_stage=3).sizes[1] == [250]*3
     assert entr_plan('gradual', 40, cycle_mult_cycles=3, cycle_len=2).set_index('step').epochs['cmult'] == 2 + 4 + 8
+
+
+def test_entr_log_does_not_shadow_a_learner_attribute():
+    "fastai warned 'You are shadowing an attribute (size)' in fit_mkrtchyan's runs: EntrLog kept the epoch's size as `size`"
+    import warnings
+    from types import SimpleNamespace
+    from progfast.learner import EntrLog
+    log = EntrLog()
+    log.learn = SimpleNamespace(size=32, progressive=SimpleNamespace(current_size=16))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        log.before_train()
