@@ -35,11 +35,11 @@ def test_every_contender_fits_its_budget(bench):
 
 def test_entr_is_shortened_to_the_budget(bench):
     s = bench.ELPV
-    for regime in ('gradual', 'stepwise'):
+    for regime in ('gradual', 'stepwise', 'fixed'):
         for b in (4, 8):
             ep = bench.entr_epochs(s, regime, b)
             assert ep['cyclic_epochs'] == ep['cycle_mult_cycles'] == 0 and ep['unfreeze_epochs'] >= 1
-            stages = 4 if regime == 'gradual' else 2
+            stages = {'gradual': 4, 'stepwise': 2, 'fixed': 1}[regime]
             assert ep['sgdr_epochs'] % stages == 0
             from progfast.learner import regime_schedule
             cost = bench.epoch_cost(s.final)
@@ -126,13 +126,13 @@ def test_reduced_run_end_to_end(bench, tmp_path, monkeypatch, setting):
         monkeypatch.setattr(bench, 'weights_for', lambda s, cache, log: {'deepsort': fn})
         src = write_source(tmp_path/'src', per_class=(10, 6, 6, 6))
         argv = ['--quick', '--settings', 'elpv', '--source', str(src), '--data', str(tmp_path/'data'),
-                '--only', 'fastai@2,progfast@2,small@2']
+                '--only', 'fastai@2,progfast@2,small@2,entr-fixed@2']
     else: argv = ['--quick', '--settings', 'fmnist', '--only', 'fastai@2,fastai@3,progfast@2,progfast@3,gradual@2']
     out = tmp_path/'res'/'budget.md'
     df = bench.main(argv + ['--out', str(out), '--threads', '1'])
     md = out.read_text()
     assert (out.parent/'budget.png').is_file() and (out.parent/'budget.csv').is_file()
-    assert set(df.contender) == ({'fastai', 'progfast', 'small'} if setting == 'elpv' else {'fastai', 'progfast', 'gradual'})
+    assert set(df.contender) == ({'fastai', 'progfast', 'small', 'entr-fixed'} if setting == 'elpv' else {'fastai', 'progfast', 'gradual'})
     assert df.accuracy.between(0, 1).all() and (df.seconds > 0).all()
     assert '- command: `python benchmarks/bench_budget.py --quick' in md and 'load average' in md
     assert 'Paired with plain fastai' in md and "Time to reach plain fastai's best accuracy" in md
