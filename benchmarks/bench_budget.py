@@ -82,11 +82,9 @@ RECIPE = dict(start=0.5, full_share=0.5)        # what the ablations chose (budg
 ELPV = Setting('elpv', final=128, small=80, bs=32, budgets=(2, 4, 8), lr=2e-3, pretrained=True, arch='mobilenet_v2',
                weights='deepsort', extra={'tf_efficientnet_lite0': ('tf_efficientnet_lite0', 'lite0', (4,))},
                n_images=1200, valid_pct=0.3, recipe=RECIPE,
-               only_at={'progfast+bs': (4,), 'gradual': (4, 8), 'entr-fixed': (4,)})
+               only_at={'progfast+bs': (4,), 'gradual': (4, 8)})
 ONLY_AT_WHY = {'progfast+bs': "the ablation found no gain from batch_scale, at 1.05x the time: run at the middle budget only",
-               'gradual': "one SGDR epoch per size (4) and one of retraining cost 3.2 epochs: more than budget 2",
-               'entr-fixed': "ENTR's recipe with no size increase, to tell its schedule's gain from the sizes' (added after "
-                             "the first full run: `--only`)"}
+               'gradual': "one SGDR epoch per size (4) and one of retraining cost 3.2 epochs: more than budget 2"}
 FMNIST = Setting('fmnist', final=28, small=16, bs=64, budgets=(3, 6, 12), lr=1e-2, pretrained=False, arch='khor',
                  valid_pct=0.1, recipe=dict(start=0.6, full_share=0.5),    # all 6,000: 5,400 train, 600 held out
                  only_at={'entr-fixed': ()})                                # from scratch it is fastai's fit_one_cycle
