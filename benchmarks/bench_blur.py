@@ -5,9 +5,9 @@
     python benchmarks/bench_blur.py --quick          # fewer repeats, smaller batches (seconds; the test suite runs it)
     python benchmarks/bench_blur.py --device cuda    # on a GPU: benchmarks/results/blur_cuda.md
 
-It checks that `progfast.blur.gaussian_blur` gives the same numbers as `kornia.filters.gaussian_blur2d` and
+It checks that `progfast.core.blur.gaussian_blur` gives the same numbers as `kornia.filters.gaussian_blur2d` and
 `torchvision.transforms.v2.functional.gaussian_blur` (same sigma, same kernel size, reflect padding), times them
-through the comparison harness (`progfast.experiments.run_interleaved`: every contender once per repeat in an order
+through the comparison harness (`progfast.studies.comparison.run_interleaved`: every contender once per repeat in an order
 rotated by one per repeat, after one untimed call of each; ratios taken within a repeat), with one sigma for the batch
 and with one sigma per image, and compares the expected cost of `RandomBlur(p=0.4)` with a resnet18 training step in
 the same way. Results go to benchmarks/results/blur_<device>.md. kornia is optional: without it (`pip install
@@ -26,8 +26,8 @@ import torchvision.transforms.v2.functional as TF
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
-from progfast.blur import gaussian_blur, kernel_radius, RandomBlur   # noqa: E402
-from progfast.experiments import paired, summarize_pairs, write_files   # noqa: E402
+from progfast.core.blur import gaussian_blur, kernel_radius, RandomBlur   # noqa: E402
+from progfast.studies.comparison import paired, summarize_pairs, write_files   # noqa: E402
 from benchlib import Budget, Run, values_cell, pair_cells, interval_cell, verdict_cell           # noqa: E402
 try: import kornia
 except ImportError: kornia = None

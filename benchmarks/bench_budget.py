@@ -47,12 +47,12 @@ for p in (ROOT, ROOT/'scripts', ROOT/'benchmarks'):
 from fastai.callback.schedule import *                                                # noqa: E402,F403
 from fastai.torch_core import set_seed                                               # noqa: E402
 from fastai.vision.augment import aug_transforms                                     # noqa: E402
-from progfast.experiments import (run_interleaved, paired, seed_summary, markdown_table, mean_pm_std,  # noqa: E402
-                                  write_files)
+from progfast.studies.comparison import (run_interleaved, paired, seed_summary, markdown_table, mean_pm_std,  # noqa: E402
+                                         write_files)
 from progfast.learner import (progressive_learner, fine_tune_budget, fine_tune_cost, progressive_sizes,   # noqa: E402
                               regime_schedule, schedule_sizes)
-from progfast.schedule import size_multiple, round_size                              # noqa: E402
-from progfast.sizing import EvalSize                                                 # noqa: E402
+from progfast.core.schedule import size_multiple, round_size                              # noqa: E402
+from progfast.core.sizing import EvalSize                                                 # noqa: E402
 import benchlib                                                                      # noqa: E402
 
 OVERHEAD = 0.15   # the share of an epoch at the final size that does not shrink with the size (assumed, not fitted)
@@ -143,7 +143,7 @@ def build(s: Setting, data: Path, size: int, arch: str, weights, seed: int, mode
     "The learner of one run, built after `set_seed(seed)` as a user's script would (loaders at `size`)"
     set_seed(seed, reproducible=True)
     if s.name == 'fmnist':      # the embedded arrays: a tenth of the training images held out, no augmentation (Khor)
-        from progfast.data import fashion_mnist_dls
+        from progfast.data.embedded import fashion_mnist_dls
         dls = fashion_mnist_dls(s.bs, size=size, n_train=s.n_images, holdout=s.valid_pct, seed=0)
         learn = progressive_learner(dls, arch, 'fixed', pretrained=False)
     else:
@@ -382,7 +382,7 @@ def verdict_table(pairs: pd.DataFrame) -> str:
 
 def reach_table(df: pd.DataFrame, settings: list, target: float = 0.7) -> tuple:
     "Per network and contender: the time to reach fastai's best accuracy, over fastai's time, per seed; and the target verdicts"
-    from progfast.experiments import mean_interval
+    from progfast.studies.comparison import mean_interval
     rows, verdicts = [], {}
     for s in settings:
         for arch in [s.arch, *s.extra]:

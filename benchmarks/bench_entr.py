@@ -47,10 +47,10 @@ for p in (ROOT, ROOT/'scripts'):
     if str(p) not in sys.path: sys.path.insert(0, str(p))
 from fastai.learner import Learner                                                   # noqa: E402
 from fastai.torch_core import set_seed                                               # noqa: E402
-from progfast.experiments import (Comparison, compare_regimes, markdown_table, mean_pm_std, median_range,   # noqa: E402
-                                  plot_pairs, seed_summary, write_files)
+from progfast.studies.comparison import (Comparison, compare_regimes, markdown_table, mean_pm_std, median_range,   # noqa: E402
+                                         plot_pairs, seed_summary, write_files)
 from progfast.learner import entr_plan, progressive_learner, regime_schedule         # noqa: E402
-from progfast.sizing import EvalSize                                                 # noqa: E402
+from progfast.core.sizing import EvalSize                                                 # noqa: E402
 from progfast.testing import deepsort_weights_file, mobilenet_v2_state                # noqa: E402
 import build_elpv                                                                    # noqa: E402
 
@@ -581,7 +581,7 @@ def report(r) -> str:
         "## Verdicts", '',
         "Per arch and regime, each seed's value against the fixed run of the same seed; verdict `lower`/`higher` where "
         "every seed and the 95% t interval of their mean lie on one side of no change (1 for a ratio, 0 for a "
-        f"difference), else \"no difference beyond the spread\" (`progfast.experiments.seed_summary`, {len(cfg.seeds)} seeds).", '',
+        f"difference), else \"no difference beyond the spread\" (`progfast.studies.comparison.seed_summary`, {len(cfg.seeds)} seeds).", '',
         markdown_table(v), '',
         "Training time in short: " + '; '.join(f"{a} {g}: {vv}" for a, g, vv in zip(t.arch, t.regime, t.verdict)) + '.', '',
         "## ENTR's findings and this run", '',
@@ -637,7 +637,7 @@ def main(argv=None):
     elpv = elpv_folder(a)
     man = json.loads((elpv/build_elpv.MANIFEST).read_text())
     data = elpv_subset(elpv, cfg.per_class)
-    from progfast.folders import folder_dls
+    from progfast.data.folders import folder_dls
     counts = class_counts(folder_dls(data, cfg.size, cfg.bs, seed=cfg.split_seed, progress=False))
     wait = None
     if (a.wait or ('no' if a.quick else 'yes')) == 'yes':

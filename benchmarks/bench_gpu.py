@@ -22,7 +22,7 @@ C. torch.compile (inductor) with the 4-size schedule: graphs compiled (counted b
    the fit's time with compilation, and the last epoch's time against eager.
 D. blur vs kornia on CUDA: `benchmarks/bench_blur.py --device cuda` (blur_cuda.md).
 
-Every comparison runs through `progfast.experiments` (contenders interleaved, order rotated per repeat, an untimed
+Every comparison runs through `progfast.studies.comparison` (contenders interleaved, order rotated per repeat, an untimed
 warm-up, ratios within a repeat). A section that would start after `--budget` seconds is skipped and said so.
 """
 from __future__ import annotations
@@ -39,11 +39,11 @@ import torchvision                                                              
 from fastai.vision.all import (Learner, accuracy, set_seed, Datasets, DisplayedTransform, TensorImage,  # noqa: E402
                                IntToFloatTensor, Callback)
 from progfast.testing import tiny_cnn                                                                # noqa: E402
-from progfast.experiments import run_interleaved, paired, summarize_pairs, write_files, plot_pairs   # noqa: E402
-from progfast.schedule import StageSchedule                                                          # noqa: E402
-from progfast.data import PickCategory, TensorBatchDL                                                # noqa: E402
-from progfast.folders import folder_dls                                                              # noqa: E402
-import progfast.resize                                                                               # noqa: E402,F401
+from progfast.studies.comparison import run_interleaved, paired, summarize_pairs, write_files, plot_pairs   # noqa: E402
+from progfast.core.schedule import StageSchedule                                                          # noqa: E402
+from progfast.data.embedded import PickCategory, TensorBatchDL                                                # noqa: E402
+from progfast.data.folders import folder_dls                                                              # noqa: E402
+import progfast.callbacks.progressive                                                                               # noqa: E402,F401
 from benchlib import (Run, TrainTimer, SkipValidation, mean_pixels, photo_classes, realized_pairs, values_cell,  # noqa: E402
                       pair_cells, interval_cell, verdict_cell, PHOTOS)
 

@@ -32,10 +32,10 @@ DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'
 sys.path.insert(0, str(ROOT))
 import fastai, fastcore                                                                   # noqa: E402
 import progfast                                                                           # noqa: E402
-from progfast.experiments import (markdown_table, mean_pm_std, median_range, paired, plot_pairs,   # noqa: E402
-                                  run_interleaved, seed_summary, target_verdict)
-from progfast.khor import KHOR_APPROACHES, KHOR_DATA, KhorComparison, compare_khor, khor_dls, run_khor   # noqa: E402
-from progfast.sizing import BN_BATCHES                                                    # noqa: E402
+from progfast.studies.comparison import (markdown_table, mean_pm_std, median_range, paired, plot_pairs,   # noqa: E402
+                                         run_interleaved, seed_summary, target_verdict)
+from progfast.studies.khor import KHOR_APPROACHES, KHOR_DATA, KhorComparison, compare_khor, khor_dls, run_khor   # noqa: E402
+from progfast.core.sizing import BN_BATCHES                                                    # noqa: E402
 
 TARGET_TIME_TO_ACC = 0.6   # issue 8: progressive (+ blur) reaches normal training's final accuracy in at most 0.6x its time
 PLAIN,EACH = 'plain', 'RecalibrateBN'   # the two variants of the BN study: without and with re-estimation before every validation
@@ -154,7 +154,7 @@ def training_unchanged(runs) -> float:
 def bn_plot(runs, cost_pairs, path):
     "Test accuracy without/with re-estimation per seed; mean held-out curves without/with RecalibrateBN; paired cost"
     import matplotlib.pyplot as plt
-    from progfast.khor import _COLOURS
+    from progfast.studies.khor import _COLOURS
     fig,axs = plt.subplots(1, 3, figsize=(18, 4.5))
     for i,a in enumerate(KHOR_APPROACHES):
         rs = [r for (aa,v,s),r in runs.items() if aa == a and v == PLAIN]

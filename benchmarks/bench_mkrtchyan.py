@@ -5,7 +5,7 @@
 
 M1 (`progfast.models.mkrtchyan_m1`) from scratch on the embedded Fashion-MNIST upscaled to 64 px, trained with
 Mkrtchyan's preset (`fit_mkrtchyan`: RAdam, the step learning rate) in five ways, through the comparison harness
-(`progfast.mkrtchyan.compare_blur_uses`: contenders interleaved, their order rotated per seed, an untimed warm-up, every
+(`progfast.studies.mkrtchyan.compare_blur_uses`: contenders interleaved, their order rotated per seed, an untimed warm-up, every
 difference and ratio taken between runs of the same seed): no blur; set 2's blur on every image (sigma drawn from
 (0.1, 2), kernel 5); Khor's deblurring (40% of the batches, sigma 2 -> 0); and each of the two with progressive
 resizing (48 -> 64 px). All at equal epochs. The paper's setting (Tiny ImageNet, 20 epochs, batch 256) does not fit a
@@ -21,8 +21,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from progfast.mkrtchyan import BLUR_CONTENDERS, compare_blur_uses, scaled_drops   # noqa: E402
-from progfast.experiments import markdown_table                                    # noqa: E402
+from progfast.studies.mkrtchyan import BLUR_CONTENDERS, compare_blur_uses, scaled_drops   # noqa: E402
+from progfast.studies.comparison import markdown_table                                    # noqa: E402
 
 FULL = dict(seeds='0,1,2', epochs=8, n_train=1000, n_test=500, bs=32, size=64)
 QUICK = dict(seeds='0,1', epochs=2, n_train=60, n_test=40, bs=20, size=32)

@@ -24,10 +24,10 @@ comparison still to come; the results file then says which comparisons were cut 
 2. The callback's overhead: `ProgressiveResizeCallback` with a constant schedule against plain `fit` (paired A/B), and the
    seconds spent inside its handlers (direct).
 3. RecalibrateBN's cost per epoch (paired: a fit with and without it).
-4. Loading: images per second opening 500 px JPEGs at 64 px and at 256 px (`progfast.folders.OpenImage`), every
+4. Loading: images per second opening 500 px JPEGs at 64 px and at 256 px (`progfast.data.folders.OpenImage`), every
    contender in every repeat.
 
-Every comparison runs through `progfast.experiments` (interleaved contenders, order rotated per repeat, an untimed
+Every comparison runs through `progfast.studies.comparison` (interleaved contenders, order rotated per repeat, an untimed
 warm-up, ratios within a repeat). Results: benchmarks/results/progressive_<device>.md (+ .png, + .csv of every trial).
 """
 from __future__ import annotations
@@ -40,14 +40,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
 from fastai.vision.all import Learner, accuracy, set_seed, resnet18, vision_learner, Resize   # noqa: E402
-from progfast.experiments import (paired, summarize_pairs, seed_summary, plot_pairs, write_files,  # noqa: E402
-                                  median_interval, target_verdict)
-from progfast.schedule import ConstSchedule, StageSchedule, as_schedule                          # noqa: E402
-from progfast.resize import ProgressiveResizeCallback                                              # noqa: E402
-from progfast.sizing import BN_BATCHES, RecalibrateBN, scaled_batch_size, even_steps              # noqa: E402
-from progfast.data import fashion_mnist_dls, BatchResize                                          # noqa: E402
+from progfast.studies.comparison import (paired, summarize_pairs, seed_summary, plot_pairs, write_files,  # noqa: E402
+                                         median_interval, target_verdict)
+from progfast.core.schedule import ConstSchedule, StageSchedule, as_schedule                          # noqa: E402
+from progfast.callbacks.progressive import ProgressiveResizeCallback                                              # noqa: E402
+from progfast.core.sizing import BN_BATCHES, RecalibrateBN, scaled_batch_size, even_steps              # noqa: E402
+from progfast.data.embedded import fashion_mnist_dls, BatchResize                                          # noqa: E402
 from progfast.models import khor_net                                                              # noqa: E402
-from progfast.folders import folder_dls, OpenImage                                                # noqa: E402
+from progfast.data.folders import folder_dls, OpenImage                                                # noqa: E402
 from benchlib import (Run, TrainTimer, SkipValidation, mean_pixels, photo_folder, stripes_jpegs, realized_pairs,  # noqa: E402
                       summary_rows, values_cell, verdict_cell, pair_cells, interval_cell, device_name)
 

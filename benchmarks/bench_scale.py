@@ -22,7 +22,7 @@ learning-rate policy (peak 5e-3):
 
 The first three train for the same number of epochs (equal epochs: every image seen as often, at unequal compute);
 the fourth for equal compute. For each seed the methods run one after another in an order rotated by one per seed,
-after an untimed warm-up (`progfast.experiments.run_interleaved`); times and accuracies are compared to fixed-size
+after an untimed warm-up (`progfast.studies.comparison.run_interleaved`); times and accuracies are compared to fixed-size
 training of the same seed. Each model is then evaluated on the 1,000 test images resized to each test size
 (`Learner.evaluate_sizes`), with the batch-norm statistics it trained with and with statistics re-estimated at each
 test size on 20 training batches. "Spread" is a curve's best minus its worst accuracy over the test sizes, per seed.
@@ -39,13 +39,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
 from fastai.vision.all import Learner, accuracy, set_seed                     # noqa: E402
-from progfast.experiments import (mean_pm_std, paired, seed_summary, seed_verdict,  # noqa: E402
-                                  write_files)
-from progfast.data import fashion_mnist_dls                                   # noqa: E402
-from progfast.mixsize import MixSize, mixsize_distribution                    # noqa: E402
+from progfast.studies.comparison import (mean_pm_std, paired, seed_summary, seed_verdict,  # noqa: E402
+                                         write_files)
+from progfast.data.embedded import fashion_mnist_dls                                   # noqa: E402
+from progfast.callbacks.mixsize import MixSize, mixsize_distribution                    # noqa: E402
 from progfast.models import khor_net                                          # noqa: E402
-import progfast.resize                                                        # noqa: E402,F401 (Learner.fit_progressive)
-from progfast.schedule import LinearSchedule                                  # noqa: E402
+import progfast.callbacks.progressive                                                        # noqa: E402,F401 (Learner.fit_progressive)
+from progfast.core.schedule import LinearSchedule                                  # noqa: E402
 from benchlib import Budget, Run, SkipValidation, device_name                # noqa: E402
 
 TRAIN_SIZE = 28

@@ -1,7 +1,7 @@
 """What the benchmark scripts share: how a run is recorded (command, date, machine, load, versions), timing callbacks,
 generated image folders, and the paired tables every speed comparison reports.
 
-Every comparison goes through `progfast.experiments` (the one harness): contenders run interleaved by
+Every comparison goes through `progfast.studies.comparison` (the one harness): contenders run interleaved by
 `run_interleaved` (order rotated per repeat, an untimed warm-up), ratios are taken within a repeat by `paired`, and
 `summarize_pairs` gives the median, the range, the median's interval and a verdict that says "inconclusive" where the
 interval crosses the target. Nothing here divides a median of one contender by a median of another.
@@ -15,9 +15,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
-from fastai.callback.core import Callback, CancelValidException                     # noqa: E402
-from progfast.experiments import (run_interleaved, paired, summarize_pairs, median_range, markdown_table,  # noqa: E402
-                                  _rotated)
+from fastai.callback.core import Callback                                           # noqa: E402
+from progfast.studies.comparison import (SkipValidation, run_interleaved, paired, summarize_pairs,  # noqa: E402,F401
+                                         median_range, markdown_table, _rotated)
 
 PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'hubble_deep_field', 'retina', 'immunohistochemistry',
           'brick', 'grass', 'gravel')   # real photos and textures bundled with scikit-image
@@ -121,11 +121,6 @@ class TrainTimer(Callback):
     def after_train(self):
         if torch.cuda.is_available(): torch.cuda.synchronize()
         self.seconds += time.perf_counter() - self.t
-
-
-class SkipValidation(Callback):
-    "No validation during training: models are evaluated once, after training"
-    def before_validate(self): raise CancelValidException()
 
 
 def mean_pixels(df: pd.DataFrame, final: int) -> float:

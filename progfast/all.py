@@ -8,23 +8,24 @@ Docs: https://progfast.github.io/progfast/all.html.md"""
 __all__ = []
 
 # %% ../nbs/99_all.ipynb #f34ba676
-from .schedule import (Schedule, ConstSchedule, LinearSchedule, StepSchedule, StageSchedule, RampSchedule, khor_dropout,
-                       khor_blur, size_multiple)
-from .blur import RandomBlur
-from .sizing import SizeCallback, RecalibrateBN
-from .resize import ProgressiveResizeCallback
-from .mixsize import MixSize, mixsize_distribution, plot_scale_resiliency
-from .resizer import LearnedResizer, with_resizer, show_resized
-from .data import fashion_mnist_dls, fashion_mnist_folder
-from .folders import folder_dls, BadImageWarning
+from .core.schedule import (Schedule, ConstSchedule, LinearSchedule, StepSchedule, StageSchedule, RampSchedule,
+                                    khor_dropout, khor_blur, size_multiple)
+from .core.blur import RandomBlur
+from .core.sizing import SizeCallback, RecalibrateBN
+from .callbacks.progressive import ProgressiveResizeCallback
+from .callbacks.mixsize import MixSize, mixsize_distribution, plot_scale_resiliency
+from .callbacks.learned_resizer import LearnedResizer, with_resizer, show_resized
+from .data.embedded import fashion_mnist_dls, fashion_mnist_folder
+from .data.folders import folder_dls, BadImageWarning
 from .models import khor_net
-from .learner import (progressive_learner, progressive_sizes, fine_tune_budget, entr_plan, standardized_accuracy, arch_name,
-                      WeightsUnavailableError, EntrLog)
-from .experiments import compare_regimes, reseed, paired
-from .khor import compare_khor, run_khor, KHOR_APPROACHES, KHOR_DATA, DownloadError
-import progfast.mkrtchyan   # Learner.fit_mkrtchyan
+from .learner import (progressive_learner, progressive_sizes, fine_tune_budget, entr_plan, standardized_accuracy,
+                              arch_name, WeightsUnavailableError, EntrLog)
+from .studies.comparison import compare_regimes, reseed, paired
+from .studies.khor import compare_khor, run_khor, KHOR_APPROACHES, KHOR_DATA, DownloadError
+import progfast.studies.mkrtchyan   # Learner.fit_mkrtchyan
 
-_MODULES = ('schedule', 'blur', 'sizing', 'resize', 'mixsize', 'resizer', 'data', 'folders', 'models', 'learner', 'experiments', 'khor', 'mkrtchyan')
+_MODULES = ('core.schedule', 'core.blur', 'core.sizing', 'callbacks.progressive', 'callbacks.mixsize', 'callbacks.learned_resizer',
+            'data.embedded', 'data.folders', 'models', 'learner', 'studies.comparison', 'studies.khor', 'studies.mkrtchyan')
 __all__ = ['Schedule', 'ConstSchedule', 'LinearSchedule', 'StepSchedule', 'StageSchedule', 'RampSchedule', 'khor_dropout',
            'khor_blur', 'size_multiple', 'RandomBlur', 'SizeCallback', 'RecalibrateBN',
            'ProgressiveResizeCallback', 'MixSize', 'mixsize_distribution', 'plot_scale_resiliency', 'LearnedResizer',

@@ -9,7 +9,7 @@ exported name (the API reference; nbdev renders these by running the notebook's 
 the notebook), `#| hide` cells and nbdev directives removed, names in backticks linked to their docs. nbconvert
 renders what is left (plots embedded as PNG), and every page gets the site's navigation: `index` first, then the
 modules in file order, then each sub-folder (`tutorials/`) as a section. Page names follow nbdev's
-(`nbs/01_blur.ipynb` -> `blur.html`) and links to the hosted docs (`doc_host` + `doc_baseurl`) become relative
+(`nbs/02_blur.ipynb` -> `blur.html`) and links to the hosted docs (`doc_host` + `doc_baseurl`) become relative
 links, so the site works from `file://` or any local server. Images linked from the project's files on GitHub
 (`https://raw.githubusercontent.com/<repo>/<branch>/...`, as the README needs them) are embedded from this checkout;
 the "Open in Colab" badge, a remote image, becomes a text badge (the link stays).
@@ -40,6 +40,8 @@ from pathlib import Path, PurePosixPath
 REPO = Path(__file__).resolve().parent.parent
 COLAB_BADGE_IMG = 'https://colab.research.google.com/assets/colab-badge.svg'
 SECTION_TITLES = {'tutorials': 'Tutorials'}
+LAYER_TITLES = {'0': 'Core', '1': 'Callbacks', '2': 'Data', '3': 'Networks and learners', '4': 'Studies', '5': 'Command line',
+                '9': 'Everything'}     # a module notebook's tens digit is its layer (progfast/core/, callbacks/, ...)
 API_TAG = 'api_entry'                  # the tag (class `celltag_api_entry` on the page) of a `show_doc` cell
 
 # ---------------------------------------------------------------------------------------------------- the site's pages
@@ -55,13 +57,15 @@ def page_sort_key(rel:Path):
     return (len(rel.parts) > 1, rel.parent.as_posix(), rel.stem != 'index', rel.name)
 
 def page_path(rel:Path) -> PurePosixPath:
-    "The page a notebook becomes, as nbdev names it: numeric prefix dropped, `.html` (`01_blur.ipynb` -> `blur.html`)"
+    "The page a notebook becomes, as nbdev names it: numeric prefix dropped, `.html` (`02_blur.ipynb` -> `blur.html`)"
     from nbdev.config import nbpath2html
     return PurePosixPath(nbpath2html(PurePosixPath(rel.as_posix())).as_posix())
 
 def section_of(rel:Path) -> str:
-    "The navigation section of a notebook: '' at the top level, else its folder's title (`tutorials` -> 'Tutorials')"
-    if len(rel.parts) == 1: return ''
+    "The navigation section of a notebook: its layer at the top level (`02_blur` -> 'Core'; '' for `index`), else its folder's title"
+    if len(rel.parts) == 1:
+        layer = re.match(r'(\d)\d[a-z]?_', rel.name)
+        return LAYER_TITLES.get(layer.group(1), '') if layer else ''
     name = re.sub(r'^\d+_', '', rel.parts[0])
     return SECTION_TITLES.get(name, name.replace('_', ' ').capitalize())
 
@@ -377,7 +381,7 @@ def api_entries(soup) -> list[tuple]:
     return out
 
 def api_homes(lib_path:Path|None=None) -> dict[str, str]:
-    "The page of the module defining each name of the library, from nbdev's `_modidx.py` (`Learner.fit_progressive`: 'resize.html')"
+    "The page of the module defining each name of the library, from nbdev's `_modidx.py` (`Learner.fit_progressive`: 'progressive.html')"
     if lib_path is None:
         from nbdev.config import get_config
         lib_path = get_config().lib_path
@@ -561,7 +565,7 @@ def build_entries(results:list[dict], nbs:Path) -> list[dict]:
                  body=r['body'], source=_display_path(nbs/r['rel'])) for r in results]
 
 def _display_path(p:Path) -> str:
-    "`p` relative to the project when inside it (`nbs/01_blur.ipynb`), else as it is"
+    "`p` relative to the project when inside it (`nbs/02_blur.ipynb`), else as it is"
     try: return Path(p).resolve().relative_to(REPO).as_posix()
     except ValueError: return str(p)
 

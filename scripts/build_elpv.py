@@ -189,7 +189,7 @@ def _remove_stale(dest: Path):
 def default_dest() -> Path:
     "The default output folder: `elpv` in progfast's cache folder ($PROGFAST_CACHE, else $XDG_CACHE_HOME/progfast, else ~/.cache/progfast)"
     sys.path.insert(0, str(ROOT))
-    from progfast.folders import progfast_cache_dir
+    from progfast.data.folders import progfast_cache_dir
     return progfast_cache_dir()/'elpv'
 
 

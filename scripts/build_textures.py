@@ -31,7 +31,7 @@ How patches are cut, deterministically from `--seed` (numpy `default_rng([seed, 
   `--size` px (Pillow LANCZOS), turned by one of the 8 flips/rotations of the square, and given a random contrast
   gain in [0.8, 1.2] and brightness offset in [-16, 16] grey levels;
 - patches are written as 8-bit grayscale PNG: `OUT/train/<class>/<class>_000.png`, `OUT/valid/<class>/...`, the
-  ImageNet layout that `progfast.folders.folder_dls` reads (train/ and valid/).
+  ImageNet layout that `progfast.data.folders.folder_dls` reads (train/ and valid/).
 
 The same scikit-image, numpy and Pillow versions give byte-identical files. A second run with the same settings and
 package versions finds `manifest.json` (settings, versions and the SHA-256 of every file) matching the files there

@@ -33,8 +33,8 @@ from fastai.torch_core import rank_distrib, num_distrib, set_seed
 from fastai.vision.data import ImageDataLoaders
 from fastai.vision.augment import Resize
 from fastai.learner import Learner
-import progfast.resize  # noqa: F401  (Learner.fit_progressive)
-from progfast.mixsize import MixSize
+import progfast.callbacks.progressive  # noqa: F401  (Learner.fit_progressive)
+from progfast.callbacks.mixsize import MixSize
 from progfast.testing import tiny_cnn
 
 SIZES, DROPOUT, SIGMA = [16, 24, 32], [0.1, 0.2, 0.3], [1.5, 1.0, 0.5]   # one value per epoch

@@ -37,19 +37,49 @@ def imports_of(fn: Path) -> list:
     return out
 
 
-LAYERS = ['checks', 'schedule', 'blur', 'sizing', 'resize', 'mixsize', 'resizer', 'data', 'folders', 'models', 'learner',
-          'experiments', 'khor', 'mkrtchyan', 'testing', 'cli', 'all']
+LAYERS = [('core', ['checks', 'schedule', 'blur', 'sizing']),          # sub-packages, lowest first, and their modules
+          ('callbacks', ['progressive', 'mixsize', 'learned_resizer']),
+          ('data', ['embedded', 'folders']),
+          ('', ['models', 'learner']),
+          ('studies', ['comparison', 'khor', 'mkrtchyan']),
+          ('', ['testing', 'cli', 'all'])]
+ORDER = [f"{pkg}.{m}" if pkg else m for pkg, mods in LAYERS for m in mods]
+
+
+def dotted(fn: Path) -> str:
+    "progfast/core/blur.py -> 'core.blur'"
+    return '.'.join(fn.relative_to(REPO/'progfast').with_suffix('').parts)
+
+
+def target_of(me: str, mod: str, level: int) -> str:
+    "The progfast module an import in module `me` names ('' when it is not one of progfast's)"
+    if level == 0: return mod[len('progfast.'):] if mod.startswith('progfast.') else ''
+    base = me.split('.')[:len(me.split('.')) - level]
+    return '.'.join(base + ([mod] if mod else []))
+
+
+def test_every_module_has_a_layer():
+    found = {dotted(fn) for fn in (REPO/'progfast').rglob('*.py') if not fn.name.startswith('_')}
+    assert found == set(ORDER), f"modules with no layer: {found - set(ORDER)}; layers with no module: {set(ORDER) - found}"
+    assert not list((REPO/'progfast').glob('*/*/*.py')), "sub-packages are one level deep"
 
 
 def test_no_star_or_upward_imports_between_progfast_modules():
-    "A module imports progfast modules by name, and only those below it (DESIGN.md's layers; `all` and `cli` on top)"
+    "A module imports progfast modules by name, and only those below it (core, callbacks, data, models and learner, studies; `all` and `cli` on top)"
     problems = []
-    for fn in sorted((REPO/'progfast').glob('*.py')):
-        me = fn.stem
-        if me.startswith('_') or me not in LAYERS: continue
+    for fn in sorted((REPO/'progfast').rglob('*.py')):
+        if fn.name.startswith('_'): continue
+        me = dotted(fn)
         for mod, names, star, level in imports_of(fn):
-            target = mod.split('.')[-1] if (level or mod.startswith('progfast')) else None
-            if target is None or target not in LAYERS: continue
+            target = target_of(me, mod, level)
+            if not target: continue
+            if target not in ORDER: problems.append(f"{me} imports {target}, which is no module"); continue
             if star: problems.append(f"{me} star-imports {target}")
-            if LAYERS.index(target) > LAYERS.index(me): problems.append(f"{me} imports {target}, a layer above it")
+            if ORDER.index(target) > ORDER.index(me): problems.append(f"{me} imports {target}, a layer above it")
     assert not problems, '\n'.join(problems)
+
+
+def test_the_import_check_can_fail():
+    assert target_of('callbacks.progressive', 'core.sizing', 2) == 'core.sizing'
+    assert target_of('core.sizing', 'blur', 1) == 'core.blur' and target_of('cli', 'progfast.learner', 0) == 'learner'
+    assert ORDER.index(target_of('core.blur', 'callbacks.mixsize', 2)) > ORDER.index('core.blur')

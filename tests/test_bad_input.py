@@ -10,13 +10,13 @@ from PIL import Image, ImageFile
 from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.metrics import accuracy
-import progfast.khor
+import progfast.studies.khor
 from progfast.all import (ConstSchedule, LinearSchedule, StepSchedule, StageSchedule, RampSchedule, RandomBlur,
                           ProgressiveResizeCallback, MixSize, mixsize_distribution, LearnedResizer, with_resizer, folder_dls,
                           BadImageWarning, progressive_learner, compare_regimes, compare_khor, khor_net, fashion_mnist_dls)
-from progfast.schedule import as_schedule
-from progfast.blur import gaussian_blur
-from progfast.mixsize import SizeSampler
+from progfast.core.schedule import as_schedule
+from progfast.core.blur import gaussian_blur
+from progfast.callbacks.mixsize import SizeSampler
 from progfast.cli import main
 from progfast.testing import messy_folder, stripes_folder, stripes_image, tiny_cnn
 
@@ -185,10 +185,10 @@ MIXSIZES = [
     ('eval-size-negative', lambda: MixSize([16, 32], eval_size=-1), ValueError, ['eval_size', 'got -1']),
     ('eval-size-fraction', lambda: MixSize([16, 32], eval_size=24.5), ValueError, ['got 24.5']),
     ('seed-negative', lambda: MixSize([16, 32], seed=-1), ValueError, ['seed', 'got -1']),
-    ('seed-fraction', lambda: MixSize([16, 32], seed=1.5), ValueError, ['got 1.5']),
+    ('seed-fraction', lambda: MixSize([16, 32], seed=1.5), TypeError, ['got 1.5 (float)']),
     ('copy-tfm-not-callable', lambda: MixSize([16, 32], mode='duplicates', copy_tfm=3), TypeError, ['copy_tfm', 'got 3']),
     ('sampler-sizes-empty', lambda: SizeSampler([]), ValueError, ['sizes is empty']),
-    ('sampler-seed-string', lambda: SizeSampler([8, 16], seed='a'), ValueError, ["got 'a'"]),
+    ('sampler-seed-string', lambda: SizeSampler([8, 16], seed='a'), TypeError, ["got 'a' (str)"]),
     ('distribution-base-too-small', lambda: mixsize_distribution(2), ValueError, ['base_size 2 is too small']),
     ('distribution-base-zero', lambda: mixsize_distribution(0), ValueError, ['base_size', 'got 0']),
 ]
@@ -605,8 +605,8 @@ COMPARES = [   # (id, compare_regimes arguments, exc, words)
     ('regimes-empty', dict(regimes=[]), ValueError, ['regimes is empty']),
     ('regimes-unknown', dict(regimes=['fixed', 'fast']), ValueError, ["'fast'"]),
     ('regimes-twice', dict(regimes=['fixed', 'fixed']), ValueError, ["'fixed' appears twice"]),
-    ('seeds-empty', dict(seeds=[]), ValueError, ['seeds is empty']),
-    ('seeds-not-integers', dict(seeds=['a']), ValueError, ["got 'a'"]),
+    ('seeds-empty', dict(seeds=[]), ValueError, ['seeds must be a seed or a non-empty list of seeds']),
+    ('seeds-not-integers', dict(seeds=['a']), TypeError, ["got 'a' (str)"]),
     ('archs-empty', dict(archs=[]), ValueError, ['archs is empty']),
     ('archs-unknown', dict(archs=['resnet9000']), ValueError, ["unknown arch 'resnet9000'"]),
     ('fit-unknown', dict(fit='sgd'), ValueError, ["got 'sgd'", "'entr'"]),
@@ -629,8 +629,8 @@ def test_compare_regimes_refuses_before_training(dls, tmp_path, kwargs, exc, wor
 KHORS = [   # (id, compare_khor arguments, exc, words)
     ('approach-unknown', dict(approaches=['normal', 'fast']), ValueError, ["unknown approach 'fast'", "'proposed'"]),
     ('approach-a-string', dict(approaches='fast'), ValueError, ["unknown approach 'fast'"]),
-    ('seeds-empty', dict(seeds=[]), ValueError, ['at least one seed']),
-    ('seeds-not-integers', dict(seeds=['a']), ValueError, ["got 'a'"]),
+    ('seeds-empty', dict(seeds=[]), ValueError, ['seeds must be a seed or a non-empty list of seeds']),
+    ('seeds-not-integers', dict(seeds=['a']), TypeError, ["got 'a' (str)"]),
     ('seeds-negative', dict(seeds=[-1]), ValueError, ['got -1']),
     ('epochs-zero', dict(epochs=0), ValueError, ['epochs', 'got 0']),
     ('epochs-fraction', dict(epochs=1.5), ValueError, ['got 1.5']),
@@ -644,7 +644,7 @@ KHORS = [   # (id, compare_khor arguments, exc, words)
 @pytest.mark.parametrize('kwargs,exc,words', [c[1:] for c in KHORS], ids=[c[0] for c in KHORS])
 def test_compare_khor_refuses_before_training(monkeypatch, kwargs, exc, words):
     runs = []
-    monkeypatch.setattr(progfast.khor, 'run_khor', lambda *a, **k: runs.append(a))
+    monkeypatch.setattr(progfast.studies.khor, 'run_khor', lambda *a, **k: runs.append(a))
     raises(exc, lambda: compare_khor(**dict(dict(epochs=1, n_train=100, show=False, log=None), **kwargs)), words)
     assert runs == []
 

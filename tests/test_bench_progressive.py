@@ -15,7 +15,7 @@ def bench(): return load_script('bench_progressive')
 def test_realized_is_paired_within_each_repeat(bench):
     "realized = progressive / fixed of the SAME repeat; a ratio of medians timed apart would say 25/20 = 1.25"
     from benchlib import realized_pairs
-    from progfast.experiments import summarize_pairs
+    from progfast.studies.comparison import summarize_pairs
     t = pd.DataFrame(dict(repeat=[0, 0, 1, 1, 2, 2], contender=['fixed', 'progressive'] * 3,
                           seconds=[10., 25., 20., 2., 30., 27.], theoretical=[1., .5] * 3))
     realized,rt = realized_pairs(t)

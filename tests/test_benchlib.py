@@ -6,7 +6,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
 import benchlib                                                  # noqa: E402
-from progfast.experiments import run_interleaved                 # noqa: E402
+from progfast.studies.comparison import run_interleaved                 # noqa: E402
 
 
 def _contenders(calls):

@@ -9,7 +9,7 @@ from fastai.torch_core import TensorCategory, TensorImage, set_seed
 from fastai.vision.augment import Resize, aug_transforms
 from fastai.vision.core import PILImage
 from fastai.vision.data import ImageBlock
-from progfast.blur import RandomBlur, gaussian_blur, gaussian_kernel1d
+from progfast.core.blur import RandomBlur, gaussian_blur, gaussian_kernel1d
 
 def photos(n=12, size=32, seed=0):
     "`n` random smooth-ish RGB images (uint8 arrays), made without touching the global generators"

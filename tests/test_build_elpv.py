@@ -101,7 +101,7 @@ def test_an_interrupted_build_leaves_the_previous_one(source, tmp_path, monkeypa
 
 
 def test_folder_dls_reads_it_with_a_stratified_seeded_split(source, tmp_path):
-    from progfast.folders import folder_dls
+    from progfast.data.folders import folder_dls
     out = be.build_elpv(tmp_path/'elpv', write_source(tmp_path/'big', per_class=(20, 10, 10, 10)))
     dls = folder_dls(out, size=16, bs=4, valid_pct=0.1, seed=0, cache=False, progress=False)
     assert list(dls.vocab) == list(be.CLASSES) and dls.folder.layout == 'class_folders'

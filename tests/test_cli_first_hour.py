@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-import progfast.khor
+import progfast.studies.khor
 from progfast.cli import main
 from progfast.testing import stripes_folder, messy_folder
 
@@ -80,7 +80,7 @@ def test_demo_flag_combinations_work(tmp_path, opts):
 def test_demo_checks_out_before_training(tmp_path, monkeypatch):
     blocker = tmp_path/'taken'; blocker.write_text('a file')
     def no_training(*a, **k): raise AssertionError("a run started before --out was checked")
-    monkeypatch.setattr(progfast.khor, 'run_khor', no_training)
+    monkeypatch.setattr(progfast.studies.khor, 'run_khor', no_training)
     for out in (blocker, blocker/'results'):
         code,_,err = run_cli('demo', *TINY_DEMO, '--out', out)
         one_line_error(code, err, '--out', str(blocker))
@@ -234,7 +234,7 @@ def no_dns(monkeypatch):
 
 def test_demo_cifar10_offline_says_download_failed_and_names_data_path(tmp_path, no_dns, monkeypatch):
     runs = []
-    monkeypatch.setattr(progfast.khor, 'run_khor', lambda *a, **k: runs.append(a))
+    monkeypatch.setattr(progfast.studies.khor, 'run_khor', lambda *a, **k: runs.append(a))
     code,out,err = run_cli('demo', '--data', 'cifar10', '--quiet', '--out', tmp_path/'out')
     one_line_error(code, err, 'could not download CIFAR-10', '--data-path FOLDER', 'train/ and test/ folders of class folders')
     home = Path(os.environ['FASTAI_HOME'])
@@ -243,7 +243,7 @@ def test_demo_cifar10_offline_says_download_failed_and_names_data_path(tmp_path,
     assert runs == [] and not (tmp_path/'out').exists()
 
 def test_khor_dls_download_error_names_path(no_dns):
-    with pytest.raises(progfast.khor.DownloadError) as e: progfast.khor.khor_dls('cifar10')
+    with pytest.raises(progfast.studies.khor.DownloadError) as e: progfast.studies.khor.khor_dls('cifar10')
     assert 'could not download CIFAR-10' in str(e.value) and 'pass path= a local copy' in str(e.value)
     assert isinstance(e.value, OSError) and e.value.url.endswith('cifar10.tgz')
 
@@ -251,7 +251,7 @@ def test_a_lock_file_that_was_there_before_is_left(tmp_path, no_dns):
     from fastai.data.external import fastai_path
     lock = fastai_path('archive')/'cifar10.tgz.lock'
     lock.parent.mkdir(parents=True, exist_ok=True); lock.write_text('')
-    with pytest.raises(progfast.khor.DownloadError): progfast.khor.khor_dls('cifar10')
+    with pytest.raises(progfast.studies.khor.DownloadError): progfast.studies.khor.khor_dls('cifar10')
     assert lock.exists()                                            # another download's lock, not ours to remove
     lock.unlink()
 
@@ -298,11 +298,20 @@ def test_architecture_suggestions_name_each_model_once(stripes, tmp_path):
     assert 'callable' not in err and 'list_models()' not in err
 
 def test_help_lists_every_regime():
-    from progfast.schedule import SIZE_SCHEDULES
+    from progfast.core.schedule import SIZE_SCHEDULES
     for cmd,flag,nxt in (('train', '--regime', '--size'), ('compare', '--regimes', '--archs')):
         code,out,_ = run_cli(cmd, '--help')
         text = ' '.join(out.split()).split(f'{flag} (str)')[-1].split(nxt)[0]     # the option's help, not the usage line
         assert [n for n in SIZE_SCHEDULES if n not in text] == [], (cmd, text)
+
+def test_train_keeps_the_final_size_by_default(stripes, tmp_path):
+    "ENTR's recipe at the final size is `train`'s default: at equal time on ELPV it was never below the growing sizes"
+    flags = [f for f in TINY_TRAIN if f not in ('--regime', 'fixed')]
+    code,out,err = run_cli('train', stripes, *flags, '--epochs', '3', '--verbose', '--out', tmp_path/'a')
+    assert code == 0, err
+    assert json.loads((tmp_path/'a'/'results.json').read_text())['regime'] == 'fixed'
+    sizes = re.findall(r'regime fixed, \d+ epochs? at ([\d, ]+) px', out)
+    assert sizes and {int(x) for s in sizes for x in s.split(',')} == {32}, out
 
 def test_compare_epochs_names_the_step_flags(stripes, tmp_path):
     code,_,err = run_cli('compare', stripes, '--epochs', '6', '--out', tmp_path/'out')

@@ -14,13 +14,13 @@ from fastai.data.transforms import IndexSplitter
 from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.vision.all import ImageDataLoaders, Resize, DataBlock, ImageBlock, CategoryBlock, parent_label
-import progfast.folders
+import progfast.data.folders
 from progfast.cli import main
-from progfast.folders import read_folder, folder_dls, ImageCache, BadImageWarning, open_image
-from progfast.schedule import RampSchedule, StageSchedule
-from progfast.sizing import bn_layers, bn_state
-from progfast.resize import ProgressiveResizeCallback
-from progfast.mixsize import MixSize
+from progfast.data.folders import read_folder, folder_dls, ImageCache, BadImageWarning, open_image
+from progfast.core.schedule import RampSchedule, StageSchedule
+from progfast.core.sizing import bn_layers, bn_state
+from progfast.callbacks.progressive import ProgressiveResizeCallback
+from progfast.callbacks.mixsize import MixSize
 from progfast.testing import stripes_folder, stripes_image, tiny_cnn
 
 @pytest.fixture(autouse=True)
@@ -58,7 +58,7 @@ def recalibrated_again(learn, size, n):
     saved = bn_state(learn.model)
     learn.recalibrate_bn(size, n)
     res = stats_of(learn.model)
-    from progfast.sizing import load_bn_state
+    from progfast.core.sizing import load_bn_state
     load_bn_state(learn.model, saved)
     return res
 
@@ -96,9 +96,9 @@ def test_recalibration_from_an_empty_loader_keeps_the_statistics_and_says_so(tmp
 
 def test_a_fit_whose_recalibration_finds_no_batch_warns_and_keeps_the_statistics(tmp_path, monkeypatch):
     learn = six_images(tmp_path)
-    import progfast.sizing
-    real = progfast.sizing.sharp_loader
-    monkeypatch.setattr(progfast.sizing, 'sharp_loader', lambda dl, seed=0: real(dl, seed).new(bs=100, drop_last=True))
+    import progfast.core.sizing
+    real = progfast.core.sizing.sharp_loader
+    monkeypatch.setattr(progfast.core.sizing, 'sharp_loader', lambda dl, seed=0: real(dl, seed).new(bs=100, drop_last=True))
     class Keep(Callback):
         order = 100
         def after_fit(self): self.stats = stats_of(self.learn.model)
@@ -169,7 +169,7 @@ def test_a_cancelled_step_leaves_no_multiplier(stripes):
 # --- 6. a one-image step: batch scaling with a per-iteration schedule
 
 def test_plan_steps_never_leaves_a_tiny_last_step():
-    from progfast.sizing import plan_steps
+    from progfast.core.sizing import plan_steps
     for n_items in range(1, 200):
         for cap in (1, 3, 8, 32):
             steps = plan_steps(n_items, lambda seen: (16, cap))
@@ -220,7 +220,7 @@ def test_fit_progressive_with_bnfreeze_keeps_the_frozen_statistics(stripes):
 
 def test_a_cache_that_cannot_be_written_falls_back_to_the_source(stripes, tmp_path, monkeypatch):
     def full(*a, **k): raise OSError(errno.ENOSPC, 'No space left on device')
-    monkeypatch.setattr(progfast.folders, '_write_atomic', full)
+    monkeypatch.setattr(progfast.data.folders, '_write_atomic', full)
     with pytest.warns(UserWarning) as rec:
         data = read_folder(stripes, cache=tmp_path/'cache', max_side=16, progress=False)
     msgs = [str(w.message) for w in rec if 'cache' in str(w.message)]
@@ -248,7 +248,7 @@ def test_flags_are_not_abbreviated(stripes, tmp_path, capsys):
     assert e.value.code == 2 and '--cycle-mult' in err, err
 
 def test_an_extreme_blur_sigma_is_refused():
-    from progfast.blur import gaussian_blur
+    from progfast.core.blur import gaussian_blur
     with pytest.raises(ValueError, match='sigma'): gaussian_blur(torch.rand(1, 3, 8, 8), 1e12)
 
 def test_bad_image_warning_points_at_the_callers_line(tmp_path):

@@ -7,9 +7,9 @@ from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from fastai.vision.augment import Resize
 from fastai.vision.data import ImageDataLoaders
-import progfast.resize  # noqa: F401  (Learner.fit_progressive)
-from progfast.data import fashion_mnist_dls
-from progfast.mixsize import MixSize
+import progfast.callbacks.progressive  # noqa: F401  (Learner.fit_progressive)
+from progfast.data.embedded import fashion_mnist_dls
+from progfast.callbacks.mixsize import MixSize
 from progfast.models import khor_net
 from progfast.testing import tiny_cnn
 

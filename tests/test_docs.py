@@ -195,12 +195,13 @@ def test_search_index():
     assert len(bd.search_sections(BeautifulSoup('<p>' + 'word ' * 5000 + '</p>', 'html.parser'), 'T')[0][2]) <= bd.SEARCH_TEXT_LIMIT
 
 def test_page_names_and_order():
-    rels = [Path(p) for p in ['tutorials/02_b.ipynb', '01_blur.ipynb', 'index.ipynb', 'tutorials/01_a.ipynb',
-                              '00_schedule.ipynb', 'tutorials/index.ipynb']]
+    rels = [Path(p) for p in ['tutorials/02_b.ipynb', '02_blur.ipynb', 'index.ipynb', 'tutorials/01_a.ipynb',
+                              '01_schedule.ipynb', 'tutorials/index.ipynb']]
     got = [str(bd.page_path(r)) for r in sorted(rels, key=bd.page_sort_key)]
     assert got == ['index.html', 'schedule.html', 'blur.html', 'tutorials/index.html', 'tutorials/a.html',
                    'tutorials/b.html']
-    assert bd.section_of(Path('tutorials/01_a.ipynb')) == 'Tutorials' and bd.section_of(Path('01_blur.ipynb')) == ''
+    assert bd.section_of(Path('tutorials/01_a.ipynb')) == 'Tutorials' and bd.section_of(Path('02_blur.ipynb')) == 'Core'
+    assert bd.section_of(Path('index.ipynb')) == '' and bd.section_of(Path('41_khor.ipynb')) == 'Studies'
 
 def test_descriptions_fit_on_one_line():
     "nbdev keeps only the first `> ` line as the page description: a longer one is cut mid-sentence on the site"
@@ -237,7 +238,7 @@ def test_small_site_with_tutorials(tmp_path):
     assert {p: p.read_bytes() for p in nbs.rglob('*.ipynb')} == before                 # nothing written under nbs/
     site = json.loads((tmp_path/'site'/'site.json').read_text())
     assert [p['path'] for p in site['pages']] == ['index.html', 'core.html', 'tutorials/quick.html']
-    assert [p['section'] for p in site['pages']] == ['', '', 'Tutorials']
+    assert [p['section'] for p in site['pages']] == ['', 'Core', 'Tutorials']
     quick = (tmp_path/'site'/'tutorials'/'quick.html').read_text()
     assert '<pre>run mode: offline\n</pre>' in quick and '<meta name="progfast-run-mode" content="offline">' in quick
     assert '<strong>offline</strong> mode at commit' in quick
@@ -667,14 +668,14 @@ def test_search_finds_pages(crawl, browser, server, built_site):
     problems += search_problems(browser, built_site.as_uri() + '/', pages, seen, targets[-1:])
     assert not problems, '\n'.join(problems)
     hits = search_hits(browser, server + 'tutorials/quickstart.html', 'fit_progressive')
-    assert server + 'resize.html#learner.fit_progressive' in hits, hits   # an API entry, from a page one folder down
+    assert server + 'progressive.html#learner.fit_progressive' in hits, hits   # an API entry, from a page one folder down
 
 def test_api_entries_once(crawl):
     "One entry per API name on the whole site, with the id nbdev's doc links use (`Learner.fit_progressive` was on the resize page 3 times)"
     _,seen = crawl
     problems = api_problems(seen)
     assert not problems, '\n'.join(problems)
-    assert [n for n,_ in seen['resize.html']['api']].count('Learner.fit_progressive') == 1
+    assert [n for n,_ in seen['progressive.html']['api']].count('Learner.fit_progressive') == 1
     assert sum(len(s['api']) for s in seen.values()) >= 100, "too few API entries found: the check would test nothing"
 
 def test_tables_scroll_and_code_wraps(crawl):

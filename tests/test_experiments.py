@@ -8,10 +8,10 @@ from fastai.callback.core import Callback
 from fastai.data.transforms import Normalize
 from fastai.vision.augment import Resize
 from fastai.vision.data import ImageDataLoaders
-import progfast.khor
-from progfast.experiments import (Comparison, compare_regimes, run_interleaved, paired, summarize_pairs, seed_summary,
-                                  median_interval, mean_interval, t_quantile, target_verdict, seed_verdict, repeats_needed)
-from progfast.khor import KhorRun, compare_khor
+import progfast.studies.khor
+from progfast.studies.comparison import (Comparison, compare_regimes, run_interleaved, paired, summarize_pairs, seed_summary,
+                                         median_interval, mean_interval, t_quantile, target_verdict, seed_verdict, repeats_needed)
+from progfast.studies.khor import KhorRun, compare_khor
 from progfast.testing import tiny_cnn
 
 @pytest.fixture(autouse=True)
@@ -99,10 +99,12 @@ def test_bad_input_is_refused_before_training(stripes):
     for kwargs,msg in [(dict(regimes=()), 'regimes is empty'),
                        (dict(regimes=('fixed', 'fixed')), "regime label 'fixed' appears twice"),
                        (dict(archs=('resnet19',)), "unknown arch 'resnet19'"),
-                       (dict(seeds=(0, '1')), "seeds must be integers, got '1'"),
+                       (dict(seeds=(0, -1)), "each of seeds must be a whole number from 0 to 4294967295, got -1"),
                        (dict(fit=None), "fit must be 'entr' or a function"),
                        (dict(fit=fit, bs=64), 'bs=64 is larger than the 32 training images')]:
         with pytest.raises(ValueError, match=msg): compare_regimes(stripes, archs=kwargs.pop('archs', (tiny_cnn,)), size=32, **kwargs)
+    with pytest.raises(TypeError, match="each of seeds must be a whole number .* got '1' \\(str\\)"):
+        compare_regimes(stripes, archs=(tiny_cnn,), size=32, seeds=(0, '1'))
     with pytest.raises(ValueError, match=r'2 stages \[13, 32\] do not fit in 1 epochs'):
         compare_regimes(stripes, regimes=('fixed', 'stepwise'), archs=(tiny_cnn,), size=32, bs=8, sgdr_epochs=1)
     with pytest.raises(TypeError, match='fit returned a str'):
@@ -230,7 +232,7 @@ def test_compare_khor_rotates_the_approaches_per_seed_after_a_warmup(monkeypatch
         calls.append((approach, seed, epochs))
         acc = [.5, .6 + 0.01*seed]
         return KhorRun(approach, seed, [.7, .8], acc, 2., [28, 28], [1., 2.], final_test_acc=.6, held_out=True)
-    monkeypatch.setattr(progfast.khor, 'run_khor', fake_run)
+    monkeypatch.setattr(progfast.studies.khor, 'run_khor', fake_run)
     cmp = compare_khor(seeds=(0, 1, 2), epochs=4, n_train=100, show=False, log=None)
     assert calls[:3] == [('normal', 0, 1), ('progressive', 0, 1), ('proposed', 0, 1)]   # the warm-up: one epoch of each
     assert [a[0] for a in calls[3:]] == ['normal', 'progressive', 'proposed', 'progressive', 'proposed', 'normal',

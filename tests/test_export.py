@@ -12,8 +12,8 @@ from fastai.callback.mixup import MixUp
 from fastai.vision.augment import Resize, aug_transforms
 from fastai.vision.data import ImageDataLoaders
 import progfast, progfast.all  # noqa: F401  (every Learner method and property progfast adds)
-from progfast.mixsize import MixSize
-from progfast.sizing import RecalibrateBN, fit_state
+from progfast.callbacks.mixsize import MixSize
+from progfast.core.sizing import RecalibrateBN, fit_state
 from progfast.testing import stripes_folder
 
 def torch_only_model():
@@ -51,9 +51,9 @@ def progfast_references(fname) -> list:
             if s.split(' ')[0] == 'progfast' or s.startswith('progfast.') or package in s]
 
 def test_progfast_references_finds_a_progfast_function_and_ignores_a_path(tmp_path):
-    from progfast.sizing import scaled_batch_size
+    from progfast.core.sizing import scaled_batch_size
     torch.save({'f': scaled_batch_size, 'path': '/root/.cache/progfast-ci/venv/x.py'}, tmp_path/'x.pt', pickle_module=pickle)
-    assert progfast_references(tmp_path/'x.pt') == ['progfast.sizing scaled_batch_size']   # pickle's GLOBAL: module and name
+    assert progfast_references(tmp_path/'x.pt') == ['progfast.core.sizing scaled_batch_size']   # pickle's GLOBAL: module and name
 
 BLOCKED = textwrap.dedent("""
     import importlib.abc, json, sys

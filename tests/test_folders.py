@@ -10,10 +10,10 @@ from fastai.metrics import accuracy
 from fastai.data.transforms import parent_label
 from fastai.callback.core import Callback
 from fastai.vision.augment import Resize
-from progfast.resize import ProgressiveResizeCallback
-import progfast.folders as folders
-from progfast.folders import (folder_dls, read_folder, open_image, OpenImage, ImageCache, BadImageWarning, BadImageError,
-                              MANIFEST, folder_cache_dir)
+from progfast.callbacks.progressive import ProgressiveResizeCallback
+import progfast.data.folders as folders
+from progfast.data.folders import (folder_dls, read_folder, open_image, OpenImage, ImageCache, BadImageWarning, BadImageError,
+                                   MANIFEST, folder_cache_dir)
 from progfast.testing import messy_folder, stripes_folder, stripes_image, tiny_cnn
 
 QUIET = dict(progress=False)

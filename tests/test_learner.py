@@ -1,4 +1,4 @@
-from progfast.sizing import is_fitting
+from progfast.core.sizing import is_fitting
 "Integration: progressive_learner (folders, torchvision/timm/local weights, errors) and the ENTR recipe end to end on CPU."
 import math, pytest, torch
 from pathlib import Path
@@ -11,7 +11,7 @@ from fastai.vision.data import ImageDataLoaders
 from torchvision.models import resnet18, resnet34
 from progfast.learner import (EntrResult, WeightsUnavailableError, as_dls, entr_plan, load_weights_file,
                               progressive_learner)
-from progfast.sizing import size_tfms
+from progfast.core.sizing import size_tfms
 from progfast.testing import tiny_cnn
 
 @pytest.fixture(autouse=True)
@@ -123,7 +123,7 @@ def test_bad_arguments(stripes):
     with pytest.raises(TypeError, match="source must be a folder of images"): progressive_learner(None)
 
 def test_khor_from_scratch_and_grayscale_channels():
-    from progfast.data import fashion_mnist_dls
+    from progfast.data.embedded import fashion_mnist_dls
     dls = fashion_mnist_dls(bs=16, n_train=64, n_valid=32)          # 1 channel
     learn = progressive_learner(dls, 'khor', ps=0.4)
     assert type(learn.model).__name__ == 'KhorNet' and learn.model[0][0].in_channels == 1

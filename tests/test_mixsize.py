@@ -5,14 +5,14 @@ import fastai.callback.fp16, fastai.callback.channelslast  # noqa: F401 (they ad
 from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
-from progfast.blur import RandomBlur
-from progfast.data import fashion_mnist_dls
-from progfast.sizing import bn_layers
-from progfast.mixsize import (MIXSIZE_CIFAR, MixSize, SizeSampler, mixsize_distribution, n_copies,
-                              plot_scale_resiliency, scaled_batch_size)
-from progfast.resize import ProgressiveResizeCallback
-from progfast.sizing import fit_state
-from progfast.resizer import with_resizer
+from progfast.core.blur import RandomBlur
+from progfast.data.embedded import fashion_mnist_dls
+from progfast.core.sizing import bn_layers
+from progfast.callbacks.mixsize import (MIXSIZE_CIFAR, MixSize, SizeSampler, mixsize_distribution, n_copies,
+                                        plot_scale_resiliency, scaled_batch_size)
+from progfast.callbacks.progressive import ProgressiveResizeCallback
+from progfast.core.sizing import fit_state
+from progfast.callbacks.learned_resizer import with_resizer
 from progfast.testing import tiny_cnn
 
 def fm_learner(n_train=640, n_valid=96, bs=32, batch_tfms=None):

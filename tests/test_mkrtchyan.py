@@ -10,9 +10,9 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.torch_core import TensorImage
 from progfast.models import mkrtchyan_m1, mkrtchyan_m4
-from progfast.data import fashion_mnist_dls
-from progfast.mkrtchyan import (FASHION_MNIST_STATS, fit_mkrtchyan, mkrtchyan_augment, mkrtchyan_lr, mkrtchyan_radam,
-                                tiny_imagenet_dls, tiny_imagenet_items)
+from progfast.data.embedded import fashion_mnist_dls
+from progfast.studies.mkrtchyan import (FASHION_MNIST_STATS, fit_mkrtchyan, mkrtchyan_augment, mkrtchyan_lr, mkrtchyan_radam,
+                                        tiny_imagenet_dls, tiny_imagenet_items)
 from fastai.data.transforms import Normalize
 
 

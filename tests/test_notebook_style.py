@@ -3,6 +3,8 @@
 Rules, exactly:
 - **Export cells:** a code cell with an `export`, `exporti` or `exports` directive has at most `EXPORT_LIMIT` (60)
   lines, not counting its `#|` directive lines and trailing blank lines.
+- **Results first:** the first output of a module notebook (`nbs/[0-5]*.ipynb`; a warning on stderr does not count)
+  is a plot or a table (HTML or markdown), and comes before the first export cell: the page opens with what it achieves.
 - **API entries:** every public function, class and method of the modules `progfast.all` gathers (`_MODULES`) has a
   `show_doc` on its module's page, i.e. in a shown code cell (not `#| hide`, not `#| include: false`) of the notebook
   whose `default_exp` is that module, counting the `show_doc` cells nbdev adds by itself (`add_show_docs`: for each
@@ -130,7 +132,32 @@ def missing_entries(modname:str, names:list[str], fn) -> list[str]:
         return any(f"{b.__name__}.{meth}" in documented_names(module_notebooks()[b.__module__]) for b in bases)
     return [n for n in names if not covered(n)]
 
+PLOTS = ('image/png', 'image/jpeg', 'image/svg+xml')
+
+def is_result(output) -> bool:
+    "Whether a cell output is a plot or a table (HTML, or a markdown table)"
+    data = output.get('data', {})
+    if any(k in data for k in PLOTS): return True
+    md = ''.join(data.get('text/markdown', ''))
+    return '<table' in ''.join(data.get('text/html', '')) or bool(re.search(r'^\|.*\|\s*\n\|[-:| ]+\|\s*$', md, re.M))
+
+def opening_problem(fn) -> str|None:
+    "What keeps notebook `fn` from opening with its result (None when it does)"
+    cells = nbformat.read(fn, as_version=4).cells
+    exports = [i for i,c in enumerate(cells) if c.cell_type == 'code' and re.search(r'^#\|\s*export', c.source, re.M)]
+    shown = [(i, o) for i,c in enumerate(cells) if c.cell_type == 'code' for o in c.get('outputs', [])
+             if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
+    if not shown: return "no outputs (run `make outputs`)"
+    i,o = shown[0]
+    if exports and i > exports[0]: return f"the first output (cell {i}) comes after the first export cell ({exports[0]})"
+    if not is_result(o): return f"the first output (cell {i}, {o.get('output_type')} {sorted(o.get('data', {}))}) is not a plot or a table"
+    return None
+
 # ------------------------------------------------------------------------------------------ the checks themselves
+
+def test_module_notebooks_open_with_a_result():
+    bad = {fn.name: p for fn in sorted(NBS.glob('[0-5][0-9]_*.ipynb')) if (p := opening_problem(fn))}
+    assert not bad, "module notebooks that do not open with a plot or a table:\n" + '\n'.join(f"{k}: {v}" for k,v in bad.items())
 
 def test_export_cells_fit_on_a_screen():
     bad = {fn.relative_to(REPO): cells for fn in sorted(NBS.glob('*.ipynb')) if (cells := long_export_cells(fn))}
@@ -163,6 +190,23 @@ def test_long_export_cells_are_found(tmp_path):
     found = long_export_cells(fn)
     assert len(found) == 1 and found[0].startswith(f'cell 2 (id ') and f'{EXPORT_LIMIT+1} lines): x0 = 0' in found[0]
 
+def test_opening_results_are_found(tmp_path):
+    from nbformat.v4 import new_output
+    warning = new_output('stream', name='stderr', text='FutureWarning: ...')
+    table = new_output('display_data', data={'text/markdown': '| a | b |\n|---|---:|\n| 1 | 2 |'})
+    def nb(*outs, export_first=False):
+        fn = make_nb(tmp_path/'c.ipynb', ('md', '# C'), ('code', '#| export\nx = 1' if export_first else 'x = 1'),
+                     ('code', 'show(x)'), ('code', '#| export\ny = 2'))
+        n = nbformat.read(fn, as_version=4)
+        n.cells[2].outputs = list(outs)
+        nbformat.write(n, fn)
+        return fn
+    assert opening_problem(nb(warning, table)) is None
+    assert opening_problem(nb(new_output('display_data', data={'image/png': 'iVBO'}))) is None
+    assert 'is not a plot or a table' in opening_problem(nb(new_output('stream', name='stdout', text='hello')))
+    assert 'after the first export cell' in opening_problem(nb(table, export_first=True))
+    assert opening_problem(nb()) == "no outputs (run `make outputs`)"
+
 def test_documented_names_follow_what_nbdev_shows(tmp_path):
     fn = make_nb(tmp_path/'b.ipynb', ('md', '# B'),
                  ('code', '#| export\nclass Thing:\n    def go(self): pass\n    def stop(self): pass\n    @property\n    def df(self): pass'),
@@ -173,7 +217,7 @@ def test_documented_names_follow_what_nbdev_shows(tmp_path):
 
 def test_public_api_lists_methods_and_patches():
     api = public_api()
-    assert 'ProgressiveResizeCallback' in api['progfast.resize'] and 'Learner.fit_progressive' in api['progfast.resize']
-    assert 'Comparison.save' in api['progfast.experiments'] and 'RandomBlur.draw' in api['progfast.blur']
+    assert 'ProgressiveResizeCallback' in api['progfast.callbacks.progressive'] and 'Learner.fit_progressive' in api['progfast.callbacks.progressive']
+    assert 'Comparison.save' in api['progfast.studies.comparison'] and 'RandomBlur.draw' in api['progfast.core.blur']
     every = [n for names in api.values() for n in names]
     assert not [n for n in every if n.split('.')[-1] in HOOKS | {'before_fit', 'after_batch'} or '._' in n or n.startswith('_')]

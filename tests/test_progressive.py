@@ -3,9 +3,9 @@ import pytest, torch
 from torch import nn
 from fastai.vision.all import (ImageDataLoaders, Learner, Resize, accuracy, aug_transforms, resnet18, set_seed,
                                vision_learner)
-from progfast.schedule import *
-from progfast.resize import *
-from progfast.sizing import *
+from progfast.core.schedule import *
+from progfast.callbacks.progressive import *
+from progfast.core.sizing import *
 from progfast.testing import tiny_cnn
 
 def dls_for(path, size=32, batch_tfms=None):

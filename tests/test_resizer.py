@@ -8,9 +8,9 @@ from fastai.vision.augment import Resize
 from fastai.vision.data import ImageDataLoaders
 from fastai.vision.learner import vision_learner
 from fastai.vision.models import resnet18
-from progfast.sizing import resize_batch
-import progfast.mixsize  # noqa: F401 (adds Learner.evaluate_sizes)
-from progfast.resizer import LearnedResizer, ResizedModel, with_resizer
+from progfast.core.sizing import resize_batch
+import progfast.callbacks.mixsize  # noqa: F401 (adds Learner.evaluate_sizes)
+from progfast.callbacks.learned_resizer import LearnedResizer, ResizedModel, with_resizer
 from progfast.testing import tiny_cnn
 
 @pytest.mark.parametrize('in_hw', [(64, 64), (50, 70), (16, 16), (9, 13)])

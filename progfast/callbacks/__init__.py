@@ -1,0 +1,1 @@
+"Callbacks that change what the network sees: progressive resizing, MixSize, the learned resizer"

@@ -1,0 +1,1 @@
+"Data: the embedded Fashion-MNIST subset and folders of images"

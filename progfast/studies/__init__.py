@@ -1,0 +1,1 @@
+"Studies: the comparison harness and the ENTR, Khor and Mkrtchyan reproductions"
