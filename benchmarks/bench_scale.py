@@ -324,7 +324,7 @@ def main(argv=None):
       f"'MixSize, equal compute': {equal_compute_epochs(n_epoch)} epochs, the epochs whose expected pixels "
       f"({mixsize_pixel_share():.3f} of 28 px per image) match fixed-size training's {n_epoch}")
     p(f"- progressive sizes per epoch (linear): {[round(sched(e, n_epoch)) for e in range(n_epoch)]}; "
-      f"MixSize distribution: {mixsize_distribution(TRAIN_SIZE)}, mode batch_scale, lr_scale sqrt; no method's "
+      f"MixSize distribution: {mixsize_distribution(TRAIN_SIZE)}, mode batch_scale, lr_rule sqrt; no method's "
       "batch-norm statistics were re-estimated after training except where a table says so")
     p("- order: for each seed the methods ran one after another, the order rotated by one per seed, after an untimed "
       "warm-up; every comparison to fixed-size training is between runs of the same seed")

@@ -180,7 +180,7 @@ MIXSIZES = [
     ('probs-a-string', lambda: MixSize([16, 32], '0.5,0.5'), TypeError, ["'0.5,0.5'"]),
     ('probs-without-sizes', lambda: MixSize(probs=[0.5, 0.5]), ValueError, ['probs were given without sizes']),
     ('mode-unknown', lambda: MixSize([16, 32], mode='batch'), ValueError, ["'batch'", "'batch_scale'", "'duplicates'", "'plain'"]),
-    ('lr-scale-unknown', lambda: MixSize([16, 32], lr_scale='log'), ValueError, ["'log'", "'sqrt'"]),
+    ('lr-rule-unknown', lambda: MixSize([16, 32], lr_rule='log'), ValueError, ["'log'", "'sqrt'"]),
     ('base-size-zero', lambda: MixSize([16, 32], base_size=0), ValueError, ['base_size', 'got 0']),
     ('eval-size-negative', lambda: MixSize([16, 32], eval_size=-1), ValueError, ['eval_size', 'got -1']),
     ('eval-size-fraction', lambda: MixSize([16, 32], eval_size=24.5), ValueError, ['got 24.5']),

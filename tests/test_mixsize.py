@@ -103,7 +103,7 @@ def test_lr_scaled_for_the_step_only():
         def before_fit(self): self.lrs = []
         def before_step(self): self.lrs.append(self.opt.hypers[-1]['lr'])
     learn,spy = fm_learner(),Spy()
-    cb = MixSize([14, 28, 42], seed=0, lr_scale='linear')
+    cb = MixSize([14, 28, 42], seed=0, lr_rule='linear')
     quiet_fit(learn, 'fit', 1, 1e-3, cbs=[cb, spy])
     np.testing.assert_allclose(np.array(spy.lrs) / 1e-3, cb.df['images'] / 32, rtol=1e-9)
     assert set(learn.recorder.lrs) == {1e-3}

@@ -21,6 +21,7 @@ from fastprogress.fastprogress import progress_bar
 from ..core.sizing import (EvalSize, SizeCallback, as_hw, bn_state, check_model_sizes, check_n_batches, check_size,
                                   epoch_items, load_bn_state, plan_steps, scaled_batch_size)
 from ..core.sizing import _inner_dl, _shape_of
+from ..core.sizing import check_lr_rule, lr_multiplier
 from ..core.checks import GENERATOR_SEEDS, check_seed
 
 # %% auto #0
@@ -115,7 +116,6 @@ def random_flip_shift(x:Tensor, max_shift:float=0.125, flip:bool=True) -> Tensor
 
 # %% ../../nbs/11_mixsize.ipynb #bc0bba81
 _MODES = ('batch_scale', 'duplicates', 'plain')
-_LR_SCALES = {'none': 0., 'sqrt': 0.5, 'linear': 1.}
 
 def _repeat(t:Tensor, d:int) -> Tensor:
     "`t` repeated `d` times along the batch axis"
@@ -129,19 +129,19 @@ class MixSize(SizeCallback):
         mode:str='batch_scale', # 'batch_scale' (n ~ 1/size^2 images a step), 'duplicates' (copies), 'plain'
         base_size:int|None=None, # size of the base batch; None: loader size ('duplicates': largest size)
         eval_size:int|None=None, # validation size; None: the size the loader's images come in
-        lr_scale:str='sqrt',  # LR multiplier per step: (distinct images/base batch)^k, k from 'none', 'sqrt', 'linear'
+        lr_rule:str='sqrt',   # LR multiplier per step: (distinct images/base batch)^k, k from 'none', 'sqrt', 'linear'
         seed:int|None=None,   # seed of the size draws; None: torch.initial_seed()
         copy_tfm=random_flip_shift, # augmentation of the extra copies in mode 'duplicates'
     ):
         if mode not in _MODES: raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        if lr_scale not in _LR_SCALES: raise ValueError(f"lr_scale must be one of {tuple(_LR_SCALES)}, got {lr_scale!r}")
+        check_lr_rule(lr_rule)
         if sizes is None and probs is not None: raise ValueError("probs were given without sizes; give both")
         if sizes is not None: self.sampler = SizeSampler(sizes, probs, seed)
         else: self.sampler,self._seed = None,check_seed(torch.initial_seed() if seed is None else seed, below=GENERATOR_SEEDS)
         if base_size is not None: base_size = check_size(base_size, 'base_size')
         if eval_size is not None: eval_size = check_size(eval_size, 'eval_size')
         if not callable(copy_tfm): raise TypeError(f"copy_tfm must be a function from a batch to a batch, got {copy_tfm!r}")
-        self.mode,self.lr_scale,self.copy_tfm = mode,lr_scale,copy_tfm
+        self.mode,self.lr_rule,self.copy_tfm = mode,lr_rule,copy_tfm
         self._base_size,self._eval_size = base_size,eval_size
         self.history,self.n_fits = [],0
 
@@ -152,7 +152,7 @@ class MixSize(SizeCallback):
     def eval_size(self): return self._eval_size or self._loader_size()
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.sampler!r}, mode={self.mode!r}, lr_scale={self.lr_scale!r})"
+        return f"{type(self).__name__}({self.sampler!r}, mode={self.mode!r}, lr_rule={self.lr_rule!r})"
 
 # %% ../../nbs/11_mixsize.ipynb #5a481312
 @patch
@@ -220,7 +220,7 @@ def before_batch(self:MixSize):
         self.learn.xb = (retain_type(torch.cat([x] + [self.copy_tfm(x) for _ in range(copies-1)]), x),
                          *[_repeat(t, copies) for t in self.xb[1:]])
         self.learn.yb = tuple(_repeat(t, copies) for t in self.yb)
-    self.lr_mult = (n / self.base_bs) ** _LR_SCALES[self.lr_scale]
+    self.lr_mult = lr_multiplier(n, self.base_bs, self.lr_rule)
     self.history.append(dict(fit=self.n_fits, epoch=self.epoch, iter=self.iter, size=size, images=n, copies=copies,
                              batch=n*copies, pixels=n*copies*size*size, lr_mult=self.lr_mult))
 

@@ -24,6 +24,7 @@ from ..core.sizing import (BN_BATCHES, EvalSize, NoBatchError, SizeCallback, bn_
                                   learner_property, native_size, plan_steps, scaled_batch_size, size_tfms, when_fit_ends)
 from ..core.sizing import _inner_dl, _get_tfm_size, _put_tfm_size
 from ..core.checks import warn
+from ..core.sizing import check_lr_rule, lr_multiplier
 
 # %% auto #0
 __all__ = ['BLUR_SCHEDULES', 'blur_schedule', 'ProgressiveResizeCallback', 'warn_compiled_sizes']
@@ -107,7 +108,7 @@ def _make_knobs(regularization) -> list:
     return [_KNOBS[k](as_schedule(v, name=k)) for k,v in regularization.items()]
 
 # %% ../../nbs/10_progressive.ipynb #6298028b
-_MODES,_VALID_SIZES,_LR_RULES = ('batch', 'loader'),('final', 'current'),{'none': 0., 'sqrt': 0.5, 'linear': 1.}
+_MODES,_VALID_SIZES = ('batch', 'loader'),('final', 'current')
 
 def _check_int(name, v, lo=1, none_ok=True):
     if v is None and none_ok: return None
@@ -130,7 +131,7 @@ class ProgressiveResizeCallback(SizeCallback):
                  lr_rule:str='sqrt', size_multiple:int|None=None, recalibrate_bn=False):
         if mode not in _MODES: raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         if valid_size not in _VALID_SIZES: raise ValueError(f"valid_size must be one of {_VALID_SIZES}, got {valid_size!r}")
-        if lr_rule not in _LR_RULES: raise ValueError(f"lr_rule must be one of {tuple(_LR_RULES)}, got {lr_rule!r}")
+        check_lr_rule(lr_rule)
         if not isinstance(batch_scale, bool): raise ValueError(f"batch_scale must be True or False, got {batch_scale!r}")
         _check_int('n_epoch', n_epoch); _check_int('max_bs', max_bs); _check_int('size_multiple', size_multiple)
         if final_size is not None and (isinstance(final_size, bool) or not isinstance(final_size, Real) or not 0 < final_size < math.inf):
@@ -309,7 +310,7 @@ def _advance(self:ProgressiveResizeCallback):
     self.lr_mult,self.step_bs = 1.,len(self.xb[0])
     if self.batch_scale:
         self.current_size,self.step_bs = self.learn.dl.current
-        self.lr_mult = (self.step_bs / self.base_bs) ** _LR_RULES[self.lr_rule]
+        self.lr_mult = lr_multiplier(self.step_bs, self.base_bs, self.lr_rule)
     else: self.current_size = self.size_at(self.pos, n)
     for k in self._all_knobs(): k.apply(self.learn, k.sched(self.pos, n))
 

@@ -22,11 +22,12 @@ from .checks import warn
 from .blur import RandomBlur
 
 # %% auto #0
-__all__ = ['BN_BATCHES', 'check_size', 'as_hw', 'scaled_shape', 'resize_batch', 'tfm_shape', 'set_tfm_shape', 'size_tfms',
-           'output_resizers', 'native_shape', 'native_size', 'SizeSetter', 'check_model_sizes', 'fit_state',
-           'is_fitting', 'learner_property', 'when_fit_ends', 'SizeCallback', 'EvalSize', 'scaled_batch_size',
-           'epoch_items', 'even_steps', 'plan_steps', 'RechunkDL', 'bn_layers', 'bn_state', 'load_bn_state',
-           'check_n_batches', 'kept_random_state', 'sharp_loader', 'NoBatchError', 'RecalibrateBN']
+__all__ = ['LR_RULES', 'BN_BATCHES', 'check_size', 'as_hw', 'scaled_shape', 'resize_batch', 'tfm_shape', 'set_tfm_shape',
+           'size_tfms', 'output_resizers', 'native_shape', 'native_size', 'SizeSetter', 'check_model_sizes',
+           'fit_state', 'is_fitting', 'learner_property', 'when_fit_ends', 'SizeCallback', 'EvalSize',
+           'scaled_batch_size', 'epoch_items', 'even_steps', 'plan_steps', 'check_lr_rule', 'lr_multiplier',
+           'RechunkDL', 'bn_layers', 'bn_state', 'load_bn_state', 'check_n_batches', 'kept_random_state',
+           'sharp_loader', 'NoBatchError', 'RecalibrateBN']
 
 # %% ../../nbs/03_sizing.ipynb #3aae4d60
 def check_size(size, what:str='size') -> int:
@@ -179,7 +180,8 @@ def check_model_sizes(model:nn.Module, sizes, what:str='a size it is asked to ta
     finally: model.train(was_training)
 
 # %% ../../nbs/03_sizing.ipynb #744b0a4d
-_STATE = weakref.WeakKeyDictionary()
+if not hasattr(Learner, '_progfast_state'): Learner._progfast_state = weakref.WeakKeyDictionary()
+_STATE = Learner._progfast_state   # one store, however often this module runs (a notebook, `importlib.reload`)
 
 def fit_state(learn:Learner) -> SimpleNamespace:
     "progfast's state of `learn`: fits in progress, callbacks to restore if a fit raises, what to do once it is over, attributes"
@@ -353,6 +355,18 @@ def plan_steps(n_items:int, step_at, drop_last:bool=False) -> list:
     halves = even_steps(n1 + n2, math.ceil((n1 + n2) / 2))
     last = [(s1, halves[0]), (s2, halves[1])] if min(halves) >= max(2, math.ceil(cap / 2)) else [(s1, n1 + n2)]
     return steps[:-2] + last
+
+# %% ../../nbs/03_sizing.ipynb #f6ee6c4f
+LR_RULES = {'none': 0., 'sqrt': 0.5, 'linear': 1.}   # lr_rule: the power of (images in the step / in the base batch)
+
+def check_lr_rule(lr_rule:str) -> str:
+    "`lr_rule` if it is one of `LR_RULES`; a clear error otherwise"
+    if lr_rule not in LR_RULES: raise ValueError(f"lr_rule must be one of {tuple(LR_RULES)}, got {lr_rule!r}")
+    return lr_rule
+
+def lr_multiplier(n:int, base_bs:int, lr_rule:str='sqrt') -> float:
+    "The learning-rate multiplier of a step of `n` images when the base batch has `base_bs`: (n/base_bs)**k of `lr_rule`"
+    return (n / base_bs) ** LR_RULES[lr_rule]
 
 # %% ../../nbs/03_sizing.ipynb #cc953f33
 def _take(bufs:list, n:int):
