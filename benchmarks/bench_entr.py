@@ -43,7 +43,7 @@ import torch, torchvision
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'   # results are kept apart by device
-for p in (ROOT, ROOT/'scripts'):
+for p in (ROOT, ROOT/'scripts', ROOT/'benchmarks'):
     if str(p) not in sys.path: sys.path.insert(0, str(p))
 from fastai.learner import Learner                                                   # noqa: E402
 from fastai.torch_core import set_seed                                               # noqa: E402
@@ -53,6 +53,7 @@ from progfast.learner import entr_plan, progressive_learner, regime_schedule    
 from progfast.core.sizing import EvalSize                                                 # noqa: E402
 from progfast.testing import deepsort_weights_file, mobilenet_v2_state                # noqa: E402
 import build_elpv                                                                    # noqa: E402
+from benchlib import versions                                                        # noqa: E402
 
 ENTR_NAMES = {'fixed': 'no increase', 'gradual': 'gradual increase', 'stepwise': 'stepwise increase',
               'gradual+bs': 'gradual, batch_scale', 'stepwise+bs': 'stepwise, batch_scale'}
@@ -452,17 +453,6 @@ def plots(cmp: Comparison, title: str) -> tuple:
     return main, png(fig)
 
 
-def versions() -> str:
-    pk = ['torch', 'torchvision', 'timm', 'fastai', 'progfast', 'numpy', 'pillow', 'elpv-dataset', DEEPSORT, LITE0, LITE_CODE]
-    def v(p):
-        try: return importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError: return 'not installed'
-    import subprocess
-    try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError: commit = ''
-    return f"python {platform.python_version()}, " + ', '.join(f"{p} {v(p)}" for p in pk) + (f" (commit {commit})" if commit else '')
-
-
 def loads() -> str: return ', '.join(f"{x:.2f}" for x in os.getloadavg())
 
 
@@ -565,7 +555,7 @@ def report(r) -> str:
            f"it did not within 45 minutes, so the run started on a busy machine (loads polled every 30 s: "
            f"{', '.join(map(str, r.wait['polls'][-8:]))} at the end).") if r.wait else "No wait for a quiet machine.")
         + " The machine is shared: contenders are interleaved and rotated per seed, and every ratio is taken within a seed.",
-        f"- versions: {versions()}", '',
+        f"- versions: {versions('timm', 'elpv-dataset', DEEPSORT, LITE0, LITE_CODE)}", '',
         "## Setup", '', *setup_lines(r), '',
         "## What was cut (to fit about 40 minutes on 2 cores)", '', *cut_lines(r), '',
         "## Results", '',

@@ -15,14 +15,16 @@ Results go to benchmarks/results/mkrtchyan_<device>.md (`_quick` for --quick) wi
 with the command, the date, the machine, its load average before and after, and the versions.
 """
 from __future__ import annotations
-import argparse, datetime, os, platform, shlex, subprocess, sys, time
+import argparse, datetime, os, shlex, sys, time
 from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT/'benchmarks'))
 from progfast.studies.mkrtchyan import BLUR_CONTENDERS, compare_blur_uses, scaled_drops   # noqa: E402
 from progfast.studies.comparison import markdown_table                                    # noqa: E402
+from benchlib import machine, versions                                                  # noqa: E402
 
 FULL = dict(seeds='0,1,2', epochs=8, n_train=1000, n_test=500, bs=32, size=64)
 QUICK = dict(seeds='0,1', epochs=2, n_train=60, n_test=40, bs=20, size=32)
@@ -51,19 +53,6 @@ def setting(a) -> dict:
              n_train=a.n_train or d['n_train'], n_test=a.n_test or d['n_test'], bs=a.bs or d['bs'], size=a.size or d['size'])
     s['drops'] = scaled_drops(s['epochs'])
     return s
-
-
-def versions() -> str:
-    import fastai, numpy, progfast
-    try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError: commit = ''
-    return (f"python {platform.python_version()}, torch {torch.__version__}, fastai {fastai.__version__}, numpy {numpy.__version__}, "
-            f"progfast {progfast.__version__}" + (f" (commit {commit})" if commit else ''))
-
-
-def machine(threads) -> str:
-    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
-    return f"{platform.platform()}, {os.cpu_count()} CPU cores, {dev}; torch threads {threads}"
 
 
 def load() -> str: return ', '.join(f"{x:.2f}" for x in os.getloadavg())

@@ -39,13 +39,19 @@ def load() -> str:
     return ', '.join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def versions() -> str:
+def versions(*extra: str) -> str:
+    "Python's and the main libraries' versions, then those of the installed packages `extra`, and progfast's commit"
     import fastai, fastcore, PIL, torchvision, progfast
+    from importlib.metadata import version, PackageNotFoundError
+    def of(p):
+        try: return version(p)
+        except PackageNotFoundError: return 'not installed'
     try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     except OSError: commit = ''
     v = (f"python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
          f"fastai {fastai.__version__}, fastcore {fastcore.__version__}, numpy {np.__version__}, pillow {PIL.__version__}, "
-         f"progfast {progfast.__version__}" + (f" (commit {commit})" if commit else ''))
+         f"progfast {progfast.__version__}" + (f" (commit {commit})" if commit else '')
+         + ''.join(f", {p} {of(p)}" for p in extra))
     if torch.cuda.is_available():
         v += f"; CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}"
     return v
