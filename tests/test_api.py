@@ -83,3 +83,36 @@ def test_the_import_check_can_fail():
     assert target_of('callbacks.progressive', 'core.sizing', 2) == 'core.sizing'
     assert target_of('core.sizing', 'blur', 1) == 'core.blur' and target_of('cli', 'progfast.learner', 0) == 'learner'
     assert ORDER.index(target_of('core.blur', 'callbacks.mixsize', 2)) > ORDER.index('core.blur')
+
+
+# Issue 24, point 3 (each callback readable as one class): methods still attached with `@patch` to progfast's own
+# classes. The counts may only fall (lower them when a class is rewritten); no other class of progfast may get one.
+PATCHED_STILL = {'ProgressiveResizeCallback': 28, 'KhorComparison': 17, 'MixSize': 8, 'ImageCache': 7, 'Comparison': 7,
+                 'SizeCallback': 5, 'RandomBlur': 4, 'BlurComparison': 4, 'Schedule': 3}
+
+
+def patched_own_classes(root: Path) -> dict:
+    "class name: how many functions under `root` are `@patch`ed onto that class, for the classes defined under `root`"
+    trees = [ast.parse(fn.read_text()) for fn in sorted(root.rglob('*.py'))]
+    own = {n.name for t in trees for n in ast.walk(t) if isinstance(n, ast.ClassDef)}
+    counts = {}
+    for t in trees:
+        for f in ast.walk(t):
+            if not isinstance(f, ast.FunctionDef) or not f.args.args or f.args.args[0].annotation is None: continue
+            names = [ast.unparse(d.func if isinstance(d, ast.Call) else d) for d in f.decorator_list]
+            cls = ast.unparse(f.args.args[0].annotation)
+            if 'patch' in names and cls in own: counts[cls] = counts.get(cls, 0) + 1
+    return counts
+
+
+def test_no_new_patches_on_progfast_classes():
+    counts = patched_own_classes(REPO/'progfast')
+    grown = {c: n for c, n in counts.items() if n > PATCHED_STILL.get(c, 0)}
+    assert not grown, (f"@patch on progfast's own classes {grown}: define the method in the class (or a collaborator) "
+                       f"instead; fastai patches only classes a module does not own")
+
+
+def test_the_patch_count_can_fail(tmp_path):
+    (tmp_path/'a.py').write_text("class Thing: pass\n@patch\ndef go(self:Thing): pass\n@patch(as_prop=True)\n"
+                                 "def size(self:Thing): pass\n@patch\ndef fit(self:Learner): pass\n")
+    assert patched_own_classes(tmp_path) == {'Thing': 2}
