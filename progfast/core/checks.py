@@ -7,6 +7,7 @@ Docs: https://progfast.github.io/progfast/checks.html.md"""
 # %% ../../nbs/00_checks.ipynb #2acd9947
 from __future__ import annotations
 import inspect, os, sys, warnings
+from collections.abc import Iterable
 from numbers import Integral, Real
 
 # %% auto #0
@@ -41,7 +42,8 @@ def check_seed(seed, name:str='seed', below:int=RUN_SEEDS) -> int:
 def check_seeds(seeds, name:str='seeds') -> list:
     "One seed, or several distinct ones, as a list of `check_seed`s (at least one)"
     one = isinstance(seeds, Integral) and not isinstance(seeds, bool)
-    found = [seeds] if one else list(seeds) if isinstance(seeds, (list, tuple, range)) else None
+    many = isinstance(seeds, Iterable) and not isinstance(seeds, (str, bytes))
+    found = [seeds] if one else list(seeds) if many else None
     if not found:
         raise ValueError(f"{name} must be a seed or a non-empty list of seeds (whole numbers from 0 to {RUN_SEEDS - 1}), "
                          f"got {seeds!r}")
