@@ -37,14 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT/'benchmarks')]
 import torchvision                                                                                   # noqa: E402
 from fastai.vision.all import (Learner, accuracy, set_seed, Datasets, DisplayedTransform, TensorImage,  # noqa: E402
-                               IntToFloatTensor, Callback)
+                               IntToFloatTensor)
 from progfast.testing import tiny_cnn                                                                # noqa: E402
+from progfast.core.clock import EpochClock                                                            # noqa: E402
 from progfast.studies.comparison import run_interleaved, paired, summarize_pairs, write_files, plot_pairs   # noqa: E402
 from progfast.core.schedule import StageSchedule                                                          # noqa: E402
 from progfast.data.embedded import PickCategory, TensorBatchDL                                                # noqa: E402
 from progfast.data.folders import folder_dls                                                              # noqa: E402
 import progfast.callbacks.progressive                                                                               # noqa: E402,F401
-from benchlib import (Run, TrainTimer, SkipValidation, mean_pixels, photo_classes, realized_pairs, values_cell,  # noqa: E402
+from benchlib import (Run, SkipValidation, mean_pixels, photo_classes, realized_pairs, values_cell,  # noqa: E402
                       pair_cells, interval_cell, verdict_cell, PHOTOS)
 
 TARGET_REALIZED = 1.10
@@ -143,16 +144,6 @@ def with_precision(learn: Learner, precision: str) -> Learner:
     return learn
 
 
-class EpochTimes(Callback):
-    "Seconds of each training epoch"
-    order = -99
-    def before_fit(self): self.times = []
-    def before_train(self): self.t = time.perf_counter()
-    def after_train(self):
-        if torch.cuda.is_available(): torch.cuda.synchronize()
-        self.times.append(time.perf_counter() - self.t)
-
-
 def fit(dls, arch: str, method: str, s, mode: str, precision: str = 'fp16 + channels_last', compile_backend=None) -> dict:
     "One fit of 4 epochs: fixed at the final size or progressive over `s['sizes']`; its training seconds and more"
     sizes,n = list(s['sizes']),len(s['sizes'])
@@ -161,8 +152,8 @@ def fit(dls, arch: str, method: str, s, mode: str, precision: str = 'fp16 + chan
     if compile_backend:
         counter = GraphCounter(compile_backend)
         learn.model = torch.compile(learn.model, backend=counter)
-    timer,epochs = TrainTimer(),EpochTimes()
-    cbs = [timer, epochs, SkipValidation()]
+    timer = EpochClock()
+    cbs = [timer, SkipValidation()]
     with learn.no_bar(), learn.no_logging(), cudnn_benchmark('benchmark off' not in precision):
         t0 = time.perf_counter()
         if method == 'fixed': learn.fit_one_cycle(n, 1e-3, cbs=cbs); th = 1.
@@ -174,8 +165,8 @@ def fit(dls, arch: str, method: str, s, mode: str, precision: str = 'fp16 + chan
         loss = float(learn.recorder.losses[-1]) if learn.recorder.losses else math.nan
         acc = float(learn.validate()[1]) if not compile_backend else math.nan
     n_img = n * len(dls.train_ds)
-    res = dict(seconds=timer.seconds, fit_seconds=fit_s, theoretical=th, images_per_s=n_img / timer.seconds,
-               last_epoch_s=epochs.times[-1], final_loss=loss, finite=bool(np.isfinite(loss)), accuracy=acc)
+    res = dict(seconds=timer.train_total, fit_seconds=fit_s, theoretical=th, images_per_s=n_img / timer.train_total,
+               last_epoch_s=timer.train_seconds[-1], final_loss=loss, finite=bool(np.isfinite(loss)), accuracy=acc)
     if counter: res.update(graphs=counter.graphs, shapes=' '.join(counter.shapes))
     return res
 

@@ -43,12 +43,13 @@ from fastai.vision.all import Learner, accuracy, set_seed, resnet18, vision_lear
 from progfast.studies.comparison import (paired, summarize_pairs, seed_summary, plot_pairs, write_files,  # noqa: E402
                                          median_interval, target_verdict)
 from progfast.core.schedule import ConstSchedule, StageSchedule, as_schedule                          # noqa: E402
+from progfast.core.clock import EpochClock                                                            # noqa: E402
 from progfast.callbacks.progressive import ProgressiveResizeCallback                                              # noqa: E402
 from progfast.core.sizing import BN_BATCHES, RecalibrateBN, scaled_batch_size, even_steps              # noqa: E402
 from progfast.data.embedded import fashion_mnist_dls, BatchResize                                          # noqa: E402
 from progfast.models import khor_net                                                              # noqa: E402
 from progfast.data.folders import folder_dls, OpenImage                                                # noqa: E402
-from benchlib import (Run, TrainTimer, SkipValidation, mean_pixels, photo_folder, stripes_jpegs, realized_pairs,  # noqa: E402
+from benchlib import (Run, SkipValidation, mean_pixels, photo_folder, stripes_jpegs, realized_pairs,  # noqa: E402
                       summary_rows, values_cell, verdict_cell, pair_cells, interval_cell, device_name)
 
 TARGET_REALIZED = 1.10   # realized / theoretical time ratio at most this
@@ -99,7 +100,7 @@ def khor_trial(name, mode, method, s, n_epoch=None, n_train=None):
     def run(seed):
         set_seed(seed)
         learn = Learner(khor_dls(name, mode, s, n_train), khor_net(n_in=1), metrics=accuracy)
-        timer = TrainTimer()
+        timer = EpochClock()
         cbs = [timer, SkipValidation()]
         with learn.no_bar(), learn.no_logging():
             if method == 'fixed':
@@ -113,7 +114,7 @@ def khor_trial(name, mode, method, s, n_epoch=None, n_train=None):
             acc = float(learn.validate()[1])
             learn.recalibrate_bn(final, BN_BATCHES)
             acc_bn = float(learn.validate()[1])
-        return dict(seconds=timer.seconds, theoretical=th, steps=steps, accuracy=acc, accuracy_bn=acc_bn)
+        return dict(seconds=timer.train_total, theoretical=th, steps=steps, accuracy=acc, accuracy_bn=acc_bn)
     return run
 
 
@@ -144,9 +145,9 @@ def time_per_size(s, run) -> pd.DataFrame:
             set_seed(seed)
             dls = fashion_mnist_dls(bs=step_bs, size=None if size == 28 else size, n_train=n, n_valid=s['n_valid'],
                                     drop_last=False)
-            learn,timer = Learner(dls, khor_net(n_in=1)),TrainTimer()
+            learn,timer = Learner(dls, khor_net(n_in=1)),EpochClock()
             with learn.no_bar(), learn.no_logging(): learn.fit(1, s['lr'], cbs=[timer, SkipValidation()])
-            return dict(seconds=timer.seconds, pixels=(size/28)**2, bs=step_bs)
+            return dict(seconds=timer.train_total, pixels=(size/28)**2, bs=step_bs)
         return go
     contenders = {'28 px': epoch(28, bs), '20 px': epoch(20, bs), '11 px': epoch(11, bs),
                   f'11 px, batches of {scaled}': epoch(11, scaled)}
@@ -160,7 +161,7 @@ def resnet_trial(path, method, s):
         sizes = list(s['res_sizes'])
         dls = folder_dls(path, size=sizes[-1], bs=s['res_bs'], cache=False, progress=False)
         learn = vision_learner(dls, resnet18, pretrained=False, metrics=accuracy)
-        timer = TrainTimer()
+        timer = EpochClock()
         cbs = [timer, SkipValidation()]
         n = len(sizes)
         with learn.no_bar(), learn.no_logging():
@@ -169,7 +170,7 @@ def resnet_trial(path, method, s):
                 learn.fit_progressive(n, 1e-3, sizes=StageSchedule(sizes), mode='loader', recalibrate_bn=False,
                                       batch_scale=method.endswith('batch_scale'), cbs=cbs)
                 th = mean_pixels(learn.progressive.df, sizes[-1])
-        return dict(seconds=timer.seconds, theoretical=th, images_per_s=n * len(dls.train_ds) / timer.seconds)
+        return dict(seconds=timer.train_total, theoretical=th, images_per_s=n * len(dls.train_ds) / timer.train_total)
     return run
 
 
@@ -194,12 +195,12 @@ class TimedProgressiveResize(ProgressiveResizeCallback):
 def overhead_trial(with_cb: bool, s):
     def run(seed):
         set_seed(seed)
-        learn,timer = Learner(khor_dls('11 -> 28 px', 'batch', s), khor_net(n_in=1)),TrainTimer()
+        learn,timer = Learner(khor_dls('11 -> 28 px', 'batch', s), khor_net(n_in=1)),EpochClock()
         cbs = [timer, SkipValidation()]
         cb = TimedProgressiveResize(ConstSchedule(28), final_size=28, show=False) if with_cb else None
         with learn.no_bar(), learn.no_logging(): learn.fit(2, s['lr'], cbs=cbs + ([cb] if cb else []))
-        res = dict(seconds=timer.seconds)
-        if cb: res.update(handler_share=cb.in_training / timer.seconds, once_per_fit_s=cb.elsewhere)
+        res = dict(seconds=timer.train_total)
+        if cb: res.update(handler_share=cb.in_training / timer.train_total, once_per_fit_s=cb.elsewhere)
         return res
     return run
 

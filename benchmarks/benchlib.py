@@ -15,7 +15,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
-from fastai.callback.core import Callback                                           # noqa: E402
 from progfast.studies.comparison import (SkipValidation, run_interleaved, paired, summarize_pairs,  # noqa: E402,F401
                                          median_range, markdown_table, _rotated)
 
@@ -117,16 +116,6 @@ class Budget:
         return [f"**Cut short by the time limit** (`--minutes {self.minutes:g}`; no repeat started after it, beyond the "
                 f"first {self.at_least} of each comparison): " + '; '.join(self.cut) + ". Fewer repeats give wider "
                 "intervals; the verdicts below count only the repeats that ran.", ""]
-
-
-class TrainTimer(Callback):
-    "Seconds spent in the training phases of a fit (validation left out)"
-    order = -100
-    def before_fit(self): self.seconds = 0.
-    def before_train(self): self.t = time.perf_counter()
-    def after_train(self):
-        if torch.cuda.is_available(): torch.cuda.synchronize()
-        self.seconds += time.perf_counter() - self.t
 
 
 def mean_pixels(df: pd.DataFrame, final: int) -> float:

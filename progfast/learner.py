@@ -30,6 +30,7 @@ from fastai.vision.learner import (vision_learner, create_body, model_meta, has_
 from torchvision.models import get_model_builder, get_model_weights, list_models, resnet18, resnet34, resnet50
 from .core.schedule import RampSchedule, Schedule, StageSchedule, as_schedule, round_size, size_multiple
 from .core.checks import MAX_EPOCHS, MAX_SIZE, check_count
+from .core.clock import EpochClock, now
 from .core.sizing import EvalSize, is_fitting, learner_property
 from .core.sizing import native_size, size_tfms
 from .callbacks.progressive import ProgressiveResizeCallback
@@ -425,22 +426,23 @@ def standardized_accuracy(accuracy:float, seconds:float) -> float:
     return math.sqrt(accuracy / seconds)
 
 # %% ../nbs/31_learner.ipynb #5643589b
-class EntrLog(Callback):
-    "Records one row per epoch: step, training size, fastai's losses and metrics, seconds"
+class EntrLog(EpochClock):
+    "Records one row per epoch: step, training size, fastai's losses and metrics, seconds (from the `EpochClock`)"
     order = 55   # after the Recorder (50) has the epoch's values
-    def __init__(self): self.rows,self.step = [],None
-    def before_epoch(self): self.t0 = time.perf_counter()
+    def __init__(self): super().__init__(); self.rows,self.step = [],None
     def before_train(self):
+        super().before_train()
         cb = getattr(self.learn, 'progressive', None)
         self.train_size = getattr(cb, 'current_size', None)   # not `size`: a learner may have one
     def _logging(self):
         "Only epochs of real fits: not `validate`, `get_preds`, `tta` (which send epoch events too) or `lr_find`"
         return self.step is not None and is_fitting(self.learn) and not hasattr(self.learn, 'lr_finder')
     def after_epoch(self):
+        super().after_epoch()
         if not self._logging() or not hasattr(self.learn, 'final_record'): return
         names = [n for n in self.learn.recorder.metric_names[1:] if n != 'time']
         row = dict(step=self.step, epoch=len(self.rows), **dict(zip(names, map(float, self.learn.final_record))))
-        row.update(size=self.train_size, seconds=time.perf_counter() - self.t0)
+        row.update(size=self.train_size, seconds=self.epoch_seconds[-1])
         self.rows.append(row)
 
     @property
@@ -582,9 +584,9 @@ def fit_entr(self:Learner,
     log,changes,secs,lr_source = EntrLog(),_EntrChanges(self),{},('given' if lr is not None else 'lr_find')
     at_final = lambda: L(cbs) + ProgressiveResizeCallback(final, mode=mode, check_model=False)
     def timed(step, fit):
-        log.step,t0 = step,time.perf_counter()
+        log.step,t0 = step,now()
         fit()
-        secs[step] = time.perf_counter() - t0
+        secs[step] = now() - t0
     try:
         if lr is None:
             with _undone_if_it_fails(self): lr = self.entr_lr_find(sched, lr_find_iters, final, mode, cbs)

@@ -37,7 +37,7 @@ def imports_of(fn: Path) -> list:
     return out
 
 
-LAYERS = [('core', ['checks', 'schedule', 'blur', 'sizing']),          # sub-packages, lowest first, and their modules
+LAYERS = [('core', ['checks', 'schedule', 'blur', 'sizing', 'clock']),          # sub-packages, lowest first, and their modules
           ('callbacks', ['progressive', 'mixsize', 'learned_resizer']),
           ('data', ['embedded', 'folders']),
           ('', ['models', 'learner']),

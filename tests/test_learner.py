@@ -389,9 +389,13 @@ def test_entr_log_does_not_shadow_a_learner_attribute():
     "fastai warned 'You are shadowing an attribute (size)' in fit_mkrtchyan's runs: EntrLog kept the epoch's size as `size`"
     import warnings
     from types import SimpleNamespace
+    from fastai.learner import Learner
+    from progfast.data.embedded import fashion_mnist_dls
+    from progfast.models import khor_net
     from progfast.learner import EntrLog
-    log = EntrLog()
-    log.learn = SimpleNamespace(size=32, progressive=SimpleNamespace(current_size=16))
+    log,learn = EntrLog(),Learner(fashion_mnist_dls(bs=8, n_train=16, n_valid=8), khor_net(n_in=1))
+    learn.size,learn.progressive = 32,SimpleNamespace(current_size=16)
+    log.learn = learn
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         log.before_train()
