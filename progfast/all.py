@@ -18,18 +18,19 @@ from .callbacks.learned_resizer import LearnedResizer, with_resizer, show_resize
 from .data.embedded import fashion_mnist_dls, fashion_mnist_folder
 from .data.folders import folder_dls, BadImageWarning
 from .models import khor_net
-from .learner import (progressive_learner, progressive_sizes, fine_tune_budget, entr_plan, standardized_accuracy,
-                              arch_name, WeightsUnavailableError, EntrLog)
+from .learner import (progressive_learner, progressive_sizes, fine_tune_budget, entr_plan,
+                              standardized_accuracy, arch_name, WeightsUnavailableError, EntrLog)
 from .studies.comparison import compare_regimes, reseed, paired
 from .studies.khor import compare_khor, run_khor, KHOR_APPROACHES, KHOR_DATA, DownloadError
 import progfast.studies.mkrtchyan   # Learner.fit_mkrtchyan
 
-_MODULES = ('core.schedule', 'core.blur', 'core.sizing', 'callbacks.progressive', 'callbacks.mixsize', 'callbacks.learned_resizer',
-            'data.embedded', 'data.folders', 'models', 'learner', 'studies.comparison', 'studies.khor', 'studies.mkrtchyan')
-__all__ = ['Schedule', 'ConstSchedule', 'LinearSchedule', 'StepSchedule', 'StageSchedule', 'RampSchedule', 'khor_dropout',
-           'khor_blur', 'size_multiple', 'RandomBlur', 'SizeCallback', 'RecalibrateBN',
+_MODULES = ('core.schedule', 'core.blur', 'core.sizing', 'callbacks.progressive', 'callbacks.mixsize',
+            'callbacks.learned_resizer', 'data.embedded', 'data.folders', 'models', 'learner', 'studies.comparison',
+            'studies.khor', 'studies.mkrtchyan')
+__all__ = ['Schedule', 'ConstSchedule', 'LinearSchedule', 'StepSchedule', 'StageSchedule', 'RampSchedule',
+           'khor_dropout', 'khor_blur', 'size_multiple', 'RandomBlur', 'SizeCallback', 'RecalibrateBN',
            'ProgressiveResizeCallback', 'MixSize', 'mixsize_distribution', 'plot_scale_resiliency', 'LearnedResizer',
-           'with_resizer', 'folder_dls', 'BadImageWarning', 'fashion_mnist_dls', 'fashion_mnist_folder', 'progressive_learner',
-           'progressive_sizes', 'fine_tune_budget', 'entr_plan', 'standardized_accuracy', 'arch_name', 'WeightsUnavailableError',
-           'EntrLog', 'khor_net', 'compare_regimes', 'reseed', 'paired', 'compare_khor', 'run_khor', 'KHOR_APPROACHES',
-           'KHOR_DATA', 'DownloadError', 'show_resized']
+           'with_resizer', 'folder_dls', 'BadImageWarning', 'fashion_mnist_dls', 'fashion_mnist_folder',
+           'progressive_learner', 'progressive_sizes', 'fine_tune_budget', 'entr_plan', 'standardized_accuracy',
+           'arch_name', 'WeightsUnavailableError', 'EntrLog', 'khor_net', 'compare_regimes', 'reseed', 'paired',
+           'compare_khor', 'run_khor', 'KHOR_APPROACHES', 'KHOR_DATA', 'DownloadError', 'show_resized']

@@ -25,8 +25,8 @@ from fastai.metrics import accuracy
 from fastai.torch_core import to_device
 from fastai.vision.augment import aug_transforms
 from fastai.vision.core import imagenet_stats
-from fastai.vision.learner import (vision_learner, create_body, model_meta, has_pool_type, cut_model, add_head, default_split,
-                                   TimmBody)
+from fastai.vision.learner import (vision_learner, create_body, model_meta, has_pool_type, cut_model, add_head,
+                                   default_split, TimmBody)
 from torchvision.models import get_model_builder, get_model_weights, list_models, resnet18, resnet34, resnet50
 from .core.schedule import RampSchedule, Schedule, StageSchedule, as_schedule, round_size, size_multiple
 from .core.checks import MAX_EPOCHS, MAX_SIZE, check_count
@@ -46,7 +46,7 @@ __all__ = ['ENTR_REGIMES', 'TORCHVISION_ARCHS', 'MODEL_FACTORIES', 'HEAD_NAMES',
 ENTR_REGIMES = ('fixed', 'gradual', 'stepwise')
 
 def regime_schedule(regime, final_size:int) -> Schedule:
-    "The size `Schedule` of `regime` (a name of `SIZE_SCHEDULES`, a `Schedule`, a list of stages or a size) ending at `final_size`"
+    "The size `Schedule` of `regime` ending at `final_size`"
     return as_schedule(regime, final_size, name='size')
 
 # %% ../nbs/31_learner.ipynb #8e74d70b
@@ -64,23 +64,25 @@ def arch_name(arch) -> str:
 def _timm_name(name:str) -> tuple:
     import timm
     if timm.is_model(name): return 'timm', name
-    names = list(dict.fromkeys(list(TORCHVISION_ARCHS) + list(MODEL_FACTORIES) + timm.list_models()))   # both have resnet50
+    # both have resnet50
+    names = list(dict.fromkeys(list(TORCHVISION_ARCHS) + list(MODEL_FACTORIES) + timm.list_models()))
     close = difflib.get_close_matches(name, names, n=6, cutoff=0.6)
-    raise ValueError(f"unknown arch {name!r}; valid names are torchvision's classification models (e.g. resnet18, resnet50, "
-                     f"mobilenet_v3_large, efficientnet_b0, convnext_tiny; torchvision.models.list_models()), "
+    raise ValueError(f"unknown arch {name!r}; valid names are torchvision's classification models (e.g. resnet18, "
+                     f"resnet50, mobilenet_v3_large, efficientnet_b0, convnext_tiny; "
+                     f"torchvision.models.list_models()), "
                      f"{list(MODEL_FACTORIES)} (progfast) or a timm model name (see timm.list_models())"
                      + (f"; closest names: {close}" if close else '') + "; a callable that builds a model works too")
 
 def resolve_arch(arch) -> tuple:
-    "`(kind, arch)`: kind is 'torchvision' (a model constructor whose body gets fastai's head), 'timm' (a timm name) or 'factory'"
+    "How to build `arch`: `(kind, arch)`, kind 'torchvision', 'timm' or 'factory'"
     if isinstance(arch, str):
         if arch.startswith('timm:'): return _timm_name(arch[5:])
         if arch in TORCHVISION_ARCHS: return 'torchvision', TORCHVISION_ARCHS[arch]
         if arch in MODEL_FACTORIES: return 'factory', MODEL_FACTORIES[arch]
         return _timm_name(arch)
     if isinstance(arch, nn.Module):
-        raise TypeError(f"arch must be a name or a callable that builds a model, got the model instance {type(arch).__name__}; "
-                        f"pass a function instead, e.g. `lambda n_out: MyNet(n_out)`")
+        raise TypeError(f"arch must be a name or a callable that builds a model, got the model instance "
+                        f"{type(arch).__name__}; pass a function instead, e.g. `lambda n_out: MyNet(n_out)`")
     if callable(arch): return ('factory' if _takes(arch, 'n_out') else 'torchvision'), arch
     raise TypeError(f"arch must be a model name (str) or a callable, got {arch!r}")
 
@@ -99,12 +101,13 @@ def load_weights_file(fn) -> dict:
         else: sd = torch.load(fn, map_location='cpu', weights_only=True)
     except Exception as e:
         reason = (str(e).strip().splitlines() or [''])[0]   # the first line: torch's unpickling errors run to a page
-        raise ValueError(f"cannot read weights from {str(fn)!r} ({type(e).__name__}: {reason}); pass a state dict saved with "
-                         f"torch.save(model.state_dict(), path) or a .safetensors file") from e
+        raise ValueError(f"cannot read weights from {str(fn)!r} ({type(e).__name__}: {reason}); pass a state dict "
+                         f"saved with torch.save(model.state_dict(), path) or a .safetensors file") from e
     for key in ('model', 'state_dict'):   # checkpoints that wrap the state dict
         if isinstance(sd, dict) and isinstance(sd.get(key), dict): sd = sd[key]; break
     if not isinstance(sd, dict) or not sd or not all(isinstance(k, str) and torch.is_tensor(v) for k,v in sd.items()):
-        raise ValueError(f"{str(fn)!r} holds a {type(sd).__name__}, not a state dict (parameter names mapped to tensors)")
+        raise ValueError(f"{str(fn)!r} holds a {type(sd).__name__}, not a state dict "
+                         "(parameter names mapped to tensors)")
     return sd
 
 def _few(keys, n=3): return ', '.join(list(keys)[:n]) + (', ...' if len(keys) > n else '')
@@ -112,9 +115,11 @@ def _few(keys, n=3): return ', '.join(list(keys)[:n]) + (', ...' if len(keys) > 
 def load_state(model:nn.Module, sd:dict, fn, name:str, optional:tuple=()) -> nn.Module:
     "Load `sd` (read from `fn`) into `model` (architecture `name`); only keys starting with `optional` may be missing"
     own = model.state_dict()
-    missing = [k for k in own if k not in sd and not k.startswith(optional)] if optional else [k for k in own if k not in sd]
+    missing = ([k for k in own if k not in sd and not k.startswith(optional)] if optional
+               else [k for k in own if k not in sd])
     unexpected = [k for k in sd if k not in own]
-    shapes = [f"{k}: file {tuple(sd[k].shape)}, model {tuple(v.shape)}" for k,v in own.items() if k in sd and sd[k].shape != v.shape]
+    shapes = [f"{k}: file {tuple(sd[k].shape)}, model {tuple(v.shape)}"
+              for k,v in own.items() if k in sd and sd[k].shape != v.shape]
     if missing or unexpected or shapes:
         problems = [f"{len(missing)} missing ({_few(missing)})" if missing else '',
                     f"{len(unexpected)} unexpected ({_few(unexpected)})" if unexpected else '',
@@ -130,18 +135,21 @@ def _download_error(name, kind, e):
         where = f"timm downloads from the Hugging Face Hub into {constants.HF_HUB_CACHE}"
     else: where = f"torchvision keeps its downloads in {torch.hub.get_dir()}/checkpoints"
     err = WeightsUnavailableError(
-        f"could not download the pretrained weights of {name} ({type(e).__name__}: {e}). Without a network, pass a local "
-        f"weights file: progressive_learner(..., arch={name!r}, weights='/path/to/weights.pth'), a state dict saved with "
-        f"torch.save(model.state_dict(), path) or a .safetensors file ({where}); or pass pretrained=False to train from scratch")
-    err.arch,err.reason,err.where = name,f"{type(e).__name__}: {e}",where   # for messages in other words (the command line's)
+        f"could not download the pretrained weights of {name} ({type(e).__name__}: {e}). Without a network, pass a "
+        f"local weights file: progressive_learner(..., arch={name!r}, weights='/path/to/weights.pth'), a state dict "
+        f"saved with torch.save(model.state_dict(), path) or a .safetensors file ({where}); or pass pretrained=False "
+        f"to train from scratch")
+    # for messages in other words (the command line's)
+    err.arch,err.reason,err.where = name,f"{type(e).__name__}: {e}",where
     return err
 
 # %% ../nbs/31_learner.ipynb #86d185fd
 HEAD_NAMES = ('classifier', 'fc', 'head', 'heads', 'last_linear')   # the usual names of a classifier child
-_CUT_HINT = "pass cut=, the number of top-level children that form the body (in Python also a function that returns the body)"
+_CUT_HINT = ("pass cut=, the number of top-level children that form the body "
+             "(in Python also a function that returns the body)")
 
 def find_cut(model:nn.Module, arch=None, name:str|None=None):
-    "Where fastai cuts `model` (built by `arch`) into body and head: `model_meta`'s cut, before the last pooling child, or before the classifier"
+    "Where fastai cuts `model` (built by `arch`) into body and head"
     cut = model_meta.get(arch, {}).get('cut') if not isinstance(arch, str) else None
     if cut is not None: return cut
     kids = list(model.named_children())
@@ -150,7 +158,8 @@ def find_cut(model:nn.Module, arch=None, name:str|None=None):
     if pools: return pools[-1]
     if heads: return heads[0]
     raise ValueError(f"cannot find the body of {name or type(model).__name__}: none of its top-level children "
-                     f"({', '.join(n for n,_ in kids) or 'none'}) pools or is a classifier named {', '.join(HEAD_NAMES)}; {_CUT_HINT}")
+                     f"({', '.join(n for n,_ in kids) or 'none'}) pools or is a classifier named "
+                     f"{', '.join(HEAD_NAMES)}; {_CUT_HINT}")
 
 def _feature_channels(body:nn.Module, n_in:int, name:str, cut) -> int:
     "Channels of the feature map (N, C, H, W) that `body` gives for a dummy image of 32 px (else 224 px)"
@@ -171,7 +180,7 @@ def _feature_channels(body:nn.Module, n_in:int, name:str, cut) -> int:
     return out.shape[1]
 
 def pretrained_stats(arch, model:nn.Module|None=None) -> tuple:
-    "Mean and std of the images `arch` was pretrained on: timm's config, `model_meta`'s, torchvision's weights' transforms, else ImageNet's"
+    "Mean and std of the images `arch` was pretrained on (timm's, `model_meta`'s, torchvision's, else ImageNet's)"
     cfg = getattr(model, 'pretrained_cfg', None) or {}
     if 'mean' in cfg: return list(cfg['mean']),list(cfg['std'])
     if not isinstance(arch, str) and 'stats' in model_meta.get(arch, {}): return model_meta[arch]['stats']
@@ -189,19 +198,20 @@ def _bare_model(arch, name:str, download:bool, **kwargs) -> nn.Module:
             except ValueError: weights = 'DEFAULT'
         return arch(weights=weights, **kwargs)
     if _takes(arch, 'pretrained'): return arch(pretrained=download, **kwargs)
-    if download: raise ValueError(f"{name} takes neither weights= nor pretrained=, so there are no weights to download; "
-                                  f"pass weights= a local weights file, or pretrained=False")
+    if download: raise ValueError(f"{name} takes neither weights= nor pretrained=, so there are no weights to "
+                                  f"download; pass weights= a local weights file, or pretrained=False")
     return arch(**kwargs)
 
 def _torchvision_body(arch, name:str, download:bool, weights, n_in:int, cut=None, **kwargs) -> tuple:
-    "`(body, cut)`: the body of the model `arch` builds, its pretrained weights downloaded or read from the file `weights`"
+    "`(body, cut)`: the body of the model `arch` builds, pretrained weights downloaded or read from the file `weights`"
     model = _bare_model(arch, name, download, **kwargs)
     if cut is None: cut = find_cut(model, arch, name)
-    if weights is not None: load_state(model, load_weights_file(weights), weights, name, optional=_cut_names(model, cut))
+    if weights is not None:
+        load_state(model, load_weights_file(weights), weights, name, optional=_cut_names(model, cut))
     return create_body(model, n_in, download or weights is not None, cut),cut
 
 def _timm_body(arch:str, download:bool, weights, n_in:int, cut=None, **kwargs) -> tuple:
-    "`(body, pool, model)`: fastai's `TimmBody` of timm's `arch` (or its first `cut` children), whether it needs pooling, the model"
+    "`(body, pool, model)`: the `TimmBody` of timm's `arch` (or its first `cut` children), whether it needs pooling"
     import timm
     if weights is not None:
         load_weights_file(weights)   # a clear error for a file that is not a state dict
@@ -223,7 +233,8 @@ def as_dls(source, size:int|None=None, bs:int|None=None, dls_kwargs:dict|None=No
             raise ValueError(f"bs and dls_kwargs apply to a folder; the DataLoaders given already have bs={source.bs}")
         return source
     if not isinstance(source, (str, Path)):
-        raise TypeError(f"source must be a folder of images (str or Path) or fastai DataLoaders, got {type(source).__name__}")
+        raise TypeError(f"source must be a folder of images (str or Path) or fastai DataLoaders, "
+                        f"got {type(source).__name__}")
     from progfast.data.folders import folder_dls
     kw = dict(dls_kwargs or {}, bs=ifnone(bs, 64))
     if size is not None: kw['size'] = size
@@ -242,15 +253,18 @@ def _check_stats(stats):
     try: ok = len(stats) == 2 and len(stats[0]) == len(stats[1]) > 0
     except TypeError: ok = False
     if stats is not None and not ok:
-        raise ValueError(f"stats must be (mean, std) with one value per channel in each, like imagenet_stats, got {stats!r}")
+        raise ValueError(f"stats must be (mean, std) with one value per channel in each, like imagenet_stats, "
+                         f"got {stats!r}")
 
 # %% ../nbs/31_learner.ipynb #bac57344
 def _normalize(dls, stats, n_in:int, given:bool=False):
-    "Add `stats` to `dls` (as fastai's `vision_learner` does) unless there is a `Normalize`; stats `given` must fit `n_in`"
+    "Add `stats` to `dls` (as fastai's `vision_learner` does) unless it has a `Normalize`; `given` must fit `n_in`"
     if n_in != len(stats[0]):
-        if given: raise ValueError(f"stats has {len(stats[0])} channels, the images have {n_in}: pass one mean and std per channel")
+        if given: raise ValueError(f"stats has {len(stats[0])} channels, the images have {n_in}: "
+                                   f"pass one mean and std per channel")
         return
-    if not dls.after_batch.fs.filter(lambda t: isinstance(t, Normalize)): dls.add_tfms([Normalize.from_stats(*stats)], 'after_batch')
+    if not dls.after_batch.fs.filter(lambda t: isinstance(t, Normalize)):
+        dls.add_tfms([Normalize.from_stats(*stats)], 'after_batch')
 
 _HEAD_ARGS = ('init', 'custom_head', 'concat_pool', 'pool', 'lin_ftrs', 'first_bn', 'bn_final', 'lin_first', 'y_range')
 _LEARNER_ARGS = tuple(p for p in inspect.signature(Learner).parameters if p not in ('dls', 'model'))
@@ -268,7 +282,8 @@ def _vision_learner(dls, kind, arch, name, pretrained, weights, n_in, ps, metric
         if download: raise _download_error(name, kind, e) from e
         raise
     except RuntimeError as e:
-        if weights is not None: raise ValueError(f"{str(weights)!r} does not hold weights for {name}: {str(e)[:300]}") from e
+        if weights is not None:
+            raise ValueError(f"{str(weights)!r} does not hold weights for {name}: {str(e)[:300]}") from e
         raise
     if head.get('custom_head') is not None: nf = None
     elif timm_model is not None and cut is None: nf = timm_model.num_features
@@ -292,9 +307,11 @@ def _factory_learner(dls, arch, name, weights, n_in, ps, metrics, split=None, st
     return learn
 
 # %% ../nbs/31_learner.ipynb #107adb6b
-_LEARNER_STATE = dict(pretrained="Whether the body started from pretrained weights", arch_name="The architecture's name",
+_LEARNER_STATE = dict(pretrained="Whether the body started from pretrained weights",
+                      arch_name="The architecture's name",
                       entr_result="The `EntrResult` of the last `fit_entr`")
-for _name,_doc in _LEARNER_STATE.items(): setattr(Learner, _name, learner_property(_name, _doc))   # kept out of `export`
+# kept out of `export`
+for _name,_doc in _LEARNER_STATE.items(): setattr(Learner, _name, learner_property(_name, _doc))
 
 @delegates(vision_learner, but=['dls', 'arch', 'pretrained', 'weights', 'ps', 'metrics', 'n_out', 'cut', 'splitter'])
 def progressive_learner(source,                    # a folder of images, or fastai `DataLoaders`
@@ -308,7 +325,7 @@ def progressive_learner(source,                    # a folder of images, or fast
                         metrics=accuracy,
                         dls_kwargs:dict|None=None, # more arguments of `folder_dls`
                         cut=None,                  # where the body ends: a number of top-level children or a function
-                        split=None,                # fastai's splitter (parameter groups); default: `model_meta`'s or body/head
+                        split=None,                # a splitter (parameter groups); default: `model_meta`'s or body/head
                         stats=None,                # normalization (mean, std); default: the pretraining statistics
                         **kwargs) -> Learner:
     "A `Learner` for the image folder or `DataLoaders` `source`, ready for `fit_progressive` and `fit_entr` in `regime`"
@@ -332,8 +349,10 @@ def progressive_learner(source,                    # a folder of images, or fast
         raise ValueError(f"cut={cut!r} applies to a backbone that gets fastai's head; {name} builds the whole model")
     dls = as_dls(source, size, bs, dls_kwargs)
     n_in = kwargs.pop('n_in', None) or _n_channels(dls)
-    if kind == 'factory': learn = _factory_learner(dls, arch_fn, name, weights, n_in, ps, metrics, split, stats, **kwargs)
-    else: learn = _vision_learner(dls, kind, arch_fn, name, pretrained, weights, n_in, ps, metrics, cut, split, stats, **kwargs)
+    if kind == 'factory': learn = _factory_learner(dls, arch_fn, name, weights, n_in, ps, metrics, split, stats,
+                                                   **kwargs)
+    else: learn = _vision_learner(dls, kind, arch_fn, name, pretrained, weights, n_in, ps, metrics, cut, split,
+                                  stats, **kwargs)
     learn.regime,learn.regime_size,learn.pretrained,learn.arch_name = regime,size,pretrained,name
     return learn
 
@@ -349,7 +368,8 @@ def _cmult_epochs(cycles:int, cycle_len:int, cycle_mult:int) -> int:
         total += cycle_len * cycle_mult**i
         if total > MAX_EPOCHS:
             raise ValueError(f"cycle_mult_cycles={cycles} cycles starting at cycle_len={cycle_len} epochs and growing "
-                             f"cycle_mult={cycle_mult} times make more than {MAX_EPOCHS:,} epochs; use fewer or shorter cycles")
+                             f"cycle_mult={cycle_mult} times make more than {MAX_EPOCHS:,} epochs; "
+                             f"use fewer or shorter cycles")
     return total
 
 def _sgdr_epochs(sched, sgdr_epochs, epochs_per_stage) -> int:
@@ -371,7 +391,8 @@ def entr_plan(regime='gradual', final_size:int=250, sgdr_epochs:int|None=None, e
     sched = regime_schedule(regime, final_size)
     n = _sgdr_epochs(sched, sgdr_epochs, epochs_per_stage)
     sched.check(n, 'size', lo=0, lo_open=True)
-    for k,v in dict(cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles, unfreeze_epochs=unfreeze_epochs).items(): _check_epochs(k, v)
+    for k,v in dict(cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
+                    unfreeze_epochs=unfreeze_epochs).items(): _check_epochs(k, v)
     for k,v in dict(cycle_len=cycle_len, cycle_mult=cycle_mult).items(): _check_epochs(k, v, 1)
     final = int(round(sched.final))
     sizes = [int(round(s)) for s in sched.epoch_values(n)]
@@ -416,7 +437,8 @@ class EntrResult:
         ax.set_xlabel('epoch'); ax.set_ylabel('accuracy')
         for i,(step,g) in enumerate(h.groupby('step', sort=False)):
             ax.axvspan(g['epoch'].min() + 0.5, g['epoch'].max() + 1.5, alpha=0.12, color=f"C{i+2}", label=step)
-        ax2 = ax.twinx(); ax2.step(h['epoch'] + 1, h['size'], where='mid', color='C1', label='size'); ax2.set_ylabel('size (px)')
+        ax2 = ax.twinx(); ax2.step(h['epoch'] + 1, h['size'], where='mid', color='C1', label='size')
+        ax2.set_ylabel('size (px)')
         ax.legend(fontsize=7, loc='lower right'); ax.set_title(f"ENTR recipe, regime {self.regime}")
         return ax
 
@@ -470,7 +492,7 @@ def _cpu_copy(o):
 
 @contextmanager
 def _undone_if_it_fails(learn):
-    "Put the weights and the optimizer's state back if the block fails (trial steps, not training), from a copy on the CPU"
+    "Put the weights and the optimizer's state back, from a CPU copy, if the block fails (trial steps, not training)"
     opt,weights = learn.opt,_cpu_copy(learn.model.state_dict())
     opt_state = None if opt is None else _cpu_copy(opt.state_dict())
     try: yield
@@ -508,14 +530,16 @@ def entr_evaluate(self:Learner, dl=None, final_size:int|None=None) -> tuple:
     return accuracy(preds, targs).item(),secs,len(targs)
 
 @patch
-def entr_lr_find(self:Learner, regime=None, num_it:int=100, final_size:int|None=None, mode:str='batch', cbs=None) -> float:
+def entr_lr_find(self:Learner, regime=None, num_it:int=100, final_size:int|None=None, mode:str='batch',
+                 cbs=None) -> float:
     "fastai's `lr_find` (valley suggestion) at the start size of `regime`, saving nothing in the learner's folders"
     sched = regime_schedule(ifnone(regime, getattr(self, 'regime', None) or 'gradual'),
                             ifnone(final_size, getattr(self, 'regime_size', None)) or native_size(self.dls))
     cbs = L(cbs) + ProgressiveResizeCallback(sched, mode=mode)
     with self.added_cbs(cbs), _models_in_tmpdir(self):
         lr = float(self.lr_find(num_it=num_it, show_plot=False).valley)
-    if not (math.isfinite(lr) and lr > 0): raise ValueError(f"lr_find suggested no usable learning rate ({lr}); pass lr=")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr_find suggested no usable learning rate ({lr}); pass lr=")
     return lr
 
 # %% ../nbs/31_learner.ipynb #8db466d1
@@ -527,8 +551,10 @@ def _entr_settings(learn, regime, final_size, lr, lr_find, lr_find_iters, tta_n,
     final_size = ifnone(final_size, getattr(learn, 'regime_size', None)) or native_size(learn.dls)
     plan = entr_plan(regime, final_size, lr_find=lr_find and lr is None, **plan_kwargs)
     if lr is None and not lr_find: raise ValueError("pass lr=, or lr_find=True to find one")
-    if lr is not None and not (isinstance(lr, Real) and lr > 0): raise ValueError(f"lr must be a positive number, got {lr!r}")
-    _check_epochs('lr_find_iters', lr_find_iters, 1, 'iterations', 100_000); _check_epochs('tta_n', tta_n, 1, 'passes', 1_000)
+    if lr is not None and not (isinstance(lr, Real) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    _check_epochs('lr_find_iters', lr_find_iters, 1, 'iterations', 100_000)
+    _check_epochs('tta_n', tta_n, 1, 'passes', 1_000)
     return regime,regime_schedule(regime, final_size),plan
 
 def _entr_measures(learn, final:int, tta:bool, tta_n:int, gap:bool) -> dict:
@@ -539,7 +565,8 @@ def _entr_measures(learn, final:int, tta:bool, tta_n:int, gap:bool) -> dict:
         with learn.added_cbs(EvalSize(final)):
             tta_acc = accuracy(*learn.tta(n=tta_n)).item()
     if gap: train_acc = learn.entr_evaluate(learn.dls.test_dl(learn.dls.train_ds.items, with_labels=True), final)[0]
-    return dict(accuracy=acc, tta_accuracy=tta_acc, train_accuracy=train_acc, inference_seconds_per_image=secs / max(n, 1),
+    return dict(accuracy=acc, tta_accuracy=tta_acc, train_accuracy=train_acc,
+                inference_seconds_per_image=secs / max(n, 1),
                 generalization_gap=None if train_acc is None else train_acc - acc)
 
 def _entr_result(regime, sched, plan, lr, lr_source, accuracy_pre, secs:dict, log:EntrLog, measures:dict) -> EntrResult:
@@ -567,7 +594,7 @@ def fit_entr(self:Learner,
              lr_find:bool=True,              # run fastai's learning-rate finder (at the start size) when `lr` is None
              lr_find_iters:int=100,          # iterations of the learning-rate finder
              retrain_lr=None,                # learning rates of the retraining; default slice(lr/100, lr/10)
-             final_size:int|None=None,       # final size; default: `learn.regime_size`, else the size the DataLoaders yield
+             final_size:int|None=None,       # default: `learn.regime_size`, else the size the DataLoaders yield
              tta:bool=True,                  # measure the accuracy with test-time augmentation
              tta_n:int=4,                    # augmented passes of TTA
              gap:bool=True,                  # measure the accuracy on the training images (generalization gap)
@@ -577,9 +604,10 @@ def fit_entr(self:Learner,
              cbs=None,                       # more callbacks for every fit (and the learning-rate finder)
             ) -> EntrResult:
     "Wanger & Frohn's ENTR recipe: lr finder, SGDR at each size of `regime`, one-cycle, CMult, retraining, TTA"
-    regime,sched,plan = _entr_settings(self, regime, final_size, lr, lr_find, lr_find_iters, tta_n, sgdr_epochs=sgdr_epochs,
-        epochs_per_stage=epochs_per_stage, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
-        cycle_len=cycle_len, cycle_mult=cycle_mult, unfreeze_epochs=unfreeze_epochs, tta=tta)
+    regime,sched,plan = _entr_settings(self, regime, final_size, lr, lr_find, lr_find_iters, tta_n,
+        sgdr_epochs=sgdr_epochs, epochs_per_stage=epochs_per_stage, cyclic_epochs=cyclic_epochs,
+        cycle_mult_cycles=cycle_mult_cycles, cycle_len=cycle_len, cycle_mult=cycle_mult,
+        unfreeze_epochs=unfreeze_epochs, tta=tta)
     final,n_sgdr = int(round(sched.final)),int(plan.set_index('step').epochs['sgdr'])
     log,changes,secs,lr_source = EntrLog(),_EntrChanges(self),{},('given' if lr is not None else 'lr_find')
     at_final = lambda: L(cbs) + ProgressiveResizeCallback(final, mode=mode, check_model=False)
@@ -595,14 +623,15 @@ def fit_entr(self:Learner,
                                                        check_model=check_model, cbs=cbs, recalibrate_bn=False))
             sgdr_cb = self.progressive
             if cyclic_epochs: timed('cyclic', lambda: self.fit_one_cycle(cyclic_epochs, lr, cbs=at_final()))
-            if cycle_mult_cycles:
-                timed('cmult', lambda: self.fit_sgdr(cycle_mult_cycles, cycle_len, lr, cycle_mult=cycle_mult, cbs=at_final()))
+            if cycle_mult_cycles: timed('cmult', lambda: self.fit_sgdr(cycle_mult_cycles, cycle_len, lr,
+                                                                       cycle_mult=cycle_mult, cbs=at_final()))
             log.step = None
             acc_pre = self.entr_evaluate(final_size=final)[0]
             if unfreeze_epochs:
                 self.unfreeze()
-                timed('retrain', lambda: self.fit_one_cycle(unfreeze_epochs, ifnone(retrain_lr, slice(lr/100, lr/10)), cbs=at_final()))
-            if recalibrate_bn: timed('bn', sgdr_cb._recalibrate_at_end(self))   # after every step that trains the statistics
+                timed('retrain', lambda: self.fit_one_cycle(unfreeze_epochs, ifnone(retrain_lr, slice(lr/100, lr/10)),
+                                                            cbs=at_final()))
+            if recalibrate_bn: timed('bn', sgdr_cb._recalibrate_at_end(self))   # after all steps that train BN stats
             log.step = None
             measures = _entr_measures(self, final, tta, tta_n, gap)
     except BaseException:   # the weights trained so far stay, as after an interrupted fastai fit
@@ -614,38 +643,44 @@ def fit_entr(self:Learner,
 
 # %% ../nbs/31_learner.ipynb #894b0bfb
 def progressive_sizes(final:int, epochs:int, start:float=0.5, full_share:float=0.5, hold_epochs:int=0) -> RampSchedule:
-    "Sizes per epoch for `hold_epochs + epochs`: `start*final` first, a ramp, the last `full_share` of `epochs` at `final`"
+    "Epoch sizes for `hold_epochs + epochs`: `start*final` first, a ramp, the last `full_share` of `epochs` at `final`"
     final = check_count('final', final, 1, MAX_SIZE, 'pixels')
-    epochs,hold = check_count('epochs', epochs, 1, MAX_EPOCHS, 'epochs'),check_count('hold_epochs', hold_epochs, 0, MAX_EPOCHS, 'epochs')
+    epochs,hold = (check_count('epochs', epochs, 1, MAX_EPOCHS, 'epochs'),
+                   check_count('hold_epochs', hold_epochs, 0, MAX_EPOCHS, 'epochs'))
     if isinstance(start, bool) or not isinstance(start, Real) or not 0 < start <= 1:
         raise ValueError(f"start must be a fraction of the final size in (0, 1], got {start!r}")
     if isinstance(full_share, bool) or not isinstance(full_share, Real) or not 0 <= full_share <= 1:
         raise ValueError(f"full_share must be a fraction of the epochs in [0, 1], got {full_share!r}")
     n,full = hold + epochs,max(1, math.ceil(full_share * epochs))     # the last epoch is always at the final size
     lo = round_size(start * final, size_multiple(final), (1, final))
-    return RampSchedule(lo, final, start_at=max(hold - 1, 0), end_at=n - full, unit='epoch', multiple=size_multiple(final))
+    return RampSchedule(lo, final, start_at=max(hold - 1, 0), end_at=n - full, unit='epoch',
+                        multiple=size_multiple(final))
 
 def schedule_sizes(sched:Schedule, n_epoch:int) -> list:
-    "The size of each of `n_epoch` epochs of the size schedule `sched`, rounded as `ProgressiveResizeCallback` rounds them"
+    "The size of each of `n_epoch` epochs of the size schedule `sched`, rounded as `ProgressiveResizeCallback` does"
     mult = sched.multiple or size_multiple(sched.final)
     return [round_size(v, mult, sched.bounds) for v in sched.epoch_values(n_epoch)]
 
 # %% ../nbs/31_learner.ipynb #205ba166
-def fine_tune_cost(epochs:int, final:int, freeze_epochs:int=1, start:float=1., full_share:float=0.5, cost=None) -> float:
-    "Time of `fine_tune_progressive(epochs)` in epochs at `final`; `cost(size)`: an epoch at `size` against one at `final`"
-    cost = cost or (lambda s: (s / final)**2)     # pixels; a measured cost (`size_costs`) also counts what does not shrink
+def fine_tune_cost(epochs:int, final:int, freeze_epochs:int=1, start:float=1., full_share:float=0.5,
+                   cost=None) -> float:
+    "Time of `fine_tune_progressive(epochs)` in epochs at `final`"
+    # pixels; a measured cost (`size_costs`) also counts what does not shrink
+    cost = cost or (lambda s: (s / final)**2)
     if start == 1: return float(cost(final) * (epochs + freeze_epochs))
     sched = progressive_sizes(final, epochs, start, full_share, freeze_epochs)
     return float(sum(cost(s) for s in schedule_sizes(sched, freeze_epochs + epochs)))
 
-def fine_tune_budget(budget:float, final:int, freeze_epochs:int=1, start:float=1., full_share:float=0.5, cost=None) -> int:
+def fine_tune_budget(budget:float, final:int, freeze_epochs:int=1, start:float=1., full_share:float=0.5,
+                     cost=None) -> int:
     "The most epochs `fine_tune_progressive` (or `fine_tune` with `start=1`) trains in `budget` epochs' time at `final`"
     if isinstance(budget, bool) or not isinstance(budget, Real) or not 0 < budget <= MAX_EPOCHS:
         raise ValueError(f"budget must be a time in epochs at the final size, from 0 to {MAX_EPOCHS}, got {budget!r}")
     spent = lambda e: fine_tune_cost(e, final, freeze_epochs, start, full_share, cost)
     if spent(1) > budget:
-        raise ValueError(f"a budget of {budget:g} epochs at {final} px is less than one epoch after {freeze_epochs} frozen "
-                         f"(it costs {spent(1):.2f}); give a budget of at least {math.ceil(spent(1) * 100) / 100:g}")
+        raise ValueError(f"a budget of {budget:g} epochs at {final} px is less than one epoch after {freeze_epochs} "
+                         f"frozen (it costs {spent(1):.2f}); give a budget of at least "
+                         f"{math.ceil(spent(1) * 100) / 100:g}")
     lo,hi = 1,2
     while hi <= MAX_EPOCHS and spent(hi) <= budget: lo,hi = hi,hi * 2
     while hi - lo > 1:
@@ -657,10 +692,10 @@ def fine_tune_budget(budget:float, final:int, freeze_epochs:int=1, start:float=1
 @patch
 def fine_tune_progressive(self:Learner, epochs:int, base_lr:float=2e-3, freeze_epochs:int=1,
                           start:float=0.5,           # the size of the frozen epochs, a fraction of the final size
-                          full_share:float=0.5,      # the share of the unfrozen epochs at the final size (at least the last)
-                          final_size:int|None=None,  # default: the learner's `regime_size`, else the size the loaders yield
+                          full_share:float=0.5,      # the unfrozen epochs' share at the final size (at least the last)
+                          final_size:int|None=None,  # default: `learn.regime_size`, else the size the loaders yield
                           cbs=None, **kwargs):
-    "fastai's `fine_tune` with the size growing: frozen epochs small, unfrozen while it grows, the end at the final size"
+    "fastai's `fine_tune` with a growing size: frozen epochs small, unfrozen while it grows, the end at the final size"
     final = final_size or getattr(self, 'regime_size', None) or native_size(self.dls)
     sched = progressive_sizes(final, epochs, start, full_share, hold_epochs=freeze_epochs)
     self.fit_progressive(freeze_epochs + epochs, base_lr, sizes=sched, policy='fine_tune', freeze_epochs=freeze_epochs,
