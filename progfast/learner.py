@@ -6,7 +6,7 @@ Docs: https://progfast.github.io/progfast/learner.html.md"""
 
 # %% ../nbs/31_learner.ipynb #8e5c55f0
 from __future__ import annotations
-import copy, difflib, inspect, math, tempfile, time
+import copy, difflib, inspect, math, tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from numbers import Real
@@ -524,9 +524,9 @@ def entr_evaluate(self:Learner, dl=None, final_size:int|None=None) -> tuple:
     "`(accuracy, seconds, n_images)` of `get_preds` on `dl` (default: validation) at `final_size` (default: native)"
     dl = ifnone(dl, self.dls.valid)
     with self.added_cbs(EvalSize(ifnone(final_size, native_size(self.dls)))):
-        t0 = time.perf_counter()
+        t0 = now()
         preds,targs = self.get_preds(dl=dl)
-        secs = time.perf_counter() - t0
+        secs = now() - t0
     return accuracy(preds, targs).item(),secs,len(targs)
 
 @patch
