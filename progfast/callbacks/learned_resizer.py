@@ -23,8 +23,10 @@ def _check_out_size(size):
     "`size` as an int or an (h, w) tuple of positive ints"
     ok = lambda v: not isinstance(v, bool) and isinstance(v, Integral) and v > 0
     if ok(size): return int(size)
-    if isinstance(size, (tuple, list)) and len(size) == 2 and all(ok(v) for v in size): return tuple(int(v) for v in size)
-    raise ValueError(f"output size must be a positive whole number of pixels or a (height, width) pair of them, got {size!r}")
+    if isinstance(size, (tuple, list)) and len(size) == 2 and all(ok(v) for v in size):
+        return tuple(int(v) for v in size)
+    raise ValueError(f"output size must be a positive whole number of pixels or a (height, width) pair of them, "
+                     f"got {size!r}")
 
 def _check_count(name, v, lo):
     if isinstance(v, bool) or not isinstance(v, Integral) or v < lo:
@@ -47,7 +49,8 @@ class LearnedResizer(nn.Module):
         n_filters:int=16,          # filters of every convolution but the last
         n_res_blocks:int=1,        # residual blocks at the output resolution
         in_channels:int=3,         # image channels, in and out
-        interpolation:str='bilinear', # how the image and the features are resized: 'bilinear', 'bicubic', 'area', 'nearest'
+        # how the image and the features are resized: 'bilinear', 'bicubic', 'area', 'nearest'
+        interpolation:str='bilinear',
         slope:float=0.2,           # negative slope of the LeakyReLUs
     ):
         super().__init__()
@@ -79,8 +82,8 @@ class LearnedResizer(nn.Module):
 
     def forward(self, x:Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"LearnedResizer expects a batch of {self.in_channels}-channel images (N, {self.in_channels}, H, W), "
-                             f"got shape {tuple(x.shape)}")
+            raise ValueError(f"LearnedResizer expects a batch of {self.in_channels}-channel images "
+                             f"(N, {self.in_channels}, H, W), got shape {tuple(x.shape)}")
         f = self.resize(self.head(x))
         return self.out(self.tail(self.blocks(f)) + f) + self.resize(x)
 
@@ -97,19 +100,22 @@ class ResizedModel(nn.Sequential):
 def resizer_splitter(model:ResizedModel, splitter) -> list:
     "`splitter`'s parameter groups of `model.body`, the resizer's parameters added to the last group"
     groups,extra = list(splitter(model.body)),list(model.resizer.parameters())
-    if not groups or isinstance(groups[0], Tensor): return groups + extra   # one flat group (fastai's `trainable_params`)
+    if not groups or isinstance(groups[0], Tensor): return groups + extra   # one flat group (`trainable_params`)
     return [list(g) for g in groups[:-1]] + [list(groups[-1]) + extra]
 
 def _in_channels(model:nn.Module) -> int:
     conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
-    if conv is None: raise ValueError("the model has no convolution to take the number of image channels from; pass in_channels=")
+    if conv is None:
+        raise ValueError("the model has no convolution to take the number of image channels from; pass in_channels=")
     return conv.in_channels
 
 def with_resizer(model_or_learner, out_size, **kwargs):
-    "Put a `LearnedResizer(out_size, **kwargs)` in front of a model (returns a `ResizedModel`) or of a learner's model (in place)"
+    ("Put a `LearnedResizer(out_size, **kwargs)` in front of a model (returns a `ResizedModel`) or of a learner's "
+     "model (in place)")
     learn = model_or_learner if isinstance(model_or_learner, Learner) else None
     model = learn.model if learn is not None else model_or_learner
-    if not isinstance(model, nn.Module): raise TypeError(f"with_resizer takes a Learner or an nn.Module, got {type(model_or_learner).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"with_resizer takes a Learner or an nn.Module, got {type(model_or_learner).__name__}")
     if any(isinstance(m, LearnedResizer) for m in model.modules()):
         raise ValueError("the model already has a LearnedResizer; one is enough")
     if 'in_channels' not in kwargs: kwargs['in_channels'] = _in_channels(model)
@@ -131,7 +137,8 @@ def _minmax(t:Tensor) -> Tensor:
     return (t - lo) / (hi - lo).clamp_min(1e-8)
 
 def show_resized(resizer:LearnedResizer, x:Tensor, n:int=6, cmap=None, figsize=None):
-    "Show `n` images of the batch `x` resized by the fixed interpolation and by `resizer` (each image min-max scaled), and their difference"
+    ("Show `n` images of the batch `x` resized by the fixed interpolation and by `resizer` (each image min-max "
+     "scaled), and their difference")
     import matplotlib.pyplot as plt
     x = x[:n].detach()
     was = resizer.training

@@ -12,14 +12,14 @@ from numbers import Integral, Real
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
-from fastcore.basics import GetAttr, patch
+from fastcore.basics import GetAttr, ifnone, patch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.torch_core import num_distrib
 from fastai.torch_core import retain_type, to_device
 from fastprogress.fastprogress import progress_bar
-from ..core.sizing import (EvalSize, SizeCallback, as_hw, bn_state, check_model_sizes, check_n_batches, check_size,
-                                  epoch_items, load_bn_state, plan_steps, scaled_batch_size)
+from ..core.sizing import (EvalSize, SizeCallback, as_hw, bn_state, check_model_sizes, check_n_batches,
+                                  check_size, epoch_items, load_bn_state, plan_steps, scaled_batch_size)
 from ..core.sizing import _inner_dl, _shape_of
 from ..core.sizing import check_lr_rule, lr_multiplier
 from ..core.checks import GENERATOR_SEEDS, check_seed
@@ -37,7 +37,8 @@ def check_sizes(sizes, name:str='sizes') -> tuple:
     if not sizes: raise ValueError(f"{name} is empty: give at least one image size in pixels, e.g. (16, 24, 32, 48)")
     sizes = tuple(check_size(s, f"every entry of {name}") for s in sizes)
     dup = next((s for i,s in enumerate(sizes) if s in sizes[:i]), None)
-    if dup is not None: raise ValueError(f"{name} {sizes} lists {dup} twice; give each size once (with its probability)")
+    if dup is not None:
+        raise ValueError(f"{name} {sizes} lists {dup} twice; give each size once (with its probability)")
     return sizes
 
 def check_probs(probs, n:int, tol:float=1e-6) -> tuple:
@@ -61,7 +62,8 @@ def mixsize_distribution(base_size:int=32) -> dict:
     "MixSize's CIFAR-10 distribution (16/24/32/48 px with probabilities 0.2/0.3/0.3/0.2) scaled to `base_size`"
     base_size = check_size(base_size, 'base_size')
     sizes = tuple(max(1, round(s * base_size / 32)) for s in MIXSIZE_CIFAR['sizes'])
-    if len(set(sizes)) < len(sizes): raise ValueError(f"base_size {base_size} is too small to scale the distribution to four distinct sizes")
+    if len(set(sizes)) < len(sizes):
+        raise ValueError(f"base_size {base_size} is too small to scale the distribution to four distinct sizes")
     return dict(sizes=sizes, probs=MIXSIZE_CIFAR['probs'])
 
 # %% ../../nbs/11_mixsize.ipynb #affc9357
@@ -90,17 +92,21 @@ class SizeSampler:
         return res[0] if n is None else res
 
     def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{s}px: {p:g}' for s,p in zip(self.sizes, self.probs))}; seed={self.seed})"
+        dist = ', '.join(f'{s}px: {p:g}' for s,p in zip(self.sizes, self.probs))
+        return f"{type(self).__name__}({dist}; seed={self.seed})"
 
 # %% ../../nbs/11_mixsize.ipynb #1798509b
 def n_copies(size:int, base_size:int) -> int:
-    "Copies of each image in a step at `size` that make up the pixels of one image at `base_size`: round((base_size/size)**2), >= 1"
+    ("Copies of each image in a step at `size` that make up the pixels of one image at `base_size`: "
+     "round((base_size/size)**2), >= 1")
     return max(1, round((base_size / size)**2))
 
 # %% ../../nbs/11_mixsize.ipynb #55e32a3a
 def random_flip_shift(x:Tensor, max_shift:float=0.125, flip:bool=True) -> Tensor:
-    "Flip each image of the batch `x` horizontally with probability 1/2 (if `flip`), shift it by up to `max_shift` of its size"
-    if not 0 <= max_shift < 1: raise ValueError(f"max_shift must be a fraction of the image size in [0, 1), got {max_shift!r}")
+    ("Flip each image of the batch `x` horizontally with probability 1/2 (if `flip`), shift it by up to `max_shift` "
+     "of its size")
+    if not 0 <= max_shift < 1:
+        raise ValueError(f"max_shift must be a fraction of the image size in [0, 1), got {max_shift!r}")
     n = x.shape[0]
     if n == 0: return x
     dt = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
@@ -111,18 +117,14 @@ def random_flip_shift(x:Tensor, max_shift:float=0.125, flip:bool=True) -> Tensor
     xf = x.as_subclass(Tensor).to(dt)
     grid = F.affine_grid(theta, list(xf.shape), align_corners=False)
     y = F.grid_sample(xf, grid, mode='bilinear', padding_mode='reflection', align_corners=False).to(x.dtype)
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous(): y = y.contiguous(memory_format=torch.channels_last)
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        y = y.contiguous(memory_format=torch.channels_last)
     return retain_type(y, x)
 
 # %% ../../nbs/11_mixsize.ipynb #bc0bba81
-_MODES = ('batch_scale', 'duplicates', 'plain')
-
-def _repeat(t:Tensor, d:int) -> Tensor:
-    "`t` repeated `d` times along the batch axis"
-    return t if d == 1 else retain_type(t.repeat(d, *[1]*(t.ndim-1)), t)
-
 class MixSize(SizeCallback):
-    "MixSize: train each step at a size drawn from `sizes` with `probs`, keeping the compute per step constant as `mode` says"
+    ("MixSize: train each step at a size drawn from `sizes` with `probs`, keeping the compute per step constant as "
+     "`mode` says")
     def __init__(self,
         sizes=None,          # image sizes to draw from; None: MixSize's CIFAR distribution scaled to `base_size`
         probs=None,          # probability of each size (sum 1); None: uniform (or MixSize's, with `sizes` None)
@@ -137,117 +139,141 @@ class MixSize(SizeCallback):
         check_lr_rule(lr_rule)
         if sizes is None and probs is not None: raise ValueError("probs were given without sizes; give both")
         if sizes is not None: self.sampler = SizeSampler(sizes, probs, seed)
-        else: self.sampler,self._seed = None,check_seed(torch.initial_seed() if seed is None else seed, below=GENERATOR_SEEDS)
+        else: self.sampler,self._seed = None,check_seed(ifnone(seed, torch.initial_seed()), below=GENERATOR_SEEDS)
         if base_size is not None: base_size = check_size(base_size, 'base_size')
         if eval_size is not None: eval_size = check_size(eval_size, 'eval_size')
-        if not callable(copy_tfm): raise TypeError(f"copy_tfm must be a function from a batch to a batch, got {copy_tfm!r}")
+        if not callable(copy_tfm):
+            raise TypeError(f"copy_tfm must be a function from a batch to a batch, got {copy_tfm!r}")
         self.mode,self.lr_rule,self.copy_tfm = mode,lr_rule,copy_tfm
         self._base_size,self._eval_size = base_size,eval_size
-        self.history,self.n_fits = [],0
+        self.history,self.n_fits = _StepRecord(),0
 
-    @property
-    def sizes(self): return self.sampler.sizes if self.sampler else None
-    @property
-    def probs(self): return self.sampler.probs if self.sampler else None
-    def eval_size(self): return self._eval_size or self._loader_size()
+    sizes = property(lambda self: self.sampler.sizes if self.sampler else None, doc="The sizes drawn from")
+    probs = property(lambda self: self.sampler.probs if self.sampler else None, doc="The probability of each size")
+    def eval_size(self): return self._eval_size or _loader_size(self.setter, self.native)
+    def __repr__(self): return f"{type(self).__name__}({self.sampler!r}, mode={self.mode!r}, lr_rule={self.lr_rule!r})"
 
-    def __repr__(self):
-        return f"{type(self).__name__}({self.sampler!r}, mode={self.mode!r}, lr_rule={self.lr_rule!r})"
+    def setup(self, fitting:bool):
+        size = _loader_size(self.setter, self.native)   # what the model sees without MixSize
+        self.sampler = self.sampler or SizeSampler(**mixsize_distribution(self._base_size or size), seed=self._seed)
+        self.base_size = self._base_size or (max(self.sizes) if self.mode == 'duplicates' else size)
+        self.base_bs = _inner_dl(self.dls.train).bs
+        if not fitting or self.lr_finding: return
+        self.plan = _StepPlan(self)                      # refuses what cannot work, before training
+        self.n_fits += 1
+        if self.mode == 'batch_scale': self.rechunk(lambda n: self.plan.epoch(n, _inner_dl(self.dls.train).drop_last))
+
+    def before_validate(self):
+        if self.active: self.set_loader_size(self.eval_size(), train=False)
+
+    def before_batch(self):
+        self.lr_mult = 1.
+        if not self.active: return
+        if not (self.training and self.fitting): return self.set_batch_size(self.eval_size())
+        if self.lr_finding: return self.set_batch_size(self.base_size)
+        size,copies = self.plan.step(self.learn.dl)
+        self.set_batch_size(size)
+        n = len(self.xb[0])
+        if copies > 1: self.learn.xb,self.learn.yb = _with_copies(self.xb, self.yb, copies, self.copy_tfm)
+        self.lr_mult = lr_multiplier(n, self.base_bs, self.lr_rule)
+        self.history.add(self.n_fits, self.epoch, self.iter, size, n, copies, self.lr_mult)
+
+    df = property(lambda self: self.history.df, doc="The record as a table, one row per training step")
+    def plot_distribution(self, ax=None):
+        "The realised share of steps (and of images) at each size against the probabilities"
+        return self.history.plot(self.sizes, self.probs, f'MixSize ({self.mode}): realised size distribution', ax)
 
 # %% ../../nbs/11_mixsize.ipynb #5a481312
-@patch
-def _loader_size(self:MixSize) -> int:
+_MODES = ('batch_scale', 'duplicates', 'plain')
+
+def _loader_size(setter, native) -> int:
     "The size the model would see without the callback: a learned resizer's output size, else the loader's size"
-    if self.setter and self.setter.resizers: return int(min(as_hw(self.setter.resizers[0].output_size)))
-    return min(self.native)
+    if setter and setter.resizers: return int(min(as_hw(setter.resizers[0].output_size)))
+    return min(native)
 
-@patch
-def setup(self:MixSize, fitting:bool):
-    native = self._loader_size()
-    if self.sampler is None: self.sampler = SizeSampler(**mixsize_distribution(self._base_size or native), seed=self._seed)
-    self.base_size = self._base_size or (max(self.sizes) if self.mode == 'duplicates' else native)
-    self.base_bs = _inner_dl(self.dls.train).bs
-    if not fitting or self.lr_finding: return
-    self._check_fit()
-    self.n_fits += 1
-    if self.mode == 'batch_scale': self.rechunk(self._plan)
+class _StepPlan:
+    "The steps of a MixSize fit: the size of each, and its images (batch scaling) or copies (duplicates)"
+    def __init__(self, cb:MixSize):
+        self.sampler,self.mode,self.base_size,self.base_bs = cb.sampler,cb.mode,cb.base_size,cb.base_bs
+        self._check(cb)
 
-@patch
-def _check_fit(self:MixSize):
-    others = [cb for cb in self.learn.cbs if isinstance(cb, SizeCallback) and cb is not self and not isinstance(cb, EvalSize)]
-    if others: raise ValueError(f"MixSize cannot train together with {type(others[0]).__name__}: both set the size of the "
-                                f"training batches; remove one of them")
-    if self.mode == 'batch_scale' and num_distrib() > 1:
-        raise ValueError("mode='batch_scale' is not supported under distributed training (each process would re-chunk "
-                         "its own shard differently); use mode='plain' or mode='duplicates'")
-    if self.mode == 'batch_scale':
-        n_max,n_items = scaled_batch_size(min(self.sizes), self.base_size, self.base_bs),epoch_items(self.dls.train)
-        if n_max > n_items:
-            raise ValueError(f"with batch scaling a step at {min(self.sizes)} px holds {n_max} images (base: {self.base_bs} "
-                             f"at {self.base_size} px), more than the {n_items} images of an epoch; use a smaller batch "
-                             f"size or base_size, larger sizes, or mode='plain'")
-    check_model_sizes(self.learn.model, [self.shape(s) for s in sorted(set(self.sizes) | {self.base_size, self.eval_size()})],
-                      f"a size MixSize trains or evaluates at (sizes {self.sizes}, base size {self.base_size}, "
-                      f"validation size {self.eval_size()})")
+    def _check(self, cb:MixSize):
+        "Refuse what cannot work: another size callback, impossible batch scaling, a size the model cannot take"
+        others = [o for o in cb.learn.cbs if isinstance(o, SizeCallback) and o is not cb
+                  and not isinstance(o, EvalSize)]
+        if others: raise ValueError(f"MixSize cannot train together with {type(others[0]).__name__}: both set the size "
+                                    f"of the training batches; remove one of them")
+        if self.mode == 'batch_scale' and num_distrib() > 1:
+            raise ValueError("mode='batch_scale' is not supported under distributed training (each process would "
+                             "re-chunk its own shard differently); use mode='plain' or mode='duplicates'")
+        if self.mode == 'batch_scale':
+            n_max,n_items = scaled_batch_size(min(cb.sizes), self.base_size, self.base_bs),epoch_items(cb.dls.train)
+            if n_max > n_items:
+                raise ValueError(f"with batch scaling a step at {min(cb.sizes)} px holds {n_max} images (base: "
+                                 f"{self.base_bs} at {self.base_size} px), more than the {n_items} images of an "
+                                 f"epoch; use a smaller batch size or base_size, larger sizes, or mode='plain'")
+        sizes = sorted(set(cb.sizes) | {self.base_size, cb.eval_size()})
+        check_model_sizes(cb.learn.model, [cb.shape(s) for s in sizes], f"a size MixSize trains or evaluates at "
+                          f"(sizes {cb.sizes}, base size {self.base_size}, validation size {cb.eval_size()})")
 
-@patch
-def _plan(self:MixSize, n_items:int) -> list:
-    "Draw the `(size, n_images)` of each step of an epoch of `n_items` images"
-    def step_at(seen):
-        s = self.sampler.draw()
-        return s,scaled_batch_size(s, self.base_size, self.base_bs)
-    return plan_steps(n_items, step_at, _inner_dl(self.dls.train).drop_last)
+    def epoch(self, n_items:int, drop_last:bool) -> list:
+        "Draw the `(size, n_images)` of each step of an epoch of `n_items` images (batch scaling)"
+        def step_at(seen):
+            s = self.sampler.draw()
+            return s,scaled_batch_size(s, self.base_size, self.base_bs)
+        return plan_steps(n_items, step_at, drop_last)
+
+    def step(self, dl) -> tuple:
+        "The size and copies of the coming training step (batch scaling: as planned for `dl`, the re-chunked loader)"
+        if self.mode == 'batch_scale': return dl.current[0],1
+        size = self.sampler.draw()
+        return size,(n_copies(size, self.base_size) if self.mode == 'duplicates' else 1)
 
 # %% ../../nbs/11_mixsize.ipynb #b2a75f61
-@patch
-def before_validate(self:MixSize):
-    if self.active: self.set_loader_size(self.eval_size(), train=False)
+def _repeat(t:Tensor, d:int) -> Tensor:
+    "`t` repeated `d` times along the batch axis"
+    return t if d == 1 else retain_type(t.repeat(d, *[1]*(t.ndim-1)), t)
 
-@patch
-def before_batch(self:MixSize):
-    self.lr_mult = 1.
-    if not self.active: return
-    if not (self.training and self.fitting): return self.set_batch_size(self.eval_size())
-    if self.lr_finding: return self.set_batch_size(self.base_size)
-    if self.mode == 'batch_scale': size,copies = self.learn.dl.current[0],1
-    else:
-        size = self.sampler.draw()
-        copies = n_copies(size, self.base_size) if self.mode == 'duplicates' else 1
-    self.set_batch_size(size)
-    n = len(self.xb[0])
-    if copies > 1:
-        x = self.xb[0]
-        self.learn.xb = (retain_type(torch.cat([x] + [self.copy_tfm(x) for _ in range(copies-1)]), x),
-                         *[_repeat(t, copies) for t in self.xb[1:]])
-        self.learn.yb = tuple(_repeat(t, copies) for t in self.yb)
-    self.lr_mult = lr_multiplier(n, self.base_bs, self.lr_rule)
-    self.history.append(dict(fit=self.n_fits, epoch=self.epoch, iter=self.iter, size=size, images=n, copies=copies,
-                             batch=n*copies, pixels=n*copies*size*size, lr_mult=self.lr_mult))
+def _with_copies(xb:tuple, yb:tuple, copies:int, copy_tfm) -> tuple:
+    "`xb` and `yb` with `copies` copies of each image, `copy_tfm` applied to every copy but the first"
+    x = xb[0]
+    xb = (retain_type(torch.cat([x] + [copy_tfm(x) for _ in range(copies-1)]), x),
+          *[_repeat(t, copies) for t in xb[1:]])
+    return xb,tuple(_repeat(t, copies) for t in yb)
 
 # %% ../../nbs/11_mixsize.ipynb #5111e010
-@patch(as_prop=True)
-def df(self:MixSize):
-    "One row per training step: the fit, epoch and step, the size, distinct images, copies, batch, pixels, LR multiplier"
-    import pandas as pd
-    return pd.DataFrame(self.history, columns=['fit', 'epoch', 'iter', 'size', 'images', 'copies', 'batch', 'pixels', 'lr_mult'])
+class _StepRecord(list):
+    "What MixSize did at each training step, one dict a step: `df` shows them as a table, `plot` their sizes"
+    columns = ['fit', 'epoch', 'iter', 'size', 'images', 'copies', 'batch', 'pixels', 'lr_mult']
 
-@patch
-def plot_distribution(self:MixSize, ax=None):
-    "The realised share of steps (and of images) at each size against the probabilities"
-    import matplotlib.pyplot as plt
-    if not self.history: raise ValueError("nothing to plot yet: train first")
-    if ax is None: _,ax = plt.subplots(figsize=(5, 3))
-    df,xs = self.df,np.arange(len(self.sizes))
-    steps = df['size'].value_counts(normalize=True).reindex(self.sizes, fill_value=0)
-    imgs = df.groupby('size')['batch'].sum().reindex(self.sizes, fill_value=0)
-    w = 0.27
-    ax.bar(xs - w, self.probs, w, label='probability')
-    ax.bar(xs, steps.values, w, label=f'share of steps ({len(df)})')
-    ax.bar(xs + w, (imgs / imgs.sum()).values, w, label='share of images')
-    ax.set_xticks(xs, [f'{s}px' for s in self.sizes]); ax.set_ylabel('fraction'); ax.legend(fontsize=8)
-    ax.set_title(f'MixSize ({self.mode}): realised size distribution')
-    ax.figure.tight_layout()
-    return ax
+    def add(self, fit:int, epoch:int, it:int, size:int, images:int, copies:int, lr_mult:float):
+        "Record a step (`it`) at `size` of `images` distinct images, each `copies` times, with LR multiplier `lr_mult`"
+        self.append(dict(fit=fit, epoch=epoch, iter=it, size=size, images=images, copies=copies, batch=images*copies,
+                         pixels=images*copies*size*size, lr_mult=lr_mult))
+
+    @property
+    def df(self):
+        ("One row per training step: the fit, epoch and step, the size, distinct images, copies, batch, pixels, "
+         "LR multiplier")
+        import pandas as pd
+        return pd.DataFrame(list(self), columns=self.columns)
+
+    def plot(self, sizes, probs, title:str, ax=None):
+        "The realised share of steps (and of images) at each of `sizes` against their probabilities `probs`"
+        import matplotlib.pyplot as plt
+        if not self: raise ValueError("nothing to plot yet: train first")
+        if ax is None: _,ax = plt.subplots(figsize=(5, 3))
+        df,xs = self.df,np.arange(len(sizes))
+        steps = df['size'].value_counts(normalize=True).reindex(sizes, fill_value=0)
+        imgs = df.groupby('size')['batch'].sum().reindex(sizes, fill_value=0)
+        w = 0.27
+        ax.bar(xs - w, probs, w, label='probability')
+        ax.bar(xs, steps.values, w, label=f'share of steps ({len(df)})')
+        ax.bar(xs + w, (imgs / imgs.sum()).values, w, label='share of images')
+        ax.set_xticks(xs, [f'{s}px' for s in sizes]); ax.set_ylabel('fraction'); ax.legend(fontsize=8)
+        ax.set_title(title)
+        ax.figure.tight_layout()
+        return ax
 
 # %% ../../nbs/11_mixsize.ipynb #f59d703d
 def _size_cbs(learn) -> list: return [cb for cb in learn.cbs if isinstance(cb, SizeCallback)]
@@ -266,8 +292,10 @@ def evaluate_sizes(self:Learner,
     import pandas as pd
     sizes = check_sizes(sizes); check_n_batches(n_batches_bn, 'n_batches_bn')
     check_model_sizes(self.model, [_shape_of(self.dls, s) for s in sizes], f"one of the test sizes {sizes}")
-    if keep_bn and not recalibrate_bn: raise ValueError("keep_bn=True keeps recalibrated statistics: also pass recalibrate_bn=True")
-    if keep_bn and len(sizes) > 1: raise ValueError(f"keep_bn=True keeps the statistics of one size; got {len(sizes)} sizes {sizes}")
+    if keep_bn and not recalibrate_bn:
+        raise ValueError("keep_bn=True keeps recalibrated statistics: also pass recalibrate_bn=True")
+    if keep_bn and len(sizes) > 1:
+        raise ValueError(f"keep_bn=True keeps the statistics of one size; got {len(sizes)} sizes {sizes}")
     dl = self.dls.valid if dl is None else dl
     if getattr(dl, 'drop_last', False) or getattr(dl, 'shuffle', False): dl = dl.new(shuffle=False, drop_last=False)
     names = ['loss'] + [m.name for m in self.metrics]
@@ -284,7 +312,8 @@ def evaluate_sizes(self:Learner,
 
 # %% ../../nbs/11_mixsize.ipynb #f5c4d96b
 def plot_scale_resiliency(results, metric:str|None=None, train_size:int|None=None, ax=None):
-    "Plot `metric` against the test size for a table of `evaluate_sizes`, or a dict of them by label (MixSize's Figure 1)"
+    ("Plot `metric` against the test size for a table of `evaluate_sizes`, or a dict of them by label "
+     "(MixSize's Figure 1)")
     import matplotlib.pyplot as plt
     import pandas as pd
     tables = {'': results} if isinstance(results, pd.DataFrame) else dict(results)
@@ -293,7 +322,8 @@ def plot_scale_resiliency(results, metric:str|None=None, train_size:int|None=Non
     metric = metric or (cols[1] if len(cols) > 1 else cols[0])
     if ax is None: _,ax = plt.subplots(figsize=(5, 3.5))
     for label,df in tables.items():
-        if metric not in df.columns: raise ValueError(f"metric {metric!r} is not a column of the table; columns: {list(df.columns)}")
+        if metric not in df.columns:
+            raise ValueError(f"metric {metric!r} is not a column of the table; columns: {list(df.columns)}")
         ax.plot(df['size'], df[metric], 'o-', label=label or None)
     if train_size is not None: ax.axvline(train_size, color='grey', ls=':', lw=1, label=f'train size {train_size}')
     ax.set_xlabel('test image size (px)'); ax.set_ylabel(metric); ax.set_title('Scale resiliency')

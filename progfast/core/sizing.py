@@ -39,7 +39,8 @@ def check_size(size, what:str='size') -> int:
 def as_hw(size) -> tuple:
     "`size` as a `(height, width)` pair: an int is a square"
     if isinstance(size, Integral) and not isinstance(size, bool): return (check_size(size),)*2
-    if isinstance(size, (tuple, list)) and len(size) == 2: return tuple(check_size(s, 'each side of a shape') for s in size)
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        return tuple(check_size(s, 'each side of a shape') for s in size)
     raise ValueError(f"a size is a positive whole number of pixels or a (height, width) pair, got {size!r}")
 
 def scaled_shape(shape, size:int) -> tuple:
@@ -59,7 +60,8 @@ def resize_batch(x:torch.Tensor, size, mode:str='bilinear') -> torch.Tensor:
     antialias = shrinking and mode in ('bilinear', 'bicubic')
     compute = torch.float32 if (x.device.type == 'cpu' and x.dtype in (torch.float16, torch.bfloat16)) else x.dtype
     channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    y = F.interpolate(x.to(compute), size=(h, w), mode=mode, align_corners=False if mode in ('bilinear','bicubic') else None,
+    y = F.interpolate(x.to(compute), size=(h, w), mode=mode,
+                      align_corners=False if mode in ('bilinear','bicubic') else None,
                       antialias=antialias).to(x.dtype)
     if channels_last: y = y.contiguous(memory_format=torch.channels_last)
     return y
@@ -100,7 +102,8 @@ def _dataset_size_tfms(dl) -> list:
     return [t for p in pipes for t in getattr(p, 'fs', []) if hasattr(t, 'set_size')]
 
 def _inner_dl(dl):
-    "The loader that makes the batches: `dl`, or the one a wrapper keeps in `dl.dl` (fastai's `DistributedDL`, `RechunkDL`)"
+    ("The loader that makes the batches: `dl`, or the one a wrapper keeps in `dl.dl` "
+     "(fastai's `DistributedDL`, `RechunkDL`)")
     while 'dl' in getattr(dl, '__dict__', {}): dl = dl.dl
     return dl
 
@@ -136,7 +139,8 @@ class SizeSetter:
         self.saved = [(t, _get_tfm_size(t)) for t in tfms] + [(m, m.output_size) for m in self.resizers]
 
     def set_loader(self, dl, shape):
-        "Make the size-setting transforms of `dl` produce `shape` (not with a learned resizer: it needs the loader's images)"
+        ("Make the size-setting transforms of `dl` produce `shape` "
+         "(not with a learned resizer: it needs the loader's images)")
         if self.resizers: return
         for t in size_tfms(dl, self.mode): set_tfm_shape(t, shape)
 
@@ -184,8 +188,10 @@ if not hasattr(Learner, '_progfast_state'): Learner._progfast_state = weakref.We
 _STATE = Learner._progfast_state   # one store, however often this module runs (a notebook, `importlib.reload`)
 
 def fit_state(learn:Learner) -> SimpleNamespace:
-    "progfast's state of `learn`: fits in progress, callbacks to restore if a fit raises, what to do once it is over, attributes"
-    if learn not in _STATE: _STATE[learn] = SimpleNamespace(fitting=0, to_restore=[], after_fit=[], loss_func=None, attrs={})
+    ("progfast's state of `learn`: fits in progress, callbacks to restore if a fit raises, what to do once it is over, "
+     "attributes")
+    if learn not in _STATE:
+        _STATE[learn] = SimpleNamespace(fitting=0, to_restore=[], after_fit=[], loss_func=None, attrs={})
     return _STATE[learn]
 
 def is_fitting(learn:Learner) -> bool:
@@ -207,7 +213,8 @@ _fastai_fit = getattr(Learner.fit, '_progfast_wraps', Learner.fit)
 @patch
 @delegates(_fastai_fit)
 def fit(self:Learner, n_epoch, *args, **kwargs):
-    "fastai's `Learner.fit`, counting fits in progress, undoing progfast's changes if it raises, then the work of `when_fit_ends`"
+    ("fastai's `Learner.fit`, counting fits in progress, undoing progfast's changes if it raises, then the work of "
+     "`when_fit_ends`")
     st = fit_state(self)
     if not st.fitting: st.loss_func,st.after_fit = self.loss_func,[]
     st.fitting += 1
@@ -226,30 +233,33 @@ Learner.fit._progfast_wraps = _fastai_fit
 
 def when_fit_ends(learn:Learner, f):
     "Call `f()` once the fit of `learn` in progress is over, after every callback's `after_fit` (not if it fails)"
-    if not is_fitting(learn): raise RuntimeError("when_fit_ends is for work at the end of a fit in progress; no fit is running")
+    if not is_fitting(learn):
+        raise RuntimeError("when_fit_ends is for work at the end of a fit in progress; no fit is running")
     fit_state(learn).after_fit.append(f)
 
 # %% ../../nbs/03_sizing.ipynb #b25c7885
 class SizeCallback(Callback):
     "Base of the callbacks that set the image size: the fit bookkeeping, setting sizes, LR multipliers, restoring"
-    order,run_valid,tfm_mode = -5,True,'batch'   # tfm_mode: the transforms it may set, 'batch' or 'loader' (`size_tfms`)
-    _depth,setter,fitting,lr_finding,lr_mult,_lrs,_rechunker,fit_learn = 0,None,False,False,1.,None,None,None
+    order,run_valid,tfm_mode = -5,True,'batch'   # tfm_mode: the transforms it may set, 'batch' or 'loader' (size_tfms)
+    _depth,_fit,fitting,lr_finding,lr_mult = 0,None,False,False,1.   # _fit: what the fit in progress changed
 
     def setup(self, fitting:bool): "Called once at the start of a fit (`fitting`) or of an evaluation"
     def finish(self): "Called once at the end of a completed fit, before the sizes are put back"
     def eval_size(self): "The size validation runs at (None: the loader's own)"
 
     @property
-    def active(self) -> bool: return self.setter is not None
+    def active(self) -> bool: return self._fit is not None
+    @property
+    def setter(self) -> SizeSetter|None: return self._fit.setter if self.active else None
+    @property
+    def fit_learn(self) -> Learner|None: return self._fit.learn if self.active else None   # `learn` outlives a detach
 
     def before_fit(self):
         self._depth += 1
         if self._depth > 1: return              # a validate()/get_preds() inside a fit or an evaluation
-        self.fit_learn = self.learn          # fastai detaches a callback (cb.learn = None) before a failed fit is restored
         self.fitting,self.lr_finding = is_fitting(self.learn),hasattr(self.learn, 'lr_finder')
         self.native = native_shape(self.dls)
-        self.setter = SizeSetter(self.learn.model, self.dls.loaders, self.tfm_mode)
-        fit_state(self.learn).to_restore.append(self)
+        self._fit = _SizeFit(self)
         self.setup(self.fitting)
 
     def after_fit(self):
@@ -259,63 +269,71 @@ class SizeCallback(Callback):
             if self.fitting and not self.lr_finding: self.finish()
         finally: self.restore()
 
+    def restore(self):
+        "Put back everything the callback changed (called after every fit and evaluation, including failed ones)"
+        self._depth = 0
+        if not self.active: return
+        self._fit.close()
+        self._fit = None
+
     def shape(self, size) -> tuple:
         "The shape that `size` (an int: the shorter side) stands for, with the loader's aspect ratio"
         return scaled_shape(self.native, size) if isinstance(size, Integral) else as_hw(size)
-
     def set_loader_size(self, size, train:bool=True):
         "Make the training (or validation) loader's size-setting transforms produce `size`"
         self.setter.set_loader(self.dls.train if train else self.dls.valid, self.shape(size))
-
     def set_batch_size(self, size):
         "Give the current batch (or the learned resizers) the size `size`"
         shape = self.shape(size)
         self.setter.set_model(shape)
         self.learn.xb = (self.setter.fit_batch(self.xb[0], shape),) + tuple(self.xb[1:])
-
     def rechunk(self, plan):
         "Re-chunk every training epoch of this fit into the steps `plan(n_items)` gives (see `RechunkDL`)"
-        self._rechunker = _Rechunk(plan)
-        self.learn.add_cb(self._rechunker)
+        self._fit.rechunk(plan)
+
+    def before_step(self):
+        self._unscale_lr()   # the multiplier of a step cancelled before it ran (CancelBatchException)
+        if self.active and self.lr_mult != 1: self._fit.scale_lr(self.lr_mult)
+    def _unscale_lr(self):
+        if self.active: self._fit.unscale_lr()
+    def after_step(self): self._unscale_lr()
+    def after_cancel_batch(self): self._unscale_lr()   # fastai's GradientAccumulation cancels batches before the step
 
 # %% ../../nbs/03_sizing.ipynb #2f4cd84a
-@patch
-def before_step(self:SizeCallback):
-    self._unscale_lr()   # the multiplier of a step cancelled before it ran (CancelBatchException)
-    if not self.active or self.lr_mult == 1: return
-    self._lrs = [h['lr'] for h in self.opt.hypers]
-    self.opt.set_hyper('lr', [lr * self.lr_mult for lr in self._lrs])
+class _SizeFit:
+    "What a size callback `cb` changes in one fit or evaluation: the sizes (`setter`), a re-chunker, a step's LR"
+    def __init__(self, cb:SizeCallback):
+        self.cb,self.learn,self.lrs,self.rechunker = cb,cb.learn,None,None   # fastai may detach `cb` (cb.learn = None)
+        self.setter = SizeSetter(cb.learn.model, cb.dls.loaders, cb.tfm_mode)
+        fit_state(cb.learn).to_restore.append(cb)         # the fit wrapper restores it if the fit raises
 
-@patch
-def _unscale_lr(self:SizeCallback):
-    if self._lrs is not None: self.fit_learn.opt.set_hyper('lr', self._lrs); self._lrs = None
+    def scale_lr(self, mult:float):
+        "Multiply the optimizer's learning rates by `mult` for the coming step"
+        self.lrs = [h['lr'] for h in self.learn.opt.hypers]
+        self.learn.opt.set_hyper('lr', [lr * mult for lr in self.lrs])
 
-@patch
-def after_step(self:SizeCallback): self._unscale_lr()
+    def unscale_lr(self):
+        "Give the optimizer back its own learning rates (nothing to do if they are not multiplied)"
+        if self.lrs is not None: self.learn.opt.set_hyper('lr', self.lrs); self.lrs = None
 
-@patch
-def after_cancel_batch(self:SizeCallback):
-    "A callback cancelled the batch (fastai's `GradientAccumulation` does, before the step): take the multiplier off"
-    self._unscale_lr()
+    def rechunk(self, plan):
+        "Re-chunk every training epoch of the fit into the steps `plan(n_items)` gives"
+        self.rechunker = _Rechunk(plan)
+        self.learn.add_cb(self.rechunker)
 
-@patch
-def restore(self:SizeCallback):
-    "Put back everything the callback changed (called after every fit and evaluation, including failed ones)"
-    self._depth = 0
-    if not self.active: return
-    try: self._unscale_lr()
-    finally:
-        self.setter.restore()
-        self.setter,learn = None,self.fit_learn
-        if self._rechunker is not None and self._rechunker in learn.cbs: learn.remove_cb(self._rechunker)
-        self._rechunker = None
-        st = fit_state(learn)
-        st.to_restore = [o for o in st.to_restore if o is not self]
-        self.fit_learn = None
+    def close(self):
+        "Put back the learning rates and the sizes, remove the re-chunker and `cb` from the callbacks to restore"
+        try: self.unscale_lr()
+        finally:
+            self.setter.restore()
+            if self.rechunker is not None and self.rechunker in self.learn.cbs: self.learn.remove_cb(self.rechunker)
+            st = fit_state(self.learn)
+            st.to_restore = [o for o in st.to_restore if o is not self.cb]
 
 # %% ../../nbs/03_sizing.ipynb #14cd05eb
 class EvalSize(SizeCallback):
-    "Evaluate at `size` (the shorter side, or `(h, w)`): resize every batch, or set a learned resizer, optionally flipped"
+    ("Evaluate at `size` (the shorter side, or `(h, w)`): resize every batch, or set a learned resizer, "
+     "optionally flipped")
     def __init__(self, size, flip:bool=False, mode:str='batch'):
         self.size = check_size(size) if isinstance(size, Integral) else as_hw(size)
         self.flip,self.tfm_mode = flip,mode
@@ -328,7 +346,8 @@ class EvalSize(SizeCallback):
 
 # %% ../../nbs/03_sizing.ipynb #1b263ee4
 def scaled_batch_size(size:int, base_size:int, base_bs:int) -> int:
-    "Images in a step at `size` holding the pixels of `base_bs` images at `base_size`: round(base_bs*(base_size/size)**2), >= 1"
+    ("Images in a step at `size` holding the pixels of `base_bs` images at `base_size`: "
+     "round(base_bs*(base_size/size)**2), >= 1")
     return max(1, round(base_bs * (base_size / size)**2))
 
 def epoch_items(dl) -> int:
@@ -365,7 +384,8 @@ def check_lr_rule(lr_rule:str) -> str:
     return lr_rule
 
 def lr_multiplier(n:int, base_bs:int, lr_rule:str='sqrt') -> float:
-    "The learning-rate multiplier of a step of `n` images when the base batch has `base_bs`: (n/base_bs)**k of `lr_rule`"
+    ("The learning-rate multiplier of a step of `n` images when the base batch has `base_bs`: "
+     "(n/base_bs)**k of `lr_rule`")
     return (n / base_bs) ** LR_RULES[lr_rule]
 
 # %% ../../nbs/03_sizing.ipynb #cc953f33
@@ -382,7 +402,8 @@ def _take(bufs:list, n:int):
     return step,left
 
 class RechunkDL(GetAttr):
-    "Wrap the loader `dl` for an epoch: its batches re-chunked into the steps `(size, n_images)` that `plan(n_items)` gives"
+    ("Wrap the loader `dl` for an epoch: its batches re-chunked into the steps `(size, n_images)` that "
+     "`plan(n_items)` gives")
     _default = 'dl'
     def __init__(self, dl, plan):
         self.dl,self.plan_fn,self._plan,self.current = dl,plan,None,None
@@ -414,20 +435,23 @@ class RechunkDL(GetAttr):
 
 # %% ../../nbs/03_sizing.ipynb #b711c0d4
 class _Rechunk(Callback):
-    "Wraps the training loader in a `RechunkDL` each epoch, after fastai's distributed wrapper and before the progress bar"
+    ("Wraps the training loader in a `RechunkDL` each epoch, after fastai's distributed wrapper and before the "
+     "progress bar")
     order = 12
     def __init__(self, plan): self.plan = plan
     def before_train(self): self.learn.dl = RechunkDL(self.learn.dl, self.plan)
 
 # %% ../../nbs/03_sizing.ipynb #b5e83306
 def bn_layers(model:nn.Module, frozen:bool=True) -> list:
-    "The batch-norm layers of `model` that keep running statistics (with `frozen=False`, not those whose weights are frozen)"
+    ("The batch-norm layers of `model` that keep running statistics (with `frozen=False`, not those whose weights "
+     "are frozen)")
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
             and (frozen or all(p.requires_grad for p in m.parameters(recurse=False)))]
 
 def bn_state(model:nn.Module) -> list:
     "A copy of the running statistics and momentum of every batch-norm layer of `model`"
-    return [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum) for m in bn_layers(model)]
+    return [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum)
+            for m in bn_layers(model)]
 
 def load_bn_state(model:nn.Module, state:list):
     "Put back batch-norm statistics saved by `bn_state`"
@@ -478,9 +502,10 @@ class NoBatchError(ValueError):
 
 @patch
 def recalibrate_bn(self:Learner, size=None, n_batches:int=BN_BATCHES, dl=None, seed:int=0, frozen_bn:bool=False):
-    "Re-estimate the batch-norm statistics on `n_batches` sharp training batches (or of `dl`) at `size` (default: native)"
+    ("Re-estimate the batch-norm statistics on `n_batches` sharp training batches (or of `dl`) at `size` "
+     "(default: native)")
     n_batches,model,shape = check_n_batches(n_batches),self.model,_shape_of(self.dls, size)
-    layers = bn_layers(model, frozen=frozen_bn)   # frozen ones (fastai's BnFreeze, train_bn=False) keep their statistics
+    layers = bn_layers(model, frozen=frozen_bn)   # frozen ones (BnFreeze, train_bn=False) keep their statistics
     if not layers: return self
     dl = sharp_loader(self.dls.train, seed) if dl is None else dl
     modes,saved = [m.training for m in model.modules()],bn_state(model)
@@ -493,9 +518,11 @@ def recalibrate_bn(self:Learner, size=None, n_batches:int=BN_BATCHES, dl=None, s
             seen = 0
             for b in dl:
                 if seen >= n_batches: break
-                xb = [x.as_subclass(torch.Tensor) for x in to_device(tuple(b[:n_inp]), dev)]   # plain tensors suit torch.compile
+                # plain tensors suit torch.compile
+                xb = [x.as_subclass(torch.Tensor) for x in to_device(tuple(b[:n_inp]), dev)]
                 model(setter.fit_batch(xb[0], shape), *xb[1:]); seen += 1
-        if not seen: raise NoBatchError(f"no batch to re-estimate the batch-norm statistics from: {_no_batch_reason(dl)}; "
+        if not seen: raise NoBatchError(f"no batch to re-estimate the batch-norm statistics from: "
+                                        f"{_no_batch_reason(dl)}; "
                                         "they were left as they were")
     except BaseException:
         load_bn_state(model, saved)     # a failed or interrupted recalibration leaves the statistics as they were
@@ -513,7 +540,7 @@ class RecalibrateBN(Callback):
         self.n_batches,self.size,self.seed,self.saved = check_n_batches(n_batches),size,seed,None
 
     @property
-    def name(self): return 'bn_recalibration'   # fastai's default name, recalibrate_bn, would hide `learn.recalibrate_bn`
+    def name(self): return 'bn_recalibration'   # fastai's default, recalibrate_bn, would hide `learn.recalibrate_bn`
 
     def _eval_size(self):
         "`size`, else the evaluation size of the size callback at work, else the loader's own"
