@@ -78,3 +78,18 @@ def test_progressive_training_learns(stripes):
     with learn.no_logging(), learn.no_bar(): learn.fit_progressive(8, 1e-2, sizes='khor', regularization=dict(dropout=khor_dropout()))
     loss, acc = learn.validate()
     assert acc > 0.7, acc
+
+def test_the_callback_reads_and_writes_through_its_collaborators(stripes):
+    "What the plan, the steps, the knobs and the record keep are the callback's attributes, as before they were split"
+    cb = ProgressiveResizeCallback([16, 24, 32], n_epoch=3, regularization=dict(dropout=[0.1, 0.2, 0.3]),
+                                   blur=[1., .5, 0.], check_model=False)
+    assert (cb.done, cb.current_size, cb.lr_mult, cb.history, cb.final) == (0, None, 1., [], 32)
+    cb.done = 1
+    assert cb.plan.done == 1
+    cb.done = 0
+    learn = Learner(dls_for(stripes), tiny_cnn(), metrics=accuracy)
+    with learn.no_logging(), learn.no_bar(): learn.fit(3, 1e-3, cbs=cb)
+    assert cb.current_size == cb.final == 32 and cb.n_total == 3 and cb.done == 0
+    assert cb.history is cb.record.rows and len(cb.df) == 3 * len(learn.dls.train)
+    assert [k.name for k in cb.knobs] == ['dropout'] and [k.name for k in cb.extra] == ['sigma']
+    assert cb.sched is cb.plan.sched and cb.df['size'].tolist()[::len(learn.dls.train)] == [16, 24, 32]

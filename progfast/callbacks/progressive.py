@@ -96,7 +96,7 @@ class _BlurKnob(_Knob):
         try: self.blur = RandomBlur(p=p, sigma=0., per=per, ref_size=ref_size)
         except (ValueError, TypeError) as e: raise type(e)(f"invalid blur setting: {e} (blur_p, blur_per, blur_ref_size)") from e
     def _apply(self, learn, v): self.blur.sigma = float(v)
-    def on_batch(self, cb): cb.learn.xb = (self.blur.blur_batch(cb.xb[0]),) + tuple(cb.xb[1:])
+    def on_batch(self, learn): learn.xb = (self.blur.blur_batch(learn.xb[0]),) + tuple(learn.xb[1:])
     def record(self) -> dict: return dict(blurred=self.blur.last_blurred, blur_sigma=self.blur.last_sigma)
 
 def _make_knobs(regularization) -> list:
@@ -106,6 +106,44 @@ def _make_knobs(regularization) -> list:
     bad = [k for k in regularization if k not in _KNOBS]
     if bad: raise ValueError(f"unknown regularization {bad[0]!r}; valid keys are {list(_KNOBS)}")
     return [_KNOBS[k](as_schedule(v, name=k)) for k,v in regularization.items()]
+
+# %% ../../nbs/10_progressive.ipynb #06e2be30
+class _Knobs:
+    "The knobs of a fit as one: the `regular` ones (`regularization`) and the `extra` ones that also act on each batch"
+    def __init__(self, regularization=None, blur=None, blur_p=0.4, blur_per='batch', blur_ref_size=None):
+        self.regular,self.saved = _make_knobs(regularization),False
+        self.extra = [] if blur is None else [_BlurKnob(blur, blur_p, blur_per, blur_ref_size)]
+        if blur is None: _BlurKnob(0, blur_p, blur_per, blur_ref_size)   # bad blur settings fail even when blur is off
+    def __iter__(self): return iter(self.regular + self.extra)
+    def scheds(self) -> list: return [(k.name, k.sched) for k in self]
+    def check(self, n:int):
+        for k in self: k.check(n)
+    def save(self, learn, size=None):
+        "Find what the knobs control on `learn` and save it; with `size` (a function) show it and them in the table"
+        for k in self: k.find(learn); k.save(learn); k.current = None
+        self.saved_metrics,self.saved = learn.metrics,True
+        if size is None or not hasattr(learn, 'recorder'): return
+        columns = [ValueMetric(size, 'size')] + [ValueMetric(lambda k=k: k.current, k.name) for k in self]
+        learn.metrics = learn.metrics + columns
+    def start(self, learn):
+        "Save, then apply the start values of the schedules (`lr_find` runs there)"
+        self.save(learn)
+        for k in self: k.apply(learn, k.sched.start)
+    def apply(self, learn, pos:float, n:int):
+        "Apply the values the schedules give at epoch position `pos` of an `n`-epoch run"
+        for k in self: k.apply(learn, k.sched(pos, n))
+    def on_batch(self, learn):
+        for k in self.extra: k.on_batch(learn)
+    def values(self) -> dict:
+        "What the knobs applied to the current batch, for the record"
+        res = {k.name: k.current for k in self}
+        for k in self.extra: res.update(k.record())
+        return res
+    def restore(self, learn):
+        "Put back what `save` found, and the learner's metrics (the `Recorder` reads them from the learner)"
+        if not self.saved: return
+        for k in self: k.restore(learn)
+        learn.metrics,self.saved = self.saved_metrics,False
 
 # %% ../../nbs/10_progressive.ipynb #6298028b
 _MODES,_VALID_SIZES = ('batch', 'loader'),('final', 'current')
@@ -122,160 +160,192 @@ def _bn_batches(v):
     if v is False or v is None: return None
     return _check_int('recalibrate_bn (a number of batches, True or False)', v, none_ok=False)
 
+def _check_settings(mode, valid_size, lr_rule, batch_scale, n_epoch, max_bs, size_multiple, final_size):
+    "Refuse a bad argument of `ProgressiveResizeCallback` when it is made, naming the value"
+    if mode not in _MODES: raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if valid_size not in _VALID_SIZES: raise ValueError(f"valid_size must be one of {_VALID_SIZES}, got {valid_size!r}")
+    check_lr_rule(lr_rule)
+    if not isinstance(batch_scale, bool): raise ValueError(f"batch_scale must be True or False, got {batch_scale!r}")
+    _check_int('n_epoch', n_epoch); _check_int('max_bs', max_bs); _check_int('size_multiple', size_multiple)
+    if final_size is not None and (isinstance(final_size, bool) or not isinstance(final_size, Real)
+                                   or not 0 < final_size < math.inf):
+        raise ValueError(f"final_size must be a positive image size in pixels or None, got {final_size!r}")
+
+def _delegates(to:str, *names) -> list:
+    "Properties that read and write the attributes `names` of the collaborator held in attribute `to`"
+    def prop(a): return property(lambda self: getattr(getattr(self, to), a),
+                                 lambda self, v: setattr(getattr(self, to), a, v))
+    return [prop(a) for a in names]
+
 # %% ../../nbs/10_progressive.ipynb #efa023e0
 class ProgressiveResizeCallback(SizeCallback):
     "Train at sizes that follow `sizes` (a `Schedule`, stage list, number or name), with coupled regularization"
     def __init__(self, sizes='khor', final_size:int|None=None, mode:str='batch', valid_size:str='final',
-                 regularization:dict|None=None, blur=None, blur_p:float=0.4, blur_per:str='batch', blur_ref_size:int|None=None,
-                 n_epoch:int|None=None, check_model:bool=True, show:bool=True, batch_scale:bool=False, max_bs:int|None=None,
-                 lr_rule:str='sqrt', size_multiple:int|None=None, recalibrate_bn=False):
-        if mode not in _MODES: raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        if valid_size not in _VALID_SIZES: raise ValueError(f"valid_size must be one of {_VALID_SIZES}, got {valid_size!r}")
-        check_lr_rule(lr_rule)
-        if not isinstance(batch_scale, bool): raise ValueError(f"batch_scale must be True or False, got {batch_scale!r}")
-        _check_int('n_epoch', n_epoch); _check_int('max_bs', max_bs); _check_int('size_multiple', size_multiple)
-        if final_size is not None and (isinstance(final_size, bool) or not isinstance(final_size, Real) or not 0 < final_size < math.inf):
-            raise ValueError(f"final_size must be a positive image size in pixels or None, got {final_size!r}")
-        store_attr('sizes,final_size,mode,valid_size,n_epoch,check_model,show,batch_scale,max_bs,lr_rule,size_multiple')
-        self.bn_batches = _bn_batches(recalibrate_bn)
-        self.sched = sizes if isinstance(sizes, (Schedule, str)) else as_schedule(sizes, name='size')
-        self.knobs = _make_knobs(regularization)
-        self.history,self.done,self.bn_recalibrated,self.knobs_saved = [],0,None,False
-        # coupled appliers that also act on each training batch (`on_batch`) and add to its record (`record`)
-        self.extra = [] if blur is None else [_BlurKnob(blur, blur_p, blur_per, blur_ref_size)]
-        if blur is None: _BlurKnob(0, blur_p, blur_per, blur_ref_size)   # bad blur settings fail even when blur is off
-
-    @property
-    def tfm_mode(self): return self.mode
+                 regularization:dict|None=None, blur=None, blur_p:float=0.4, blur_per:str='batch',
+                 blur_ref_size:int|None=None, n_epoch:int|None=None, check_model:bool=True, show:bool=True,
+                 batch_scale:bool=False, max_bs:int|None=None, lr_rule:str='sqrt', size_multiple:int|None=None,
+                 recalibrate_bn=False):
+        _check_settings(mode, valid_size, lr_rule, batch_scale, n_epoch, max_bs, size_multiple, final_size)
+        store_attr('sizes,mode,valid_size,check_model,show,batch_scale,max_bs,lr_rule')
+        self.bn_batches,self.bn_recalibrated = _bn_batches(recalibrate_bn),None
+        self.plan = _SizePlan(sizes, final_size, size_multiple, n_epoch)               # which size when
+        self.knobset = _Knobs(regularization, blur, blur_p, blur_per, blur_ref_size)   # what follows the size
+        self.checks,self.scaling = _FitChecks(self.plan, self.knobset),_BatchScaling(self.plan)
+        self.record = _Record()                                                         # what was applied
+        self.steps = _Steps(self.plan, self.knobset, self.scaling, self.record)        # each epoch and step
+    tfm_mode = property(lambda self: self.mode)
+    sched,final_size,size_multiple = _delegates('plan', 'sched', 'final_size', 'size_multiple')
+    n_epoch,done = _delegates('plan', 'n_epoch', 'done')
+    current_size,pos,step_bs,lr_mult,n_total = _delegates('steps', 'size', 'pos', 'bs', 'lr_mult', 'n_total')
+    knobs,extra,history,df = _delegates('knobset', 'regular', 'extra') + _delegates('record', 'rows', 'df')
+    final = property(lambda self: self.plan.rounded(self._resolve().final),
+                     doc="The size training ends at, and validation runs at")
+    def _resolve(self, dls=None): return self.plan.resolve(dls or self.dls) if self.plan.named else self.sched
+    def size_at(self, pos:float, n:int) -> int:
+        "The size at epoch position `pos` of an `n`-epoch training"
+        return self.plan.size_at(pos, n)
+    def eval_size(self):
+        "The size validation runs at: the final one, or with `valid_size='current'` the current training size"
+        current = self.valid_size == 'current' and self.active and self.fitting and not self.lr_finding
+        return self.current_size if current else self.final
+    def setup(self, fitting:bool):
+        self._resolve()
+        if not fitting: return
+        self.learn.progressive = self       # the callback of the fit, reachable after it
+        if self.lr_finding: return self.steps.start_lr_find(self.learn, self.shape if self.check_model else None)
+        n = self.plan.total(self.learn)
+        self.checks.fit(n, self.learn, self.shape, self.mode, self.check_model, self.batch_scale, self.max_bs)
+        if self.done == 0: self.history,self.bn_recalibrated = [],None
+        self.steps.start(self.learn, n, self.show)
+        if self.batch_scale: self.rechunk(self.scaling.start(self.learn, self.max_bs))
+    def before_validate(self):
+        if self.active: self.set_loader_size(self.eval_size(), train=False)
+    def before_train(self): self.steps.before_epoch(self)
+    def before_batch(self): self.steps.before_step(self)
+    def after_batch(self): self.steps.after_step(self)
+    def finish(self):
+        if not (self.plan.end_fit(self.learn) and self.bn_batches): return
+        when_fit_ends(self.learn, self._recalibrate_at_end(self.learn))   # after SaveModelCallback & co.
+    def _recalibrate_at_end(self, learn): return _warn_if_no_batch(lambda: self.recalibrate(learn=learn))
+    def recalibrate(self, n_batches:int|None=None, learn=None):
+        "Re-estimate the batch-norm statistics on sharp training batches at the final size, with dropout off"
+        n,learn = n_batches or self.bn_batches or BN_BATCHES,learn or self.learn
+        learn.recalibrate_bn(self.final, n)
+        self.bn_recalibrated = dict(size=self.final, n_batches=n, layers=len(bn_layers(learn.model, frozen=False)))
+    def restore(self):
+        "Put back everything the callback changed (called after every fit, including failed and cancelled ones)"
+        self.knobset.restore(self.fit_learn); self.scaling.restore(self.fit_learn); SizeCallback.restore(self)
+    def plot(self, n_iter:int=20):
+        "Plot what was applied (dots) against what was planned (lines), one panel per quantity"
+        return self.record.plot([('size', self.sched)] + self.knobset.scheds(), self.n_total, n_iter)
 
 # %% ../../nbs/10_progressive.ipynb #1011429f
-@patch
-def _resolve(self:ProgressiveResizeCallback, dls=None):
-    if isinstance(self.sched, str):
-        if self.final_size is None: self.final_size = native_size(dls or self.dls)
-        self.sched = as_schedule(self.sched, self.final_size, name='size')
-    return self.sched
-
-@patch
-def size_at(self:ProgressiveResizeCallback, pos:float, n:int) -> int:
-    "The size at epoch position `pos` of an `n`-epoch training"
-    return round_size(self.sched(pos, n), self._multiple(), self.sched.bounds)
-
-@patch
-def _multiple(self:ProgressiveResizeCallback) -> int:
-    return self.size_multiple or size_multiple(self._resolve().final)
-
-@patch(as_prop=True)
-def final(self:ProgressiveResizeCallback) -> int:
-    "The size training ends at, and validation runs at"
-    return round_size(self._resolve().final, self._multiple(), self.sched.bounds)
-
-@patch
-def _total(self:ProgressiveResizeCallback): return self.n_epoch or self.learn.n_epoch
-@patch
-def _pos(self:ProgressiveResizeCallback): return self.done + self.epoch + self.iter/max(self.n_iter, 1)
-@patch
-def _all_knobs(self:ProgressiveResizeCallback): return self.knobs + self.extra
-
-@patch
-def eval_size(self:ProgressiveResizeCallback):
-    "The size validation runs at: the final one, or with `valid_size='current'` the current training size"
-    current = self.valid_size == 'current' and self.active and self.fitting and not self.lr_finding
-    return self.current_size if current else self.final
+class _SizePlan:
+    "Which size at which point of a run of `n_epoch` epochs, one fit or several (`done`: the epochs of earlier fits)"
+    def __init__(self, sizes, final_size=None, size_multiple=None, n_epoch=None):
+        self.sched = sizes if isinstance(sizes, (Schedule, str)) else as_schedule(sizes, name='size')
+        self.final_size,self.size_multiple,self.n_epoch,self.done = final_size,size_multiple,n_epoch,0
+    @property
+    def named(self) -> bool: return isinstance(self.sched, str)
+    def resolve(self, dls) -> Schedule:
+        "The size `Schedule`, made from a name at `final_size`, else at the size of the images of `dls`"
+        if self.named:
+            if self.final_size is None: self.final_size = native_size(dls)
+            self.sched = as_schedule(self.sched, self.final_size, name='size')
+        return self.sched
+    def multiple(self) -> int: return self.size_multiple or size_multiple(self.sched.final)
+    def rounded(self, v) -> int: return round_size(v, self.multiple(), self.sched.bounds)
+    def size_at(self, pos:float, n:int) -> int: return self.rounded(self.sched(pos, n))
+    @property
+    def start(self) -> int: return self.rounded(self.sched.start)
+    @property
+    def final(self) -> int: return self.rounded(self.sched.final)
+    def sizes(self, n:int) -> list: return sorted({self.size_at(i, n) for i in range(n)} | {self.final})
+    def dry_run(self, model, shape, sizes:list):
+        "Fail now, not after an hour of training, if `model` cannot take the smallest or largest of `sizes`"
+        check_model_sizes(model, [shape(s) for s in sorted({sizes[0], sizes[-1]})],
+                          f"a size of the schedule {self.sched!r} (scheduled sizes: {sizes})")
+    def total(self, learn) -> int: return self.n_epoch or learn.n_epoch
+    def epoch(self, learn) -> int: return self.done + learn.epoch
+    def pos(self, learn, ahead:int=0) -> float: return self.epoch(learn) + (learn.iter + ahead)/max(learn.n_iter, 1)
+    def end_fit(self, learn) -> bool:
+        "Count the epochs of the fit of `learn` that ended: whether the run is over"
+        if self.n_epoch is None: return True
+        self.done += learn.n_epoch
+        if self.done < self.n_epoch: return False       # more fits of the same run follow (fine_tune)
+        self.done = 0
+        return True
 
 # %% ../../nbs/10_progressive.ipynb #69d93f4d
-@patch
-def _check(self:ProgressiveResizeCallback, n):
-    if self.mode == 'loader' and self.sched.per == 'iter':
-        raise ValueError("mode='loader' changes the size at epoch boundaries; use a schedule with per='epoch' or mode='batch'")
-    self.sched.check(n, 'size', lo=0, lo_open=True)
-    for k in self._all_knobs(): k.check(n)
-    if self.mode == 'loader' and not size_tfms(self.dls.train, 'loader'):
-        raise ValueError("mode='loader' needs a transform in the training DataLoader that sets the size (Resize, "
-                         "RandomResizedCrop, or one with a set_size method); none was found, use mode='batch'")
-    bs = _inner_dl(self.dls.train).bs
-    if self.batch_scale and self.max_bs is not None and self.max_bs < bs:
-        raise ValueError(f"max_bs ({self.max_bs}) is smaller than the loader's batch size ({bs}); give max_bs >= {bs} or None")
-
-@patch
-def _dry_run(self:ProgressiveResizeCallback, sizes):
-    "Fail now, not after an hour of training, if the model cannot take the smallest or largest scheduled size"
-    check_model_sizes(self.learn.model, [self.shape(s) for s in sorted({sizes[0], sizes[-1]})],
-                      f"a size of the schedule {self.sched!r} (scheduled sizes: {sizes})")
-
-@patch
-def _save_knobs(self:ProgressiveResizeCallback, columns=True):
-    for k in self._all_knobs(): k.find(self.learn); k.save(self.learn); k.current = None
-    self.saved_metrics,self.columns,self.knobs_saved = self.learn.metrics,[],True
-    if not columns or not self.show or not hasattr(self.learn, 'recorder'): return
-    self.columns = [ValueMetric(lambda: self.current_size, 'size')]
-    self.columns += [ValueMetric(lambda k=k: k.current, k.name) for k in self._all_knobs()]
-    self.learn.metrics = self.learn.metrics + self.columns
-
-@patch
-def setup(self:ProgressiveResizeCallback, fitting:bool):
-    self._resolve()
-    if not fitting: return
-    self.learn.progressive = self       # the callback of the fit, reachable after it
-    if self.lr_finding:   # lr_find runs at the start of the schedule
-        self.current_size = round_size(self.sched.start, self._multiple(), self.sched.bounds)
-        if self.check_model: self._dry_run([self.current_size])
-        self._save_knobs(columns=False)
-        for k in self._all_knobs(): k.apply(self.learn, k.sched.start)
-        return
-    n = self._total()
-    self._check(n)
-    sizes = sorted({self.size_at(i, n) for i in range(n)} | {self.final})
-    if self.check_model: self._dry_run(sizes)
-    warn_compiled_sizes(self.learn.model, {self.shape(s) for s in sizes})
-    self._warn_unfinished(n)
-    if self.done == 0: self.history,self.bn_recalibrated = [],None
-    self.n_total,self.current_size = n,self.size_at(self.done, n)
-    self._save_knobs()
-    if self.batch_scale: self._start_batch_scaling()
-
-# %% ../../nbs/10_progressive.ipynb #9ea3b496
 def _epochs_to_reach(sched, n:int, final, done) -> int|None:
     "The fewest epochs (up to 8n) in which `sched`'s last epoch reaches `final`, or None"
     return next((k for k in range(n + 1, 8 * n + 2) if done(sched(k - 1, k), final)), None)
 
-@patch
-def _warn_unfinished(self:ProgressiveResizeCallback, n:int):
-    "Warn when a schedule does not reach its final value in the last of `n` epochs (a named one made for more epochs)"
-    checks = [('size', self.sched, self.final, lambda v, f: self.size_at(n - 1, n) == f if v is None else round(v) == f)]
-    checks += [(k.name, k.sched, k.sched.final, lambda v, f: abs(v - f) < 1e-9) for k in self._all_knobs()]
-    for name,sched,final,done in checks:
-        last = self.size_at(n - 1, n) if name == 'size' else sched(n - 1, n)
-        if done(last, final): continue
-        k = _epochs_to_reach(sched, n, final, done)
-        warn(f"the {name} schedule {sched!r} is at {last:g} in the last of {n} epochs, not at its final {final:g}"
-             + (f": it needs {k} epochs" if k else "") + "; train longer or give a schedule that fits the epochs "
-             "(e.g. sizes='ramp', or a list of sizes)")
+class _FitChecks:
+    "What is checked before a fit starts, so that a mistake fails at once and not after an hour of training"
+    def __init__(self, plan:_SizePlan, knobs:_Knobs): self.plan,self.knobs = plan,knobs
+    def fit(self, n:int, learn, shape, mode:str, check_model:bool, batch_scale:bool, max_bs:int|None):
+        "Check a fit of `n` epochs of `learn` (`shape`: the shape of a size)"
+        if mode == 'loader' and self.plan.sched.per == 'iter':
+            raise ValueError("mode='loader' changes the size at epoch boundaries; use a schedule with per='epoch' "
+                             "or mode='batch'")
+        self.plan.sched.check(n, 'size', lo=0, lo_open=True)
+        self.knobs.check(n)
+        if mode == 'loader' and not size_tfms(learn.dls.train, 'loader'):
+            raise ValueError("mode='loader' needs a transform in the training DataLoader that sets the size (Resize, "
+                             "RandomResizedCrop, or one with a set_size method); none was found, use mode='batch'")
+        bs = _inner_dl(learn.dls.train).bs
+        if batch_scale and max_bs is not None and max_bs < bs:
+            raise ValueError(f"max_bs ({max_bs}) is smaller than the loader's batch size ({bs}); "
+                             f"give max_bs >= {bs} or None")
+        sizes = self.plan.sizes(n)
+        if check_model: self.plan.dry_run(learn.model, shape, sizes)
+        warn_compiled_sizes(learn.model, {shape(s) for s in sizes})
+        self.unfinished(n)
+    def unfinished(self, n:int):
+        "Warn when a schedule does not reach its final value in the last of `n` epochs (a named one made for more)"
+        plan = self.plan
+        def size_done(v, f): return plan.size_at(n - 1, n) == f if v is None else round(v) == f
+        checks = [('size', plan.sched, plan.final, size_done)]
+        checks += [(k.name, k.sched, k.sched.final, lambda v, f: abs(v - f) < 1e-9) for k in self.knobs]
+        for name,sched,final,done in checks:
+            last = plan.size_at(n - 1, n) if name == 'size' else sched(n - 1, n)
+            if done(last, final): continue
+            k = _epochs_to_reach(sched, n, final, done)
+            warn(f"the {name} schedule {sched!r} is at {last:g} in the last of {n} epochs, not at its final {final:g}"
+                 + (f": it needs {k} epochs" if k else "") + "; train longer or give a schedule that fits the epochs "
+                 "(e.g. sizes='ramp', or a list of sizes)")
 
 # %% ../../nbs/10_progressive.ipynb #9ac85c50
-@patch
-def _scaled_bs(self:ProgressiveResizeCallback, size:int) -> int:
-    n = scaled_batch_size(size, self.final, self.base_bs)
-    return n if self.max_bs is None else min(n, self.max_bs)
-
-@patch
-def _plan(self:ProgressiveResizeCallback, n_items:int) -> list:
-    "The `(size, n_images)` of each step of the coming epoch"
-    e,n = self.done + self.epoch,self._total()
-    if self.sched.per == 'epoch':
-        s = self.size_at(e, n)
-        return [(s, k) for k in even_steps(n_items, self._scaled_bs(s))]
-    def step_at(seen):
-        s = self.size_at(e + seen/n_items, n)
-        return s,self._scaled_bs(s)
-    return plan_steps(n_items, step_at)
-
-@patch
-def _start_batch_scaling(self:ProgressiveResizeCallback):
-    inner = _inner_dl(self.dls.train)
-    self.base_bs,self.saved_drop_last = inner.bs,inner.drop_last
-    inner.drop_last = False
-    self.rechunk(self._plan)
+class _BatchScaling:
+    "Steps that follow the size: each about the pixels of one loader batch at the final size of `plan`"
+    def __init__(self, plan:_SizePlan): self.plan,self.base_bs,self.saved_drop_last = plan,None,None
+    def start(self, learn, max_bs:int|None=None):
+        "Base the steps on the loader's batch size, with its `drop_last` off until `restore`; a plan for `rechunk`"
+        inner = _inner_dl(learn.dls.train)
+        self.base_bs,self.saved_drop_last = inner.bs,inner.drop_last
+        inner.drop_last = False
+        return lambda n_items: self.steps(n_items, self.plan.epoch(learn), self.plan.total(learn), max_bs)
+    def steps(self, n_items:int, epoch:int, n:int, max_bs:int|None=None) -> list:
+        "The `(size, n_images)` of each step of epoch `epoch` of `n`, at most `max_bs` images a step"
+        def most(s):
+            k = scaled_batch_size(s, self.plan.final, self.base_bs)
+            return k if max_bs is None else min(k, max_bs)
+        if self.plan.sched.per == 'epoch':
+            s = self.plan.size_at(epoch, n)
+            return [(s, k) for k in even_steps(n_items, most(s))]
+        def step_at(seen):
+            s = self.plan.size_at(epoch + seen/n_items, n)
+            return s,most(s)
+        return plan_steps(n_items, step_at)
+    def step(self, dl, lr_rule:str) -> tuple:
+        "The size, images and learning-rate multiplier of the step that `dl` (a `RechunkDL`) yields now"
+        size,n = dl.current
+        return size,n,lr_multiplier(n, self.base_bs, lr_rule)
+    def restore(self, learn):
+        "Give the loader its `drop_last` back"
+        if self.saved_drop_last is None: return
+        _inner_dl(learn.dls.train).drop_last,self.saved_drop_last = self.saved_drop_last,None
 
 # %% ../../nbs/10_progressive.ipynb #e3d83089
 def _compiled(model) -> bool:
@@ -294,116 +364,86 @@ def warn_compiled_sizes(model:nn.Module, shapes:set):
                       f"(a larger size_multiple)")
 
 # %% ../../nbs/10_progressive.ipynb #339b03a6
-@patch
-def before_train(self:ProgressiveResizeCallback):
-    if not (self.active and self.fitting): return
-    if not self.lr_finding: self.current_size = self.size_at(self.done + self.epoch, self._total())
-    if not (self.batch_scale and self.sched.per == 'iter'): self.set_loader_size(self.current_size)
-
-@patch
-def before_validate(self:ProgressiveResizeCallback):
-    if self.active: self.set_loader_size(self.eval_size(), train=False)
-
-@patch
-def _advance(self:ProgressiveResizeCallback):
-    self.pos,n = self._pos(),self._total()
-    self.lr_mult,self.step_bs = 1.,len(self.xb[0])
-    if self.batch_scale:
-        self.current_size,self.step_bs = self.learn.dl.current
-        self.lr_mult = lr_multiplier(self.step_bs, self.base_bs, self.lr_rule)
-    else: self.current_size = self.size_at(self.pos, n)
-    for k in self._all_knobs(): k.apply(self.learn, k.sched(self.pos, n))
-
-@patch
-def before_batch(self:ProgressiveResizeCallback):
-    if not self.active: return
-    advancing = self.training and self.fitting and not self.lr_finding
-    if advancing: self._advance()
-    self.set_batch_size(self.current_size if self.training and self.fitting else self.eval_size())
-    if advancing:
-        for k in self.extra: k.on_batch(self)
-        self.history.append(self._record())
-
-@patch
-def after_batch(self:ProgressiveResizeCallback):
-    "Per-iteration schedules: give the loader's size transforms the size of the next batch"
-    if (self.active and self.training and self.fitting and not self.lr_finding and self.sched.per == 'iter'
-        and not self.batch_scale and self.iter + 1 < self.n_iter):
-        self.set_loader_size(self.size_at(self.done + self.epoch + (self.iter+1)/self.n_iter, self._total()))
-
-@patch
-def _record(self:ProgressiveResizeCallback) -> dict:
-    rec = dict(epoch=self.pos, size=self.current_size, bs=self.step_bs, lr_mult=self.lr_mult)
-    for k in self._all_knobs(): rec[k.name] = k.current
-    for k in self.extra: rec.update(k.record())
-    return rec
+class _Steps:
+    "The training epochs and steps of a fit: the size of each, and of each step its images and LR multiplier"
+    def __init__(self, plan:_SizePlan, knobs:_Knobs, scaling:_BatchScaling, record):
+        self.plan,self.knobs,self.scaling,self.record = plan,knobs,scaling,record
+        self.size,self.pos,self.bs,self.lr_mult,self.n_total = None,None,None,1.,None
+    def start(self, learn, n:int, show:bool=True):
+        "A fit of a run of `n` epochs starts: at the size where the run is, the knobs saved (and shown, with `show`)"
+        self.n_total,self.size = n,self.plan.size_at(self.plan.done, n)
+        self.knobs.save(learn, (lambda: self.size) if show else None)
+    def start_lr_find(self, learn, shape=None):
+        "`lr_find` runs at the start of the schedules (with `shape`, the model is tried at the start size first)"
+        self.size = self.plan.start
+        if shape: self.plan.dry_run(learn.model, shape, [self.size])
+        self.knobs.start(learn)
+    def before_epoch(self, cb):
+        if not (cb.active and cb.fitting): return
+        if not cb.lr_finding: self.size = self.plan.size_at(self.plan.epoch(cb.learn), self.plan.total(cb.learn))
+        if not (cb.batch_scale and self.plan.sched.per == 'iter'): cb.set_loader_size(self.size)
+    def before_step(self, cb):
+        "Move the size, knobs and batch scaling to the step the learner is at, resize and blur its batch, record it"
+        if not cb.active: return
+        if not (cb.training and cb.fitting and not cb.lr_finding):
+            return cb.set_batch_size(self.size if cb.training and cb.fitting else cb.eval_size())
+        learn,n = cb.learn,self.plan.total(cb.learn)
+        self.pos = self.plan.pos(learn)
+        if cb.batch_scale: self.size,self.bs,self.lr_mult = self.scaling.step(learn.dl, cb.lr_rule)
+        else: self.size,self.bs,self.lr_mult = self.plan.size_at(self.pos, n),len(learn.xb[0]),1.
+        self.knobs.apply(learn, self.pos, n)
+        cb.set_batch_size(self.size)
+        self.knobs.on_batch(learn)
+        self.record.add(self.pos, self.size, self.bs, self.lr_mult, self.knobs.values())
+    def after_step(self, cb):
+        "Per-iteration schedules: give the loader's size transforms the size of the next batch"
+        learn = cb.learn
+        if (cb.active and cb.training and cb.fitting and not cb.lr_finding and self.plan.sched.per == 'iter'
+            and not cb.batch_scale and learn.iter + 1 < learn.n_iter):
+            cb.set_loader_size(self.plan.size_at(self.plan.pos(learn, 1), self.plan.total(learn)))
 
 # %% ../../nbs/10_progressive.ipynb #fe1a98c6
-@patch
-def finish(self:ProgressiveResizeCallback):
-    if self.n_epoch is not None:
-        self.done += self.learn.n_epoch
-        if self.done < self.n_epoch: return       # more fits of the same run follow (fine_tune)
-        self.done = 0
-    if self.bn_batches: when_fit_ends(self.learn, self._recalibrate_at_end(self.learn))   # after SaveModelCallback & co.
-
-@patch
-def _recalibrate_at_end(self:ProgressiveResizeCallback, learn):
-    def recalibrate():
-        try: self.recalibrate(learn=learn)
+def _warn_if_no_batch(f):
+    "`f`, warning instead of failing when there is no training batch to re-estimate batch norm on"
+    def g():
+        try: f()
         except NoBatchError as e: warn(f"batch norm was not re-estimated at the end of the fit: {e}")
-    return recalibrate
-
-@patch
-def recalibrate(self:ProgressiveResizeCallback, n_batches:int|None=None, learn=None):
-    "Re-estimate the batch-norm statistics on sharp training batches at the final size, with dropout off"
-    n,learn = n_batches or self.bn_batches or BN_BATCHES,learn or self.learn
-    learn.recalibrate_bn(self.final, n)
-    self.bn_recalibrated = dict(size=self.final, n_batches=n, layers=len(bn_layers(learn.model, frozen=False)))
-
-@patch
-def restore(self:ProgressiveResizeCallback):
-    "Put back everything the callback changed (called after every fit, including failed and cancelled ones)"
-    learn = self.fit_learn
-    if self.knobs_saved:
-        for k in self._all_knobs(): k.restore(learn)
-        learn.metrics,self.knobs_saved = self.saved_metrics,False   # the Recorder reads its metrics from the learner
-    if getattr(self, 'saved_drop_last', None) is not None:
-        _inner_dl(learn.dls.train).drop_last,self.saved_drop_last = self.saved_drop_last,None
-    SizeCallback.restore(self)
+    return g
 
 # %% ../../nbs/10_progressive.ipynb #89c30c20
-@patch(as_prop=True)
-def df(self:ProgressiveResizeCallback):
-    "What was applied, one row per training batch"
-    import pandas as pd
-    return pd.DataFrame(self.history)
-
-@patch
-def plot(self:ProgressiveResizeCallback, n_iter:int=20):
-    "Plot what was applied (dots) against what was planned (lines), one panel per quantity"
-    import matplotlib.pyplot as plt
-    if not self.history: raise ValueError("nothing to plot yet: train first")
-    df,n = self.df,self.n_total
-    scheds = [('size', self.sched)] + [(k.name, k.sched) for k in self._all_knobs()]
-    steps = [c for c in ('bs', 'lr_mult') if df[c].nunique() > 1]
-    fig,axs = plt.subplots(1, len(scheds) + len(steps), figsize=(4*(len(scheds) + len(steps)), 3), squeeze=False)
-    for ax,(nm,s) in zip(axs[0], scheds):
-        s.plot(n, n_iter, ax=ax, label='planned', color='C0')
-        if nm == 'sigma':   # blurred batches at their sigma, sharp ones at 0
-            on = df['blurred'] > 0
-            ax.plot(df['epoch'][on], df[nm][on], '.', ms=3, color='C1', label='blurred batches')
-            ax.plot(df['epoch'][~on], 0*df[nm][~on], '.', ms=3, color='C7', label='sharp batches')
-        else: ax.plot(df['epoch'], df[nm], '.', ms=3, color='C1', label='applied')
-        ax.set_title(nm); ax.legend(fontsize=8)
-    for ax,nm in zip(axs[0][len(scheds):], steps):
-        ax.plot(df['epoch'], df[nm], '.', ms=3, color='C2')
-        ax.set_title({'bs': 'images per step', 'lr_mult': 'LR multiplier'}[nm]); ax.set_xlabel('epoch')
-    plt.tight_layout()
-    return fig
+class _Record:
+    "What was applied, one row per training step, and its plot against the plan"
+    def __init__(self): self.rows = []
+    def add(self, pos:float, size:int, bs:int, lr_mult:float, values:dict):
+        self.rows.append(dict(epoch=pos, size=size, bs=bs, lr_mult=lr_mult, **values))
+    @property
+    def df(self):
+        import pandas as pd
+        return pd.DataFrame(self.rows)
+    def plot(self, scheds:list, n:int, n_iter:int=20):
+        "Plot the rows (dots) against `scheds`, `(name, Schedule)` pairs of an `n`-epoch run (lines)"
+        import matplotlib.pyplot as plt
+        if not self.rows: raise ValueError("nothing to plot yet: train first")
+        df = self.df
+        steps = [c for c in ('bs', 'lr_mult') if df[c].nunique() > 1]
+        fig,axs = plt.subplots(1, len(scheds) + len(steps), figsize=(4*(len(scheds) + len(steps)), 3), squeeze=False)
+        for ax,(nm,s) in zip(axs[0], scheds):
+            s.plot(n, n_iter, ax=ax, label='planned', color='C0')
+            if nm == 'sigma':   # blurred batches at their sigma, sharp ones at 0
+                on = df['blurred'] > 0
+                ax.plot(df['epoch'][on], df[nm][on], '.', ms=3, color='C1', label='blurred batches')
+                ax.plot(df['epoch'][~on], 0*df[nm][~on], '.', ms=3, color='C7', label='sharp batches')
+            else: ax.plot(df['epoch'], df[nm], '.', ms=3, color='C1', label='applied')
+            ax.set_title(nm); ax.legend(fontsize=8)
+        for ax,nm in zip(axs[0][len(scheds):], steps):
+            ax.plot(df['epoch'], df[nm], '.', ms=3, color='C2')
+            ax.set_title({'bs': 'images per step', 'lr_mult': 'LR multiplier'}[nm]); ax.set_xlabel('epoch')
+        plt.tight_layout()
+        return fig
 
 Learner.progressive = learner_property('progressive', "The `ProgressiveResizeCallback` of the last `fit_progressive`")
-Learner.regime = learner_property('regime', "The sizes `fit_progressive` uses when given none (the one-line learners set it)")
+Learner.regime = learner_property('regime', "The sizes `fit_progressive` uses when given none (the one-line learners "
+                                  "set it)")
 Learner.regime_size = learner_property('regime_size', "The final size `fit_progressive` uses when given none")
 
 # %% ../../nbs/10_progressive.ipynb #784352af
