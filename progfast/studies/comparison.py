@@ -8,14 +8,14 @@ Docs: https://progfast.github.io/progfast/comparison.html.md"""
 from __future__ import annotations
 import io, math, os, random, tempfile, time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 from numbers import Integral, Real
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
 import pandas as pd
-from fastcore.basics import ifnone, patch
+from fastcore.basics import ifnone
 from fastcore.foundation import L
 from fastprogress.fastprogress import progress_bar
 from fastai.torch_core import set_seed
@@ -290,72 +290,75 @@ class SkipValidation(Callback):
     "No validation after each epoch: the model is evaluated once, after training"
     def before_validate(self): raise CancelValidException()
 
-# %% ../../nbs/40_comparison.ipynb #d3ecff3f
 METRICS = ('accuracy_pre', 'accuracy', 'tta_accuracy', 'train_accuracy', 'generalization_gap', 'pre_seconds',
            'train_seconds', 'inference_seconds_per_image', 'standardized_accuracy_pre', 'standardized_accuracy')
-_TABLE = ('accuracy_pre', 'accuracy', 'tta_accuracy', 'generalization_gap', 'train_seconds', 'standardized_accuracy_pre',
-          'standardized_accuracy')
-_KEYS = ['arch', 'regime']
 _SETTINGS = ('final_size', 'lr', 'lr_source', 'sizes', 'position')   # what a run was given, or where it ran: not measured
-_PAIRED = (('train_seconds', 'ratio', 'time_ratio'), ('accuracy', 'difference', 'accuracy_difference'))
-_ABOUT = ("A: top-1 validation accuracy at the final size (accuracy_pre before retraining the pretrained layers, accuracy "
-          "after, tta_accuracy with test-time augmentation). T: training seconds, the wall time of the training fits "
-          "(pre_seconds up to the retraining, train_seconds in all), excluding the learning-rate finder, TTA and the "
-          "measurements. Standardized accuracy: sqrt(A/T). generalization_gap: training minus validation accuracy, both "
-          "in evaluation mode.")
-_BASIS_NOTES = {'equal epochs': "the same recipe for every regime, so those that start small spend less compute",
-                'equal training calls': "the same fit function for every regime"}
-_ORDER = ("Runs were interleaved (`progfast.studies.comparison.run_interleaved`): for each architecture and seed, every regime ran "
-          "once, one after another, in an order rotated by one per seed (column position, 0 = first), after an untimed "
-          "warm-up; ratios and differences are taken between runs of the same seed, never between means.")
 
+# %% ../../nbs/40_comparison.ipynb #d3ecff3f
 @dataclass
 class Comparison:
-    "Runs of `compare_regimes`: `df` (one row per run), `histories` (one per epoch per run), the `reference` regime, the `basis` of the accuracies"
+    ("A study's runs, one row per run in `df` (its contender's `keys`, seed, position, measurements), each paired seed "
+     "by seed with the `reference` contender. As it stands: ENTR's regimes (`compare_regimes`); studies subclass it")
     df: pd.DataFrame
-    histories: pd.DataFrame
-    reference: str|None = None   # the regime every other is paired with (default: the first one run)
-    basis: str = 'equal epochs'  # what the regimes had in common: what an accuracy comparison holds equal
+    histories: pd.DataFrame = field(default_factory=pd.DataFrame)   # one row per epoch of each run, where recorded
+    reference: str|None = None   # the contender every other is paired with (default: the first one run)
+    basis: str = 'equal epochs'  # what the contenders had in common: what an accuracy comparison holds equal
     setup: dict|None = None      # how the runs were made (`compare_regimes`' arguments), for `rerun`
-
+    keys = ['arch', 'regime']    # the columns that name a contender: the last is paired, the others group the pairs
+    measures = (('train_seconds', 'ratio', 'time_ratio'), ('accuracy', 'difference', 'accuracy_difference'))
+    pairings = ()                # (reference, contenders or None) paired when no reference is asked; (): `reference`
     @property
     def metrics(self) -> list:
         "The numeric results the runs reported: progfast's `METRICS` first, then any others"
-        known = [m for m in METRICS if m in self.df and self.df[m].notna().any()]
-        other = [c for c in self.df.columns if c not in METRICS + _SETTINGS and c not in _KEYS + ['seed']
+        other = [c for c in self.df.columns if c not in METRICS + _SETTINGS and c not in self.keys + ['seed']
                  and pd.api.types.is_numeric_dtype(self.df[c]) and not pd.api.types.is_bool_dtype(self.df[c])]
-        return known + other
-
+        return [m for m in METRICS if m in self.df and self.df[m].notna().any()] + other
     @property
     def summary(self) -> pd.DataFrame:
-        "Mean and standard deviation over seeds of each metric, per architecture and regime"
-        g = self.df.groupby(_KEYS, sort=False)
+        "Per contender: the number of runs, and the mean and standard deviation over seeds of each metric"
+        g = self.df.groupby(self.keys, sort=False)
         s = g[self.metrics].agg(['mean', 'std'])
         s.columns = [f"{m}_{stat}" for m,stat in s.columns]
         s.insert(0, 'runs', g.size())
         return s.reset_index()
-
-    def pairs(self, metric:str='train_seconds', how:str='ratio') -> pd.DataFrame:
-        "Per architecture and seed (column `repeat`): `metric` of each regime divided by (or minus) the `reference`'s of the same seed"
-        return paired(self.df, metric, ifnone(self.reference, self.df['regime'].iloc[0]), how, repeat='seed',
-                      contender='regime', within='arch')
-
+    def pairs(self, measure:str|None=None, how:str|None=None, reference:str|None=None) -> pd.DataFrame:
+        ("Per seed (`repeat`): `measure` of each contender over (`how='ratio'`) or minus (`'difference'`) the "
+         "`reference`'s of the same seed, within the other `keys`; without `measure`, each of `measures` the runs have")
+        c,hows = self.keys[-1],{m[0]: m[1] for m in self.measures}
+        todo = ([(measure, how or hows.get(measure, 'ratio'))] if measure else
+                [(m, h) for m,h in hows.items() if m in self.metrics])
+        refs,ran = [(ifnone(reference, ifnone(self.reference, self.df[c].iloc[0])), None)],set(self.df[c])
+        if reference is None and self.pairings: refs = [(r, a) for r,a in self.pairings if {r, *(a or ())} <= ran]
+        parts = [paired(self.df if a is None else self.df[self.df[c].isin(a)], m, r, h, repeat='seed', contender=c,
+                        within=self.keys[:-1]) for m,h in todo for r,a in refs]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    def verdicts(self, reference:str|None=None, conf:float=0.95) -> pd.DataFrame:
+        "Per contender and measure: every seed's paired value, their mean and t interval at `conf`, the `seed_verdict`"
+        p = self.pairs(reference=reference)
+        if not len(p): raise ValueError(f"only {ifnone(reference, self.reference)} runs: there is nothing to pair them "
+                                        f"with; run another {self.keys[-1]} too")
+        return seed_summary(p, conf)
     def paired_summary(self) -> pd.DataFrame:
-        "Per architecture and regime: the time ratio and the accuracy difference to the `reference` of the same seed, median and range"
-        out = pd.DataFrame()
-        if self.df['regime'].nunique() < 2: return out
-        for m,how,name in [p for p in _PAIRED if p[0] in self.metrics]:
-            s = summarize_pairs(self.pairs(m, how))[['arch', 'contender', 'reference', 'n', 'median', 'min', 'max']]
-            s = s.rename(columns=dict(contender='regime', n='seeds', median=name, min=f'{name}_min', max=f'{name}_max'))
-            out = s if not len(out) else out.merge(s.drop(columns=['reference', 'seeds']), on=_KEYS)
-        return out
+        "Per contender: median and range over the seeds of each measure paired with the `reference` run of its seed"
+        return _paired_summary(self)
+    def to_markdown(self, digits:int=3, metrics=None, runs:bool=False) -> str:
+        "The summary (mean ± std over seeds) of `metrics` (default: the main ones), the pairs; with `runs`, every run"
+        return _regime_markdown(self, digits, metrics, runs)
+    def plot(self):
+        "ENTR's Figures 5 and 4 (mean and spread over seeds), the training curves, the per-seed time ratios"
+        return _regime_figure(self)
+    def save(self, folder) -> dict:
+        "Write runs, summary, pairs and histories (CSV), comparison.md and comparison.png into `folder`; their paths"
+        return write_files(folder, _regime_files(self))
+    def rerun(self, arch, regime:str, seed:int) -> str:
+        "Python code that repeats the run of `arch` in `regime` from `seed` outside the harness: the same run"
+        return _rerun_code(self.setup, arch, regime, seed)
 
 # %% ../../nbs/40_comparison.ipynb #0bce1ad3
-@patch
-def rerun(self:Comparison, arch, regime:str, seed:int) -> str:
-    "Python code that repeats the run of `arch` in `regime` from `seed` outside the harness (same data order, same result)"
-    if self.setup is None: raise ValueError("this comparison does not record how its runs were made")
-    st,r = self.setup,self.setup['regimes'].get(regime)
+def _rerun_code(setup, arch, regime:str, seed:int) -> str:
+    "`Comparison.rerun`: the code that repeats one run of `compare_regimes` from its `setup`"
+    if setup is None: raise ValueError("this comparison does not record how its runs were made")
+    st,r = setup,setup['regimes'].get(regime)
     if r is None: raise ValueError(f"no regime {regime!r}; the regimes are {list(st['regimes'])}")
     arch_src = repr(arch) if isinstance(arch, str) else arch_name(arch)      # a callable: the user's own name for it
     fit = (f"learn.fit_entr(**{st['fit_kwargs']!r})" if st['fit'] == 'entr'
@@ -368,32 +371,46 @@ def rerun(self:Comparison, arch, regime:str, seed:int) -> str:
         f"weights={_weights_for(st['weights'], arch)!r}, **{st['learner_kwargs']!r})", fit])
 
 # %% ../../nbs/40_comparison.ipynb #32d48283
-@patch
-def to_markdown(self:Comparison, digits:int=3, metrics=None, runs:bool=False) -> str:
-    "The summary (mean ± std over seeds) of `metrics` (default: the main ones), the per-seed pairs with the reference; with `runs`, every run"
-    s = self.summary
-    t = s[_KEYS + ['runs']].copy()
-    for m in ifnone(metrics, [m for m in _TABLE if m in self.metrics] or self.metrics):
+_TABLE = ('accuracy_pre', 'accuracy', 'tta_accuracy', 'generalization_gap', 'train_seconds', 'standardized_accuracy_pre',
+          'standardized_accuracy')
+_BASIS_NOTES = {'equal epochs': "the same recipe for every regime, so those that start small spend less compute",
+                'equal training calls': "the same fit function for every regime"}
+
+def _paired_summary(cmp:Comparison) -> pd.DataFrame:
+    "`Comparison.paired_summary`: each measure's `summarize_pairs`, one row per contender, a column per statistic"
+    c,out = cmp.keys[-1],pd.DataFrame()
+    if cmp.df[c].nunique() < 2: return out
+    for m,how,*name in [p for p in cmp.measures if p[0] in cmp.metrics]:
+        name = name[0] if name else f"{m}_{how}"
+        s = summarize_pairs(cmp.pairs(m, how))[cmp.keys[:-1] + ['contender', 'reference', 'n', 'median', 'min', 'max']]
+        s = s.rename(columns=dict(contender=c, n='seeds', median=name, min=f'{name}_min', max=f'{name}_max'))
+        out = s if not len(out) else out.merge(s.drop(columns=['reference', 'seeds']), on=cmp.keys)
+    return out
+
+def _regime_markdown(cmp:Comparison, digits:int=3, metrics=None, runs:bool=False) -> str:
+    "`Comparison.to_markdown`: the summary, mean ± std over the seeds; the pairs, median [min, max]; the runs"
+    s = cmp.summary
+    t = s[cmp.keys + ['runs']].copy()
+    for m in ifnone(metrics, [m for m in _TABLE if m in cmp.metrics] or cmp.metrics):
         t[m] = [mean_pm_std(a, b, digits) for a,b in zip(s[f"{m}_mean"], s[f"{m}_std"])]
-    note = _BASIS_NOTES.get(self.basis)
-    md = (f"Accuracy at {self.basis}{f' ({note})' if note else ''}; mean ± std over the seeds.\n\n"
+    note = _BASIS_NOTES.get(cmp.basis)
+    md = (f"Accuracy at {cmp.basis}{f' ({note})' if note else ''}; mean ± std over the seeds.\n\n"
           + markdown_table(t, digits, right=t.columns))
-    p = self.paired_summary()
+    p = cmp.paired_summary()
     if len(p):
         ref = p['reference'].iloc[0]
-        pt = p[_KEYS + ['seeds']].copy()
-        for _,_,name in [q for q in _PAIRED if q[2] in p]:
-            col = f"{'time ratio' if name == 'time_ratio' else f'accuracy difference ({self.basis})'} to {ref}"
+        pt = p[cmp.keys + ['seeds']].copy()
+        for name in [q[2] for q in cmp.measures if q[2] in p]:
+            col = f"{'time ratio' if name == 'time_ratio' else f'accuracy difference ({cmp.basis})'} to {ref}"
             pt[col] = [median_range(*v, digits) for v in zip(p[name], p[f'{name}_min'], p[f'{name}_max'])]
         md += (f"\n\nEach run against the {ref} run of the same seed (a ratio of training seconds, a difference of "
                f"accuracy): median [min, max] over the seeds.\n\n" + markdown_table(pt, digits, right=pt.columns))
-    if runs: md += '\n\nRuns:\n\n' + markdown_table(self.df.drop(columns=['sizes'], errors='ignore'), digits)
+    if runs: md += '\n\nRuns:\n\n' + markdown_table(cmp.df.drop(columns=['sizes'], errors='ignore'), digits)
     return md
 
 # %% ../../nbs/40_comparison.ipynb #a049dff1
-@patch
-def _bars(self:Comparison, ax, metrics, title):
-    s,ms = self.summary,[m for m in metrics if m in self.metrics]
+def _bars(cmp, ax, metrics, title):
+    s,ms = cmp.summary,[m for m in metrics if m in cmp.metrics]
     if not ms: ax.set_visible(False); return
     w = 0.8/len(ms)
     for i,m in enumerate(ms):
@@ -402,50 +419,61 @@ def _bars(self:Comparison, ax, metrics, title):
     ax.set_xticks(range(len(s)), [f"{a}\n{r}" for a,r in zip(s['arch'], s['regime'])], fontsize=8)
     ax.set_title(title); ax.legend(fontsize=7)
 
-@patch
-def _curves(self:Comparison, ax):
-    h = self.histories
+def _curves(cmp, ax):
+    h = cmp.histories
     if not len(h) or 'accuracy' not in h: ax.set_visible(False); return
-    regimes,archs = list(dict.fromkeys(self.df['regime'])),list(dict.fromkeys(self.df['arch']))
+    regimes,archs = list(dict.fromkeys(cmp.df['regime'])),list(dict.fromkeys(cmp.df['arch']))
     styles,seen = ['-', '--', ':', '-.'],set()
     for (a,r,s),g in h.groupby(['arch', 'regime', 'seed'], sort=False):
         lbl = f"{a} {r}" if (a, r) not in seen else None
         seen.add((a, r))
-        ax.plot(g['elapsed'], g['accuracy'], styles[archs.index(a) % 4], marker='.', color=f"C{regimes.index(r)}", label=lbl, alpha=0.8)
-    ax.set_xlabel('training seconds'); ax.set_ylabel('valid accuracy'); ax.set_title('training curves'); ax.legend(fontsize=7)
+        ax.plot(g['elapsed'], g['accuracy'], styles[archs.index(a) % 4], marker='.', color=f"C{regimes.index(r)}",
+                label=lbl, alpha=0.8)
+    ax.set_xlabel('training seconds'); ax.set_ylabel('valid accuracy'); ax.set_title('training curves')
+    ax.legend(fontsize=7)
 
-@patch
-def _pairs_panel(self:Comparison, ax):
-    if 'train_seconds' not in self.metrics or self.df['regime'].nunique() < 2: ax.set_visible(False); return
-    p = self.pairs('train_seconds')
+def _pairs_panel(cmp, ax):
+    if 'train_seconds' not in cmp.metrics or cmp.df['regime'].nunique() < 2: ax.set_visible(False); return
+    p = cmp.pairs('train_seconds')
     if p['arch'].nunique() > 1: p = p.assign(contender=p['arch'] + ' ' + p['contender'])
     plot_pairs(p.drop(columns='arch'), ax=ax, title=f"training time over the {p['reference'].iloc[0]} run's, per seed")
 
-@patch
-def plot(self:Comparison):
-    "ENTR's Figures 5 and 4 (mean and spread over seeds), the training curves, and the per-seed time ratios to the reference"
+def _regime_figure(cmp:Comparison):
+    "`Comparison.plot`: ENTR's Figures 5 and 4, the training curves, the per-seed time ratios to the reference"
     import matplotlib.pyplot as plt
     fig,axs = plt.subplots(1, 4, figsize=(20, 4))
-    self._bars(axs[0], ['accuracy_pre', 'accuracy', 'tta_accuracy'], f'accuracy at {self.basis} (ENTR Fig. 5)')
-    self._bars(axs[1], ['standardized_accuracy_pre', 'standardized_accuracy'], 'standardized accuracy sqrt(A/T), T in s (Fig. 4)')
-    self._curves(axs[2])
-    self._pairs_panel(axs[3])
+    _bars(cmp, axs[0], ['accuracy_pre', 'accuracy', 'tta_accuracy'], f'accuracy at {cmp.basis} (ENTR Fig. 5)')
+    _bars(cmp, axs[1], ['standardized_accuracy_pre', 'standardized_accuracy'],
+          'standardized accuracy sqrt(A/T), T in s (Fig. 4)')
+    _curves(cmp, axs[2])
+    _pairs_panel(cmp, axs[3])
     fig.tight_layout()
     return fig
 
 # %% ../../nbs/40_comparison.ipynb #157e7fdc
-@patch
-def save(self:Comparison, folder) -> dict:
-    "Write runs.csv, summary.csv, pairs.csv, histories.csv, comparison.md and comparison.png into `folder`; their paths"
+_ABOUT = ("A: top-1 validation accuracy at the final size (accuracy_pre before retraining the pretrained layers, accuracy "
+          "after, tta_accuracy with test-time augmentation). T: training seconds, the wall time of the training fits "
+          "(pre_seconds up to the retraining, train_seconds in all), excluding the learning-rate finder, TTA and the "
+          "measurements. Standardized accuracy: sqrt(A/T). generalization_gap: training minus validation accuracy, both "
+          "in evaluation mode.")
+_ORDER = ("Runs were interleaved (`progfast.studies.comparison.run_interleaved`): for each architecture and seed, every "
+          "regime ran once, one after another, in an order rotated by one per seed (column position, 0 = first), after "
+          "an untimed warm-up; ratios and differences are taken between runs of the same seed, never between means.")
+
+def _png(fig, dpi:int=100) -> bytes:
+    "`fig` as the bytes of a PNG file at `dpi`; the figure is closed"
     import matplotlib.pyplot as plt
-    fig = self.plot()                                   # anything that can fail comes before the first file is written
-    png = io.BytesIO(); fig.savefig(png, format='png', dpi=100); plt.close(fig)
-    md = f"# Regime comparison\n\n{self.to_markdown()}\n\n{_ABOUT}\n\n{_ORDER}\n\n![comparison](comparison.png)\n"
-    pairs = [self.pairs(m, how) for m,how,_ in _PAIRED if m in self.metrics] if self.df['regime'].nunique() > 1 else []
-    return write_files(folder, {'runs.csv': self.df.to_csv(index=False), 'summary.csv': self.summary.to_csv(index=False),
-                                'pairs.csv': (pd.concat(pairs) if pairs else pd.DataFrame()).to_csv(index=False),
-                                'histories.csv': self.histories.to_csv(index=False), 'comparison.md': md,
-                                'comparison.png': png.getvalue()})
+    png = io.BytesIO(); fig.savefig(png, format='png', dpi=dpi); plt.close(fig)
+    return png.getvalue()
+
+def _regime_files(cmp:Comparison) -> dict:
+    "What `Comparison.save` writes: name: text or PNG bytes"
+    png = _png(cmp.plot())                 # anything that can fail comes before the first file is written
+    md = f"# Regime comparison\n\n{cmp.to_markdown()}\n\n{_ABOUT}\n\n{_ORDER}\n\n![comparison](comparison.png)\n"
+    pairs = cmp.pairs() if cmp.df[cmp.keys[-1]].nunique() > 1 else pd.DataFrame()
+    return {'runs.csv': cmp.df.to_csv(index=False), 'summary.csv': cmp.summary.to_csv(index=False),
+            'pairs.csv': pairs.to_csv(index=False), 'histories.csv': cmp.histories.to_csv(index=False),
+            'comparison.md': md, 'comparison.png': png}
 
 # %% ../../nbs/40_comparison.ipynb #4400eae7
 def _labelled_regimes(regimes) -> list:
@@ -525,7 +553,7 @@ def _warm_up(ctx, arch, regime):
 def _as_comparison(trials, histories, archs, labels, seeds, reference, fit, setup=None) -> Comparison:
     "The harness's trials and the runs' histories as a `Comparison`, in grid order"
     df = pd.concat(trials, ignore_index=True).rename(columns=dict(repeat='seed', contender='regime'))
-    first = _KEYS + ['seed', 'position']
+    first = Comparison.keys + ['seed', 'position']
     df = _in_grid_order(df[first + [c for c in df if c not in first + ['wall_seconds']]], archs, labels, seeds)
     hist = _in_grid_order(pd.concat(histories, ignore_index=True), archs, labels, seeds) if histories else pd.DataFrame()
     return Comparison(df, hist, reference, 'equal epochs' if fit == 'entr' else 'equal training calls', setup)

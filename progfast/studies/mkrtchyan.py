@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from fastcore.basics import ifnone, patch
+from fastcore.basics import ifnone
 from fastcore.foundation import L
 from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.training import ShortEpochCallback
@@ -29,14 +29,15 @@ from fastai.torch_core import set_seed
 from fastai.vision.augment import Dihedral, Flip, Resize, Rotate, Zoom, setup_aug_tfms
 from fastai.vision.core import imagenet_stats
 from fastai.vision.data import ImageBlock
-from ..core.schedule import LinearSchedule, Schedule, StageSchedule
+from ..core.schedule import LinearSchedule, Schedule
 from ..core.blur import RandomBlur
 from ..callbacks.progressive import fit_progressive   # Learner.fit_progressive
 from ..learner import entr_evaluate     # Learner.entr_evaluate
 from ..data.embedded import fashion_mnist_dls
 from ..models import mkrtchyan_m1
-from .comparison import (SkipValidation, markdown_table, mean_pm_std, paired, plot_pairs, run_interleaved,
-                                        seed_summary, write_files)
+from .comparison import (Comparison, SkipValidation, _png, markdown_table, mean_pm_std, plot_pairs,
+                                        run_interleaved, write_files)
+from .khor import StepLR
 from ..core.checks import check_seeds
 
 # %% auto #0
@@ -172,13 +173,11 @@ def _check_positive(name, v):
     if isinstance(v, bool) or not isinstance(v, Real) or not 0 < v < math.inf:
         raise ValueError(f"{name} must be a positive number, got {v!r}")
 
-def mkrtchyan_lr(lr:float=1e-3, drops=(7, 14), factor:float=10.) -> StageSchedule:
+def mkrtchyan_lr(lr:float=1e-3, drops=(7, 14), factor:float=10.) -> StepLR:
     "The step learning rate: `lr`, divided by `factor` at each epoch of `drops` (epochs counted from 0)"
     _check_positive('lr', lr); _check_positive('factor', factor)
     drops = list(drops)
-    if any(isinstance(d, bool) or not isinstance(d, int) for d in drops) or drops != sorted(set(drops)) or (drops and drops[0] < 1):
-        raise ValueError(f"drops must be increasing whole epochs >= 1 at which the learning rate falls, got {drops!r}")
-    return StageSchedule([lr / factor**i for i in range(len(drops) + 1)], epochs=[b - a for a,b in zip([0] + drops, drops)])
+    return StepLR([lr / factor**i for i in range(len(drops) + 1)], drops)
 
 class ScheduledLR(Callback):
     "Set the learning rate at the start of each training epoch to `sched`'s value for that epoch"
@@ -253,98 +252,96 @@ def _blur_run(dls, arch, seed, n_epoch, lr, drops, name, size, measure=True, cbs
     with learn.no_bar(), learn.no_logging():
         r = fit_mkrtchyan(learn, n_epoch, lr, drops, measure=measure, cbs=[SkipValidation(), *L(cbs)], **kw)
     if not measure: return r
-    return dict(test_acc=r['accuracy'], train_acc=r['train_accuracy'], gap=r['generalization_gap'],
+    return dict(test_acc=r['accuracy'], train_acc=r['train_accuracy'],
+                gap=r['generalization_gap'],     # the harness's gap (evaluation mode), not Khor's `running_gap`
                 seconds=r['train_seconds'], steps=r['steps'])
 
 # %% ../../nbs/42_mkrtchyan.ipynb #0868cb91
-_MEASURES = (('test_acc', 'difference'), ('gap', 'difference'), ('seconds', 'ratio'))
-
-@dataclass
-class BlurComparison:
-    "Runs of `compare_blur_uses`: one row per run (`df`: contender, seed, position, measurements) and their `setting`"
-    df: pd.DataFrame
-    setting: dict = field(default_factory=dict)
-
-    def summary(self) -> pd.DataFrame:
-        "Per contender: test accuracy and generalization gap (%) and training seconds, mean and standard deviation over the seeds"
-        g = self.df.groupby('contender', sort=False)
-        res = pd.DataFrame({'runs': g.size()})
-        for col,scale in (('test_acc', 100), ('gap', 100), ('seconds', 1)):
-            res[col],res[f'{col}_std'] = g[col].mean() * scale,g[col].std(ddof=1) * scale
-        return res
-
-    def pairs(self) -> pd.DataFrame:
-        "Per seed (`repeat`): each contender against no blur, and Khor's deblurring against set 2's blur, without and with resizing"
-        t,parts = self.df.rename(columns=dict(seed='repeat')),[]
-        names = set(t.contender)
-        for m,how in _MEASURES:
-            if 'no blur' in names: parts.append(paired(t, m, 'no blur', how))
-            for sfx in ('', ' + resizing'):
-                two = [f'set 2 blur{sfx}', f'Khor deblurring{sfx}']
-                if set(two) <= names: parts.append(paired(t[t.contender.isin(two)], m, two[0], how))
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-    def verdicts(self, conf:float=0.95) -> pd.DataFrame:
-        "Per pair and measure: every seed's value, the mean with its t interval at `conf`, the verdict"
-        return seed_summary(self.pairs(), conf)
+class BlurComparison(Comparison):
+    ("Runs of `compare_blur_uses` (`df`: contender, seed, position, measurements; their `setting`) as a `Comparison` of "
+     "blur uses: each paired with no blur, and Khor's deblurring with set 2's blur, without and with resizing")
+    keys = ['contender']
+    measures = (('test_acc', 'difference'), ('gap', 'difference'), ('seconds', 'ratio'))  # gap: `generalization_gap`'s
+    pairings = (('no blur', None), ('set 2 blur', ('set 2 blur', 'Khor deblurring')),
+                ('set 2 blur + resizing', ('set 2 blur + resizing', 'Khor deblurring + resizing')))
+    def __init__(self, df:pd.DataFrame, setting:dict|None=None):
+        super().__init__(df, reference='no blur', setup=ifnone(setting, {}))
+    @property
+    def setting(self) -> dict: return self.setup
+    def headline(self, conf:float=0.95) -> str:
+        "Which blur use wins on test accuracy (Khor's deblurring or set 2's blur, without and with resizing), or no verdict"
+        return _headline(self.verdicts(conf=conf), conf)
+    def to_markdown(self, conf:float=0.95) -> str:
+        "The summary (mean ± std over the seeds) and the per-seed pairs with their verdicts, as markdown tables"
+        return _blur_markdown(self, conf)
+    def plot(self, conf:float=0.95):
+        "Test accuracy of every run, the per-seed accuracy differences, the time ratios to no blur, the gap of every run"
+        return _blur_figure(self, conf)
+    def save(self, folder, conf:float=0.95) -> dict:
+        "Write `runs.csv`, `pairs.csv`, `comparison.md` and `comparison.png` into `folder`; their paths"
+        png = _png(self.plot(conf))                  # anything that can fail comes before the first file is written
+        md = (f"# Blur as augmentation against progressive deblurring\n\n{self.headline(conf)}\n\n"
+              f"{self.to_markdown(conf)}\n")
+        return write_files(folder, {'runs.csv': self.df.to_csv(index=False), 'pairs.csv': self.pairs().to_csv(index=False),
+                                    'comparison.md': md, 'comparison.png': png})
 
 # %% ../../nbs/42_mkrtchyan.ipynb #08f158cf
 def _points(x): return f"{100*x:+.2f}"
 
-@patch
-def headline(self:BlurComparison, conf:float=0.95) -> str:
-    "Which blur use wins on test accuracy (Khor's deblurring against set 2's blur, without and with resizing), by how much, or that the spread allows no verdict"
-    v,lines = self.verdicts(conf),[]
+def _headline(v:pd.DataFrame, conf:float=0.95) -> str:
+    "`BlurComparison.headline` from its verdicts `v`: Khor's deblurring against set 2's blur, at one size and resizing"
+    lines = []
     for sfx,where in (('', 'at one size'), (' + resizing', 'with progressive resizing')):
         r = v[(v.contender == f'Khor deblurring{sfx}') & (v.reference == f'set 2 blur{sfx}') & (v.measure == 'test_acc')]
         if not len(r): continue
         r = r.iloc[0]
-        by = f"{abs(100*r['mean']):.2f} points of test accuracy (mean of {r['n']} seeds; per seed {', '.join(map(_points, r['values']))})"
+        seeds = ', '.join(map(_points, r['values']))
+        by = f"{abs(100*r['mean']):.2f} points of test accuracy (mean of {r['n']} seeds; per seed {seeds})"
         ci = '' if pd.isna(r['lo']) else f", {conf:.0%} interval [{_points(r['lo'])}, {_points(r['hi'])}]"
         if r['verdict'] == 'higher': say = f"Khor's progressive deblurring wins by {by}{ci}"
         elif r['verdict'] == 'lower': say = f"set 2's constant-range blur wins by {by}{ci}"
-        else: say = f"no verdict: {r['verdict']} (Khor minus set 2: {_points(r['mean'])} points{ci}; per seed {', '.join(map(_points, r['values']))})"
+        else: say = f"no verdict: {r['verdict']} (Khor minus set 2: {_points(r['mean'])} points{ci}; per seed {seeds})"
         lines.append(f"- {where}: {say}.")
     return '\n'.join(lines)
 
-@patch
-def to_markdown(self:BlurComparison, conf:float=0.95) -> str:
-    "The summary (mean ± std over the seeds) and the per-seed pairs with their verdicts, as markdown tables"
-    s = self.summary()
-    t = pd.DataFrame({'contender': s.index, 'runs': s['runs'].values,
-                      'test accuracy (%)': [mean_pm_std(a, b, 2) for a,b in zip(s['test_acc'], s['test_acc_std'])],
-                      'generalization gap (points)': [mean_pm_std(a, b, 2) for a,b in zip(s['gap'], s['gap_std'])],
-                      'training seconds': [mean_pm_std(a, b, 1) for a,b in zip(s['seconds'], s['seconds_std'])]})
+def _blur_markdown(cmp, conf:float=0.95) -> str:
+    "`BlurComparison.to_markdown`: the summary, accuracy and gap in %, time in seconds; the verdicts of the pairs"
+    s = cmp.summary
+    pm = lambda col,k,digits: [mean_pm_std(a, b, digits) for a,b in zip(s[f'{col}_mean'] * k, s[f'{col}_std'] * k)]
+    t = pd.DataFrame({'contender': s['contender'], 'runs': s['runs'], 'test accuracy (%)': pm('test_acc', 100, 2),
+                      'generalization gap (points)': pm('gap', 100, 2), 'training seconds': pm('seconds', 1, 1)})
     names = dict(test_acc='test accuracy (points)', gap='generalization gap (points)', seconds='training time (ratio)')
     p = []
-    for r in self.verdicts(conf).itertuples():
+    for r in cmp.verdicts(conf=conf).itertuples():
         k,fmt = (1, '{:.2f}') if r.how == 'ratio' else (100, '{:+.2f}')
         interval = '' if pd.isna(r.lo) else f" [{fmt.format(k*r.lo)}, {fmt.format(k*r.hi)}]"
         p.append(dict(contender=r.contender, against=r.reference, measure=names[r.measure],
-                      **{'per seed': ', '.join(fmt.format(k*x) for x in r.values)}, mean=fmt.format(k*r.mean) + interval, verdict=r.verdict))
-    return (markdown_table(t, right=t.columns[1:]) + "\n\nEach run against the run of the same seed (same initial weights, same "
-            f"images, same batch order): differences of accuracy and gap in points, time as a ratio; mean and {conf:.0%} t interval.\n\n"
-            + markdown_table(pd.DataFrame(p)))
+                      **{'per seed': ', '.join(fmt.format(k*x) for x in r.values)}, mean=fmt.format(k*r.mean) + interval,
+                      verdict=r.verdict))
+    return (markdown_table(t, right=t.columns[1:]) + "\n\nEach run against the run of the same seed (same initial weights, "
+            "same images, same batch order): differences of accuracy and gap in points, time as a ratio; mean and "
+            f"{conf:.0%} t interval.\n\n" + markdown_table(pd.DataFrame(p)))
 
 # %% ../../nbs/42_mkrtchyan.ipynb #2dd5ea32
-@patch
-def plot(self:BlurComparison, conf:float=0.95):
-    "Test accuracy of every run, the per-seed accuracy differences of the pairs, the time ratios to no blur, the gap of every run"
+def _blur_figure(cmp, conf:float=0.95):
+    "`BlurComparison.plot`: accuracy and gap of every run, the pairs' accuracy differences and time ratios to no blur"
     import matplotlib.pyplot as plt
     fig,axs = plt.subplots(1, 4, figsize=(21, 4.2), layout='constrained')
-    names = list(dict.fromkeys(self.df.contender))
-    for ax,col,title in ((axs[0], 'test_acc', 'test accuracy (%), every run'), (axs[-1], 'gap', 'generalization gap (points), every run')):
+    names = list(dict.fromkeys(cmp.df.contender))
+    for ax,col,title in ((axs[0], 'test_acc', 'test accuracy (%), every run'),
+                         (axs[-1], 'gap', 'generalization gap (points), every run')):
         for i,n in enumerate(names):
-            v = 100*self.df.loc[self.df.contender == n, col]
+            v = 100*cmp.df.loc[cmp.df.contender == n, col]
             ax.scatter(i + np.linspace(-0.1, 0.1, len(v)), v, color='C0', s=18)
             ax.hlines(v.mean(), i - 0.25, i + 0.25, color='k', lw=2)
         ax.set_xticks(range(len(names)), [n.replace(' + ', '\n+ ') for n in names], fontsize=7)
         ax.set_title(title, fontsize=9); ax.grid(alpha=.3, axis='y')
-    p = self.pairs()
+    p = cmp.pairs()
     if len(p):
-        acc = p[p.measure == 'test_acc'].assign(contender=lambda d: d.contender.str.replace(' + ', '\n+ ') + '\nvs ' + d.reference,
-                                                value=lambda d: 100*d.value)
-        plot_pairs(acc.assign(reference='the other'), conf=0.9, ax=axs[1], title='test accuracy: difference in points, per seed')
+        acc = p[p.measure == 'test_acc'].assign(
+            contender=lambda d: d.contender.str.replace(' + ', '\n+ ') + '\nvs ' + d.reference, value=lambda d: 100*d.value)
+        plot_pairs(acc.assign(reference='the other'), conf=0.9, ax=axs[1],
+                   title='test accuracy: difference in points, per seed')
         secs = p[(p.measure == 'seconds') & (p.reference == 'no blur')]
         if len(secs): plot_pairs(secs.assign(contender=secs.contender.str.replace(' + ', '\n+ ')), ax=axs[2],
                                  title='training time over the no-blur run of the same seed')
@@ -352,16 +349,6 @@ def plot(self:BlurComparison, conf:float=0.95):
     else: axs[1].set_visible(False); axs[2].set_visible(False)
     for ax in axs[1:3]: ax.tick_params(axis='x', labelsize=6)
     return fig
-
-@patch
-def save(self:BlurComparison, folder, conf:float=0.95) -> dict:
-    "Write `runs.csv`, `pairs.csv`, `comparison.md` and `comparison.png` into `folder`; their paths"
-    import io, matplotlib.pyplot as plt
-    fig = self.plot(conf)                                # anything that can fail comes before the first file is written
-    png = io.BytesIO(); fig.savefig(png, format='png', dpi=100); plt.close(fig)
-    return write_files(folder, {'runs.csv': self.df.to_csv(index=False), 'pairs.csv': self.pairs().to_csv(index=False),
-                                'comparison.md': f"# Blur as augmentation against progressive deblurring\n\n{self.headline(conf)}\n\n{self.to_markdown(conf)}\n",
-                                'comparison.png': png.getvalue()})
 
 # %% ../../nbs/42_mkrtchyan.ipynb #96a73c77
 def compare_blur_uses(contenders=BLUR_CONTENDERS, seeds=(0, 1, 2), n_epoch:int=20, n_train:int|None=None,
