@@ -44,34 +44,41 @@ def _measurements(out, name) -> dict:
     if out is None: return {}
     if isinstance(out, Real) and not isinstance(out, bool): return dict(seconds=float(out))
     if not isinstance(out, dict):
-        raise TypeError(f"contender {name!r} returned a {type(out).__name__}; return a dict of measurements, a number of seconds, or None")
+        raise TypeError(f"contender {name!r} returned a {type(out).__name__}; return a dict of measurements, a number "
+                        f"of seconds, or None")
     taken = [k for k in out if k in _TRIAL_COLS]
-    if taken: raise ValueError(f"contender {name!r} returned {taken[0]!r}, a column the harness writes; rename that measurement")
+    if taken: raise ValueError(f"contender {name!r} returned {taken[0]!r}, a column the harness writes; rename that "
+                               f"measurement")
     return dict(out)
 
 def _check_contenders(contenders) -> list:
     if not isinstance(contenders, dict) or not contenders:
         raise ValueError(f"contenders must be a non-empty dict of name: function(repeat), got {contenders!r}")
     bad = [k for k,f in contenders.items() if not callable(f)]
-    if bad: raise TypeError(f"contender {bad[0]!r} is not a function; give name: function(repeat) returning a dict of measurements")
+    if bad: raise TypeError(f"contender {bad[0]!r} is not a function; give name: function(repeat) returning a dict of "
+                            f"measurements")
     return list(contenders)
 
 def _check_repeats(repeats) -> list:
     if isinstance(repeats, Integral) and not isinstance(repeats, bool):
-        if repeats < 1: raise ValueError(f"repeats must be a positive number or a list of repeat values (seeds), got {repeats!r}")
+        if repeats < 1: raise ValueError(f"repeats must be a positive number or a list of repeat values (seeds), got "
+                                         f"{repeats!r}")
         return list(range(repeats))
     reps = list(repeats) if isinstance(repeats, (list, tuple, range)) else []
-    if not reps: raise ValueError(f"repeats must be a positive number or a non-empty list of repeat values (seeds), got {repeats!r}")
+    if not reps: raise ValueError(f"repeats must be a positive number or a non-empty list of repeat values (seeds), "
+                                  f"got {repeats!r}")
     if len(set(reps)) < len(reps): raise ValueError(f"repeats must be distinct, got {reps!r}")
     return reps
 
-def run_interleaved(contenders:dict,       # name: function(repeat) returning a dict of measurements (or seconds, or None)
+# name: function(repeat) returning a dict of measurements (or seconds, or None)
+def run_interleaved(contenders:dict,
                     repeats=3,             # how many repeats, or the repeat values (e.g. seeds) given to the functions
                     warmup=True,           # True: the first contender once, untimed; a function: it, once; False: none
                     progress:bool=False,   # a fastprogress bar over the trials
                     log=None,              # a function called with one line before each trial, e.g. `print`
                    ) -> pd.DataFrame:
-    "Run every contender once per repeat, interleaved, in an order rotated by one per repeat: a tidy DataFrame of trials"
+    ("Run every contender once per repeat, interleaved, in an order rotated by one per repeat: a tidy DataFrame of "
+     "trials")
     names,reps = _check_contenders(contenders),_check_repeats(repeats)
     if not (isinstance(warmup, bool) or callable(warmup)):
         raise ValueError(f"warmup must be True, False or a function to call once before the trials, got {warmup!r}")
@@ -93,17 +100,20 @@ _PAIRS = ('contender', 'reference', 'measure', 'how')
 
 def paired(trials:pd.DataFrame, measure:str, reference:str, how:str='ratio', repeat:str='repeat',
            contender:str='contender', within=()) -> pd.DataFrame:
-    "Per repeat: each contender's `measure` divided by (`how='ratio'`) or minus (`'difference'`) the `reference`'s of the same repeat"
+    ("Per repeat: each contender's `measure` divided by (`how='ratio'`) or minus (`'difference'`) the `reference`'s of "
+     "the same repeat")
     if how not in _HOWS: raise ValueError(f"how must be one of {_HOWS}, got {how!r}")
     within = [within] if isinstance(within, str) else list(within)
     keys = within + [repeat, contender]
     absent = [c for c in keys + [measure] if c not in trials.columns]
     if absent: raise KeyError(f"the trials have no column {absent[0]!r}; their columns are {list(trials.columns)}")
     names = list(dict.fromkeys(trials[contender]))
-    if reference not in names: raise ValueError(f"reference {reference!r} is not a contender; the contenders are {names}")
+    if reference not in names: raise ValueError(f"reference {reference!r} is not a contender; the contenders are "
+                                                f"{names}")
     if trials.duplicated(keys).any():
         dup = trials.loc[trials.duplicated(keys), keys].iloc[0].tolist()
-        raise ValueError(f"more than one trial for {dict(zip(keys, dup))}; a pair needs one trial of each contender per {keys[:-1]}")
+        raise ValueError(f"more than one trial for {dict(zip(keys, dup))}; a pair needs one trial of each contender "
+                         f"per {keys[:-1]}")
     wide = trials.set_index(keys)[measure].astype(float).unstack(contender)
     ran = set(trials[within + [contender]].itertuples(index=False, name=None))
     rows = []
@@ -111,7 +121,8 @@ def paired(trials:pd.DataFrame, measure:str, reference:str, how:str='ratio', rep
         if name == reference: continue
         value = wide[name] / wide[reference] if how == 'ratio' else wide[name] - wide[reference]
         for idx,v in value.items():
-            if within and (*idx[:len(within)], name) not in ran: continue   # never ran in this group (an arch without it)
+            # never ran in this group (an arch without it)
+            if within and (*idx[:len(within)], name) not in ran: continue
             rows.append(dict(zip(within + ['repeat'], idx if isinstance(idx, tuple) else (idx,)), contender=name,
                              reference=reference, measure=measure, how=how, value=float(v)))
     return pd.DataFrame(rows, columns=within + ['repeat', *_PAIRS, 'value'])
@@ -124,7 +135,8 @@ def _check_conf(conf):
 def _values(values, what='values') -> np.ndarray:
     x = np.asarray(values, dtype=float).ravel()
     if len(x) == 0: raise ValueError(f"{what} is empty; an interval needs at least one value")
-    if np.isnan(x).any(): raise ValueError(f"{what} hold NaN ({x.tolist()}); leave missing pairs out, or use inf for 'never'")
+    if np.isnan(x).any(): raise ValueError(f"{what} hold NaN ({x.tolist()}); leave missing pairs out, or use inf for "
+                                           f"'never'")
     return x
 
 def _coverage(k:int, n:int) -> float:
@@ -137,7 +149,8 @@ def repeats_needed(conf:float=0.9) -> int:
     return next(n for n in range(1, 64) if _coverage(1, n) >= conf)
 
 def median_interval(values, conf:float=0.9) -> tuple:
-    "`(lo, hi, coverage)`: the narrowest `[x_(k), x_(n+1-k)]` of `values` holding their median with probability >= `conf` (else the range)"
+    ("`(lo, hi, coverage)`: the narrowest `[x_(k), x_(n+1-k)]` of `values` holding their median with probability >= "
+     "`conf` (else the range)")
     _check_conf(conf)
     x = np.sort(_values(values))
     n,k = len(x),1
@@ -178,7 +191,8 @@ def mean_interval(values, conf:float=0.95) -> tuple:
 _BETTER = ('lower', 'higher')
 
 def target_verdict(values, target:float, better:str='lower', conf:float=0.9) -> str:
-    "'met', 'missed' or 'inconclusive': where the interval of the median of `values` (`median_interval`) lies against `target`"
+    ("'met', 'missed' or 'inconclusive': where the interval of the median of `values` (`median_interval`) lies against "
+     "`target`")
     if better not in _BETTER: raise ValueError(f"better must be one of {_BETTER}, got {better!r}")
     lo,hi,cov = median_interval(values, conf)
     if cov < conf: return 'inconclusive'                  # too few repeats for an interval at `conf`
@@ -198,11 +212,13 @@ def seed_verdict(values, null:float=0., conf:float=0.95, unit:str='seed') -> str
 def _pair_groups(pairs:pd.DataFrame) -> list:
     "What a table of `paired` is summarized by: its `within` columns, then contender, reference, measure and how"
     if not {*_PAIRS, 'repeat', 'value'} <= set(pairs.columns):
-        raise ValueError(f"expected a table of `paired` (repeat, contender, reference, measure, how, value), got {list(pairs.columns)}")
+        raise ValueError(f"expected a table of `paired` (repeat, contender, reference, measure, how, value), got "
+                         f"{list(pairs.columns)}")
     return [c for c in pairs.columns if c not in (*_PAIRS, 'repeat', 'value')] + list(_PAIRS)
 
 def summarize_pairs(pairs:pd.DataFrame, conf:float=0.9, target:float|None=None, better:str='lower') -> pd.DataFrame:
-    "Per contender: the pairs' count, median, range, the median's interval at `conf` and its coverage; the verdict against `target`"
+    ("Per contender: the pairs' count, median, range, the median's interval at `conf` and its coverage; the verdict "
+     "against `target`")
     keys,rows = _pair_groups(pairs),[]
     for key,g in pairs.groupby(keys, sort=False):
         v = g['value'].to_numpy(float)
@@ -210,45 +226,55 @@ def summarize_pairs(pairs:pd.DataFrame, conf:float=0.9, target:float|None=None, 
         row = dict(zip(keys, key), n=len(ok), missing=len(v) - len(ok))
         if len(ok):
             lo,hi,cov = median_interval(ok, conf)
-            row.update(median=float(np.median(ok)), min=float(ok.min()), max=float(ok.max()), lo=lo, hi=hi, coverage=cov)
+            row.update(median=float(np.median(ok)), min=float(ok.min()), max=float(ok.max()), lo=lo, hi=hi,
+                       coverage=cov)
         if target is not None:
-            row['verdict'] = target_verdict(ok, target, better, conf) if len(ok) and not row['missing'] else 'inconclusive'
+            row['verdict'] = target_verdict(ok, target, better,
+                                            conf) if len(ok) and not row['missing'] else 'inconclusive'
         rows.append(row)
     return pd.DataFrame(rows)
 
 def seed_summary(pairs:pd.DataFrame, conf:float=0.95, unit:str='seed') -> pd.DataFrame:
-    "Per contender: every seed's paired value, their mean with its t interval at `conf`, and `seed_verdict` against no change"
+    ("Per contender: every seed's paired value, their mean with its t interval at `conf`, and `seed_verdict` against "
+     "no change")
     keys,rows = _pair_groups(pairs),[]
     for key,g in pairs.groupby(keys, sort=False):
         v = g['value'].to_numpy(float)
         row = dict(zip(keys, key), n=len(v), values=v.tolist())
         bad = int((~np.isfinite(v)).sum())
-        if bad: row.update(mean=math.nan, lo=math.nan, hi=math.nan, verdict=f"no verdict: {bad} of {len(v)} {unit}s have no value")
+        if bad: row.update(mean=math.nan, lo=math.nan, hi=math.nan,
+                           verdict=f"no verdict: {bad} of {len(v)} {unit}s have no value")
         else:
             m,lo,hi = mean_interval(v, conf)
             row.update(mean=m, lo=lo, hi=hi, verdict=seed_verdict(v, 1. if key[-1] == 'ratio' else 0., conf, unit))
         rows.append(row)
     return pd.DataFrame(rows)
 
+# %% ../../nbs/40_comparison.ipynb #0a020942
 def plot_pairs(pairs:pd.DataFrame, target:float|None=None, conf:float=0.9, ax=None, title:str|None=None):
-    "Paired values per contender: every repeat (dots), the median (bar) and its interval at `conf`, no change and `target` (lines)"
+    ("Paired values per contender: every repeat (dots), the median (bar) and its interval at `conf`, no change and "
+     "`target` (lines)")
     import matplotlib.pyplot as plt
     if ax is None: _,ax = plt.subplots(figsize=(2 + 1.2*pairs['contender'].nunique(), 3.5), layout='constrained')
     s = summarize_pairs(pairs, conf)
     for i,row in enumerate(s.itertuples(index=False)):
         v = pairs.loc[(pairs.contender == row.contender) & (pairs.measure == row.measure), 'value'].to_numpy(float)
         fin = v[np.isfinite(v)]
-        ax.scatter(i + np.linspace(-0.15, 0.15, len(fin)), fin, s=18, color='C0', alpha=0.7, zorder=3, label='per repeat' if i == 0 else None)
-        if len(fin) < len(v): ax.annotate(f"{len(v) - len(fin)} never", (i, 1), xycoords=('data', 'axes fraction'), ha='center', va='top', fontsize=7)
+        ax.scatter(i + np.linspace(-0.15, 0.15, len(fin)), fin, s=18, color='C0', alpha=0.7, zorder=3,
+                   label='per repeat' if i == 0 else None)
+        if len(fin) < len(v): ax.annotate(f"{len(v) - len(fin)} never", (i, 1), xycoords=('data', 'axes fraction'),
+                                          ha='center', va='top', fontsize=7)
         if len(fin):
-            ax.vlines(i, max(row.lo, fin.min()), min(row.hi, fin.max()), color='k', lw=1.5, label='median and its interval' if i == 0 else None)
+            ax.vlines(i, max(row.lo, fin.min()), min(row.hi, fin.max()), color='k', lw=1.5,
+                      label='median and its interval' if i == 0 else None)
             if np.isfinite(row.median): ax.hlines(row.median, i - 0.25, i + 0.25, color='k', lw=2.5)
     how = s['how'].iloc[0] if len(s) else 'ratio'
     ax.axhline(1. if how == 'ratio' else 0., color='gray', lw=0.8)
     if target is not None: ax.axhline(target, color='C3', ls='--', lw=1, label=f'target {target:.3g}')
     ax.set_xticks(range(len(s)), list(s['contender']), fontsize=8); ax.set_xlim(-0.6, len(s) - 0.4)
     if len(s): ax.set_ylabel(f"{s['measure'].iloc[0]}: {how} to {s['reference'].iloc[0]}", fontsize=8)
-    ax.set_title(title or f"paired {how}s, one per repeat", fontsize=9); ax.legend(fontsize=7); ax.grid(alpha=.3, axis='y')
+    ax.set_title(title or f"paired {how}s, one per repeat", fontsize=9); ax.legend(fontsize=7)
+    ax.grid(alpha=.3, axis='y')
     return ax
 
 # %% ../../nbs/40_comparison.ipynb #8ae592ba
@@ -292,7 +318,8 @@ class SkipValidation(Callback):
 
 METRICS = ('accuracy_pre', 'accuracy', 'tta_accuracy', 'train_accuracy', 'generalization_gap', 'pre_seconds',
            'train_seconds', 'inference_seconds_per_image', 'standardized_accuracy_pre', 'standardized_accuracy')
-_SETTINGS = ('final_size', 'lr', 'lr_source', 'sizes', 'position')   # what a run was given, or where it ran: not measured
+# what a run was given, or where it ran: not measured
+_SETTINGS = ('final_size', 'lr', 'lr_source', 'sizes', 'position')
 
 # %% ../../nbs/40_comparison.ipynb #d3ecff3f
 @dataclass
@@ -361,20 +388,15 @@ def _rerun_code(setup, arch, regime:str, seed:int) -> str:
     st,r = setup,setup['regimes'].get(regime)
     if r is None: raise ValueError(f"no regime {regime!r}; the regimes are {list(st['regimes'])}")
     arch_src = repr(arch) if isinstance(arch, str) else arch_name(arch)      # a callable: the user's own name for it
-    fit = (f"learn.fit_entr(**{st['fit_kwargs']!r})" if st['fit'] == 'entr'
-           else f"{getattr(st['fit'], '__name__', 'fit')}(learn, **{st['fit_kwargs']!r})   # the fit given to compare_regimes")
+    fit = (f"learn.fit_entr(**{st['fit_kwargs']!r})" if st['fit'] == 'entr' else
+           f"{getattr(st['fit'], '__name__', 'fit')}(learn, **{st['fit_kwargs']!r})"
+           "   # the fit given to compare_regimes")
     return '\n'.join([
         f"dls = as_dls({st['source']!r}, size={st['size']!r}, bs={st['bs']!r}, dls_kwargs={st['dls_kwargs']!r})"
         if isinstance(st['source'], str) else "# dls: the DataLoaders given to compare_regimes",
         f"reseed(dls, {seed!r})",
         f"learn = progressive_learner(dls, {arch_src}, {r!r}, size={st['size']!r}, "
         f"weights={_weights_for(st['weights'], arch)!r}, **{st['learner_kwargs']!r})", fit])
-
-# %% ../../nbs/40_comparison.ipynb #32d48283
-_TABLE = ('accuracy_pre', 'accuracy', 'tta_accuracy', 'generalization_gap', 'train_seconds', 'standardized_accuracy_pre',
-          'standardized_accuracy')
-_BASIS_NOTES = {'equal epochs': "the same recipe for every regime, so those that start small spend less compute",
-                'equal training calls': "the same fit function for every regime"}
 
 def _paired_summary(cmp:Comparison) -> pd.DataFrame:
     "`Comparison.paired_summary`: each measure's `summarize_pairs`, one row per contender, a column per statistic"
@@ -386,6 +408,12 @@ def _paired_summary(cmp:Comparison) -> pd.DataFrame:
         s = s.rename(columns=dict(contender=c, n='seeds', median=name, min=f'{name}_min', max=f'{name}_max'))
         out = s if not len(out) else out.merge(s.drop(columns=['reference', 'seeds']), on=cmp.keys)
     return out
+
+# %% ../../nbs/40_comparison.ipynb #32d48283
+_TABLE = ('accuracy_pre', 'accuracy', 'tta_accuracy', 'generalization_gap', 'train_seconds',
+          'standardized_accuracy_pre', 'standardized_accuracy')
+_BASIS_NOTES = {'equal epochs': "the same recipe for every regime, so those that start small spend less compute",
+                'equal training calls': "the same fit function for every regime"}
 
 def _regime_markdown(cmp:Comparison, digits:int=3, metrics=None, runs:bool=False) -> str:
     "`Comparison.to_markdown`: the summary, mean ± std over the seeds; the pairs, median [min, max]; the runs"
@@ -451,14 +479,15 @@ def _regime_figure(cmp:Comparison):
     return fig
 
 # %% ../../nbs/40_comparison.ipynb #157e7fdc
-_ABOUT = ("A: top-1 validation accuracy at the final size (accuracy_pre before retraining the pretrained layers, accuracy "
-          "after, tta_accuracy with test-time augmentation). T: training seconds, the wall time of the training fits "
-          "(pre_seconds up to the retraining, train_seconds in all), excluding the learning-rate finder, TTA and the "
-          "measurements. Standardized accuracy: sqrt(A/T). generalization_gap: training minus validation accuracy, both "
-          "in evaluation mode.")
-_ORDER = ("Runs were interleaved (`progfast.studies.comparison.run_interleaved`): for each architecture and seed, every "
-          "regime ran once, one after another, in an order rotated by one per seed (column position, 0 = first), after "
-          "an untimed warm-up; ratios and differences are taken between runs of the same seed, never between means.")
+_ABOUT = ("A: top-1 validation accuracy at the final size (accuracy_pre before retraining the pretrained layers, "
+          "accuracy after, tta_accuracy with test-time augmentation). T: training seconds, the wall time of the "
+          "training fits (pre_seconds up to the retraining, train_seconds in all), excluding the learning-rate "
+          "finder, TTA and the measurements. Standardized accuracy: sqrt(A/T). generalization_gap: training minus "
+          "validation accuracy, both in evaluation mode.")
+_ORDER = ("Runs were interleaved (`progfast.studies.comparison.run_interleaved`): for each architecture and seed, "
+          "every regime ran once, one after another, in an order rotated by one per seed (column position, 0 = "
+          "first), after an untimed warm-up; ratios and differences are taken between runs of the same seed, never "
+          "between means.")
 
 def _png(fig, dpi:int=100) -> bytes:
     "`fig` as the bytes of a PNG file at `dpi`; the figure is closed"
@@ -482,7 +511,8 @@ def _labelled_regimes(regimes) -> list:
     out = []
     for lbl,r in items:
         regime_schedule(r, 250)   # a bad regime fails before any training
-        if lbl is None: lbl = r if isinstance(r, str) else repr(r) if isinstance(r, Schedule) else '-'.join(map(str, L(r)))
+        if lbl is None: lbl = r if isinstance(r, str) else repr(r) if isinstance(r,
+                                                                                 Schedule) else '-'.join(map(str, L(r)))
         out.append((str(lbl), r))
     dup = [l for i,(l,_) in enumerate(out) if l in [m for m,_ in out[:i]]]
     if dup: raise ValueError(f"regime label {dup[0]!r} appears twice; pass a dict of label: regime")
@@ -498,16 +528,19 @@ def _weights_for(weights, arch):
     if not isinstance(weights, dict): return weights
     return weights.get(arch, weights.get(arch_name(arch)))
 
-_PLAN_KEYS = ('sgdr_epochs', 'epochs_per_stage', 'cyclic_epochs', 'cycle_mult_cycles', 'cycle_len', 'cycle_mult', 'unfreeze_epochs')
+_PLAN_KEYS = ('sgdr_epochs', 'epochs_per_stage', 'cyclic_epochs', 'cycle_mult_cycles', 'cycle_len', 'cycle_mult',
+              'unfreeze_epochs')
 
 def reseed(dls, seed:int):
-    "Seed everything a run draws from: the loaders' shuffling (from `seed`) and fastai's `set_seed(seed, reproducible=True)`"
+    ("Seed everything a run draws from: the loaders' shuffling (from `seed`) and fastai's `set_seed(seed, "
+     "reproducible=True)`")
     for i,dl in enumerate(dls.loaders): dl.rng = random.Random(seed*1000 + i)
     set_seed(seed, reproducible=True)
 
 @contextmanager
 def _kept_loaders(dls):
-    "Yield `reset(seed)`, which gives the loaders their original batch transforms and `reseed`s; put all back at the end"
+    ("Yield `reset(seed)`, which gives the loaders their original batch transforms and `reseed`s; put all back at the "
+     "end")
     saved = [(dl, L(dl.after_batch.fs), dl.rng) for dl in dls.loaders]
     def reset(seed=None):
         for i,(dl,fs,_) in enumerate(saved): dl.after_batch.fs = L(fs)
@@ -541,10 +574,12 @@ def _run_fit(learn, fit, fit_kwargs) -> tuple:
     raise TypeError(f"fit returned a {type(out).__name__}; return an EntrResult, a dict of results, or None")
 
 def _new_learner(ctx, arch, regime):
-    return progressive_learner(ctx.dls, arch, regime, size=ctx.size, weights=_weights_for(ctx.weights, arch), **ctx.learner_kwargs)
+    return progressive_learner(ctx.dls, arch, regime, size=ctx.size, weights=_weights_for(ctx.weights, arch),
+                               **ctx.learner_kwargs)
 
 def _warm_up(ctx, arch, regime):
-    "Untimed and thrown away: a learner of `regime` trained and validated on three batches, so no run pays the first-call costs alone"
+    ("Untimed and thrown away: a learner of `regime` trained and validated on three batches, so no run pays the "
+     "first-call costs alone")
     ctx.reset(ctx.seeds[0])
     learn = _new_learner(ctx, arch, regime)
     with learn.no_bar(), learn.no_logging():
@@ -555,7 +590,8 @@ def _as_comparison(trials, histories, archs, labels, seeds, reference, fit, setu
     df = pd.concat(trials, ignore_index=True).rename(columns=dict(repeat='seed', contender='regime'))
     first = Comparison.keys + ['seed', 'position']
     df = _in_grid_order(df[first + [c for c in df if c not in first + ['wall_seconds']]], archs, labels, seeds)
-    hist = _in_grid_order(pd.concat(histories, ignore_index=True), archs, labels, seeds) if histories else pd.DataFrame()
+    hist = _in_grid_order(pd.concat(histories, ignore_index=True), archs, labels,
+                          seeds) if histories else pd.DataFrame()
     return Comparison(df, hist, reference, 'equal epochs' if fit == 'entr' else 'equal training calls', setup)
 
 def _regime_trial(ctx, arch, label, regime):
@@ -582,31 +618,38 @@ def compare_regimes(source,                          # a folder of images or Dat
                     weights=None,                    # a weights file, or a dict arch: weights file
                     learner_kwargs:dict|None=None,   # more arguments of `progressive_learner`
                     quiet:bool=False,                # no progress bars and no tables of epochs
-                    reference:str|None=None,         # the regime the others are paired with (default: 'fixed' if run, else the first)
+                    # the regime the others are paired with (default: 'fixed' if run, else the first)
+                    reference:str|None=None,
                     warmup:bool=True,                # an untimed warm-up per architecture before its first run
                     **fit_kwargs) -> Comparison:
-    "Train every architecture in every regime with every seed on `source`, interleaved and rotated per seed; a `Comparison`"
+    ("Train every architecture in every regime with every seed on `source`, interleaved and rotated per seed; a "
+     "`Comparison`")
     regs,seeds = _labelled_regimes(regimes),check_seeds(seeds)
     ref = _reference(regs, reference)
     archs = list(L(archs))
     if not archs: raise ValueError("archs is empty; give at least one architecture, e.g. ('resnet18',)")
     for a in archs: resolve_arch(a)
-    if not (fit == 'entr' or callable(fit)): raise ValueError(f"fit must be 'entr' or a function fit(learn, **kwargs), got {fit!r}")
+    if not (fit == 'entr' or callable(fit)): raise ValueError(f"fit must be 'entr' or a function fit(learn, **kwargs), "
+                                                              f"got {fit!r}")
     if not isinstance(warmup, bool): raise ValueError(f"warmup must be True or False, got {warmup!r}")
     def check_plans(final):
         for _,r in regs: entr_plan(r, final, **{k:v for k,v in fit_kwargs.items() if k in _PLAN_KEYS})
     if fit == 'entr' and size is not None: check_plans(size)
     dls = as_dls(source, size, bs, dls_kwargs)
     if fit == 'entr' and size is None: check_plans(native_size(dls))
-    ctx = SimpleNamespace(dls=dls, size=size, weights=weights, learner_kwargs=learner_kwargs or {}, quiet=quiet, fit=fit,
+    ctx = SimpleNamespace(dls=dls, size=size, weights=weights, learner_kwargs=learner_kwargs or {}, quiet=quiet,
+                          fit=fit,
                           fit_kwargs=fit_kwargs, seeds=seeds, histories=[])
     trials = []
     with _kept_loaders(dls) as reset:
         ctx.reset = reset
         for a in archs:
             warm = (lambda a=a: _warm_up(ctx, a, regs[0][1])) if warmup else False
-            t = run_interleaved({lbl: _regime_trial(ctx, a, lbl, r) for lbl,r in regs}, seeds, warmup=warm, progress=not quiet)
+            t = run_interleaved({lbl: _regime_trial(ctx, a, lbl, r) for lbl,r in regs}, seeds, warmup=warm,
+                                progress=not quiet)
             trials.append(t.assign(arch=arch_name(a)))
-    setup = dict(source=str(source) if isinstance(source, (str, Path)) else source, size=size, bs=bs, dls_kwargs=dls_kwargs,
-                 weights=weights, learner_kwargs=learner_kwargs or {}, fit=fit, fit_kwargs=fit_kwargs, regimes=dict(regs))
+    setup = dict(source=str(source) if isinstance(source, (str, Path)) else source, size=size, bs=bs,
+                 dls_kwargs=dls_kwargs,
+                 weights=weights, learner_kwargs=learner_kwargs or {}, fit=fit, fit_kwargs=fit_kwargs,
+                 regimes=dict(regs))
     return _as_comparison(trials, ctx.histories, archs, [l for l,_ in regs], seeds, ref, fit, setup)

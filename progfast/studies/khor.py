@@ -136,7 +136,8 @@ class KhorRun:
 
 # %% ../../nbs/41_khor.ipynb #ec16e0f6
 def _accuracy(model, dl) -> float:
-    "Top-1 accuracy of `model` on all of `dl` in evaluation mode; the model's mode and the random state are left as they were"
+    ("Top-1 accuracy of `model` on all of `dl` in evaluation mode; the model's mode and the random state are left as "
+     "they were")
     was_training = model.training
     with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))), torch.no_grad():
         model.eval()
@@ -167,7 +168,8 @@ class _TimedRecalibrateBN(RecalibrateBN):
         if before is None and self.saved is not None: self.seconds.append(time.perf_counter() - start)
 
 def _tested_after_training(learn, test_dl, n_batches:int) -> dict:
-    "Validation and test accuracy with the BN statistics training left, then after re-estimating them at the final size (timed)"
+    ("Validation and test accuracy with the BN statistics training left, then after re-estimating them at the final "
+     "size (timed)")
     accs = lambda: (_accuracy(learn.model, learn.dls.valid), _accuracy(learn.model, test_dl))
     valid,test = accs()
     start = time.perf_counter()
@@ -189,17 +191,23 @@ def _check_khor_args(epochs, lr, bs, bn_batches=BN_BATCHES, bn_each_epoch=False,
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
         raise ValueError(f"bs must be a positive whole number of images per batch, got {bs!r}")
-    check_n_batches(bn_batches, 'bn_batches'); _check_flag('bn_each_epoch', bn_each_epoch); _check_flag('report_bn', report_bn)
+    check_n_batches(bn_batches, 'bn_batches'); _check_flag('bn_each_epoch', bn_each_epoch)
+    _check_flag('report_bn', report_bn)
 
 def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, bs:int=64, n_train:int|None=None,
              show:bool=True,
              holdout:float|None=0.1,      # without `dls`: the fraction of the training images held out to validate on
-             test_curve:bool=True,        # evaluate the test images (`dls[2]`) after every epoch, off the clock, for the plots
-             bn_batches:int=BN_BATCHES,   # sharp training batches at the final size the BN statistics are re-estimated on after training
-             bn_each_epoch:bool=False,    # also re-estimate them before every validation (`RecalibrateBN`), on the clock
-             report_bn:bool=REPORT_BN,    # `test_acc` and the gap after re-estimation (False: with the statistics training left)
+             # evaluate the test images (`dls[2]`) after every epoch, off the clock, for the plots
+             test_curve:bool=True,
+             # sharp training batches at the final size the BN statistics are re-estimated on after training
+             bn_batches:int=BN_BATCHES,
+             # also re-estimate them before every validation (`RecalibrateBN`), on the clock
+             bn_each_epoch:bool=False,
+             # `test_acc` and the gap after re-estimation (False: with the statistics training left)
+             report_bn:bool=REPORT_BN,
             ) -> KhorRun:
-    "Train Khor's network with `approach` for `epochs` epochs from `seed` (on the embedded data unless `dls` is given); test it with training's BN statistics and re-estimated ones"
+    ("Train Khor's network with `approach` for `epochs` epochs from `seed` (on the embedded data unless `dls` is "
+     "given); test it with training's BN statistics and re-estimated ones")
     setup = khor_approach(approach)
     _check_khor_args(epochs, lr, bs, bn_batches, bn_each_epoch, report_bn)
     set_seed(seed, reproducible=True)
@@ -220,8 +228,10 @@ def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, b
     col = lambda nm: [float(v[names.index(nm)]) for v in learn.recorder.values]
     df = learn.progressive.df
     sizes = [int(df['size'][df['epoch'] >= e].iloc[0]) for e in range(epochs)]
-    return KhorRun(approach, seed, col('train_accuracy'), col('valid_accuracy'), seconds, sizes, log.elapsed, log.test_acc,
-                   held_out=test_dl is not None, bn_each_epoch=bn_each_epoch, bn_epoch_seconds=recal[0].seconds if recal else [],
+    return KhorRun(approach, seed, col('train_accuracy'), col('valid_accuracy'), seconds, sizes, log.elapsed,
+                   log.test_acc,
+                   held_out=test_dl is not None, bn_each_epoch=bn_each_epoch,
+                   bn_epoch_seconds=recal[0].seconds if recal else [],
                    report_bn=report_bn, **tested)
 
 # %% ../../nbs/41_khor.ipynb #15ccfb29
@@ -300,8 +310,9 @@ def _time_to_accuracy(cmp, reference:str) -> pd.DataFrame:
     "`KhorComparison.time_to_accuracy`: per run, the seconds to the final held-out accuracy of its seed's `reference`"
     ref = _reference_runs(cmp, reference)
     if not cmp.held_out:
-        raise ValueError("time to accuracy needs validation images held out of the training images, so that no test image "
-                         "sets the threshold; these runs validated on the test images: use khor_dls(..., holdout=0.1)")
+        raise ValueError("time to accuracy needs validation images held out of the training images, so that no test "
+                         "image sets the threshold; these runs validated on the test images: use "
+                         "khor_dls(..., holdout=0.1)")
     rows = []
     for r in cmp.runs:
         if r.seed not in ref: continue
@@ -346,7 +357,7 @@ def _mean_interval(r) -> str:
 _ACC_NAMES = dict(test_acc_bn='BN re-estimated', test_acc_running="training's BN statistics")
 
 def _acc_kind(cmp, measure:str) -> str:
-    "'test_acc' as the accuracy it is when the runs measured both ('test_acc_bn' or 'test_acc_running'); others as they are"
+    "'test_acc' as the accuracy it is when the runs measured both ('test_acc_bn' or 'test_acc_running'), else as is"
     if measure == 'test_acc' and cmp.other_acc: return 'test_acc_bn' if cmp.reports_bn else 'test_acc_running'
     return measure
 
@@ -374,18 +385,20 @@ def _figure8(cmp) -> str:
 # %% ../../nbs/41_khor.ipynb #4cc63bf3
 def _pairs_markdown(cmp, reference:str, conf:float=0.95) -> str:
     "`KhorComparison.pairs_markdown`: the verdicts with `reference` as a table; the time to accuracy, run by run"
-    lines = [f"Each run against the {reference} run of the same seed (same initial weights, same batch order), at equal "
-             f"epochs: differences in percentage points, times as ratios; the mean with its {conf:.0%} t interval. The "
-             "verdict is 'lower' or 'higher' only when every seed is on that side and the interval excludes no change.", "",
-             f"| Approach | against {reference} | per seed | mean [interval] | verdict |", "|---|---|---|---|---|"]
+    lines = [f"Each run against the {reference} run of the same seed (same initial weights, same batch order), at "
+             f"equal epochs: differences in percentage points, times as ratios; the mean with its {conf:.0%} t "
+             "interval. The verdict is 'lower' or 'higher' only when every seed is on that side and the interval "
+             "excludes no change.", "", f"| Approach | against {reference} | per seed | mean [interval] | verdict |",
+             "|---|---|---|---|---|"]
     for r in cmp.verdicts(reference, conf).itertuples():
         what = _measure_name(cmp, r.measure, reference) + (' (ratio)' if r.how == 'ratio' else ' (points)')
         lines.append(f"| {r.contender.capitalize()} | {what} | {', '.join(_per_seed(x, r.how) for x in r.values)} | "
                      f"{_mean_interval(r)} | {r.verdict} |")
     if cmp.held_out:
-        lines += ["", f"Time to accuracy: the threshold is the {reference} run's final held-out accuracy (images held out "
-                  "of the training images; the test images chose nothing); each run's time is the end of its own first "
-                  "epoch reaching it.", "", "| Approach | seed | threshold | epoch | seconds | ratio |", "|---|---|---|---|---|---|"]
+        lines += ["", f"Time to accuracy: the threshold is the {reference} run's final held-out accuracy (images "
+                  "held out of the training images; the test images chose nothing); each run's time is the end of its "
+                  "own first epoch reaching it.", "", "| Approach | seed | threshold | epoch | seconds | ratio |",
+                  "|---|---|---|---|---|---|"]
         for r in cmp.time_to_accuracy(reference).itertuples():
             never = pd.isna(r.seconds)
             lines.append(f"| {r.approach.capitalize()} | {r.seed} | {100*r.target_acc:.2f}% | "
@@ -397,23 +410,26 @@ def _bn_markdown(cmp, conf:float=0.95) -> str:
     "`KhorComparison.bn_markdown`: `bn_pairs` per approach: per seed, mean [interval], median [range], verdict"
     s = seed_summary(cmp.bn_pairs(), conf)
     n = sorted({r.bn_batches for r in cmp.runs if r.bn_batches})
-    lines = [f"Batch norm re-estimated after training ({'/'.join(map(str, n))} sharp training batches at the final size, "
-             "dropout off): the test accuracy of the same model against that with the statistics training left, in "
-             "points.", "", f"| Approach | per seed | mean [{conf:.0%} interval] | median [min, max] | verdict |",
+    lines = [f"Batch norm re-estimated after training ({'/'.join(map(str, n))} sharp training batches at the final "
+             "size, dropout off): the test accuracy of the same model against that with the statistics training "
+             "left, in points.", "",
+             f"| Approach | per seed | mean [{conf:.0%} interval] | median [min, max] | verdict |",
              "|---|---|---|---|---|"]
     for r in s.itertuples():
+        spread = median_range(np.median(r.values)*100, min(r.values)*100, max(r.values)*100, 2)
         lines.append(f"| {r.contender.capitalize()} | {', '.join(_per_seed(x, r.how) for x in r.values)} | "
-                     f"{_mean_interval(r)} | {median_range(np.median(r.values)*100, min(r.values)*100, max(r.values)*100, 2)}"
-                     f" | {r.verdict} |")
+                     f"{_mean_interval(r)} | {spread} | {r.verdict} |")
     return '\n'.join(lines)
 
 # %% ../../nbs/41_khor.ipynb #ff8797e6
 _CLAIMS = [   # Khor's finding, the approach, the one it is compared with, the measure, the direction the paper found
-    ("Proposed has a smaller generalization gap than Progressive (4.37% vs 5.82%)", 'proposed', 'progressive', 'gap', 'lower'),
+    ("Proposed has a smaller generalization gap than Progressive (4.37% vs 5.82%)", 'proposed', 'progressive', 'gap',
+     'lower'),
     ("Proposed has a smaller generalization gap than Normal (4.37% vs 5.76%)", 'proposed', 'normal', 'gap', 'lower'),
     ("Progressive is more accurate than Normal (74.53% vs 72.08%)", 'progressive', 'normal', 'test_acc', 'higher'),
     ("Proposed is more accurate than Normal (73.79% vs 72.08%)", 'proposed', 'normal', 'test_acc', 'higher'),
-    ("Progressive trains in less time than Normal (on a CPU; 3% more on a GPU)", 'progressive', 'normal', 'seconds', 'lower'),
+    ("Progressive trains in less time than Normal (on a CPU; 3% more on a GPU)", 'progressive', 'normal', 'seconds',
+     'lower'),
     ("Proposed trains in less time than Normal (on a CPU; 5% more on a GPU)", 'proposed', 'normal', 'seconds', 'lower'),
     ("Progressive reaches Normal's final held-out accuracy sooner (not in the paper)", 'progressive', 'normal',
      'time_to_accuracy', 'lower'),
@@ -428,7 +444,7 @@ class KhorFindings:
     "Khor's findings that the runs of `cmp` (a `KhorComparison`) can test, seed by seed at `conf`: `table`, `markdown`"
     def __init__(self, cmp, conf:float=0.95): self.cmp,self.conf = cmp,conf
     def table(self) -> pd.DataFrame:
-        "Each finding: the paired values per seed, their mean and t interval, the verdict, whether the finding holds here"
+        "Each finding: the paired values per seed, their mean and t interval, the verdict, whether it holds here"
         cmp,ran,rows,verdicts = self.cmp,{r.approach for r in self.cmp.runs},[],{}
         for claim,a,ref,measure,direction in _CLAIMS:
             if {a, ref} - ran: continue
@@ -445,11 +461,12 @@ class KhorFindings:
     def markdown(self) -> str:
         "`table` in markdown: each finding, the comparison, the values per seed, their mean [interval], the verdict"
         conf,n = self.conf,len({r.seed for r in self.cmp.runs})
-        lines = [f"Khor's findings, seed by seed: each run against the run of the same seed it is compared with (same "
-                 f"initial weights, same batch order): differences in points, times as ratios, the mean with its {conf:.0%}"
-                 f" t interval. The verdict is 'lower' or 'higher' only when all {n} seeds are on that side and the "
-                 f"interval excludes no change.", "", f"| Khor's finding | compared | per seed | mean [{conf:.0%} interval]"
-                 " | verdict | holds here |", "|---|---|---|---|---|---|"]
+        lines = [f"Khor's findings, seed by seed: each run against the run of the same seed it is compared with "
+                 f"(same initial weights, same batch order): differences in points, times as ratios, the mean with "
+                 f"its {conf:.0%} t interval. The verdict is 'lower' or 'higher' only when all {n} seeds are on that "
+                 f"side and the interval excludes no change.", "",
+                 f"| Khor's finding | compared | per seed | mean [{conf:.0%} interval] | verdict | holds here |",
+                 "|---|---|---|---|---|---|"]
         for r in self.table().itertuples():
             what = f"{r.contender.capitalize()} {'/' if r.how == 'ratio' else '-'} {r.reference.capitalize()}"
             lines.append(f"| {r.claim} | {what} | {', '.join(_per_seed(x, r.how) for x in r.values)} | "
@@ -459,8 +476,8 @@ class KhorFindings:
 def _report(cmp, reference:str, conf:float=0.95) -> str:
     "`KhorComparison.report`: Figure 8 with what its gap is, Khor's findings (when they can be tested), the BN table"
     gap = ('after re-estimating the BN statistics' if cmp.reports_bn else 'with the BN statistics training left')
-    parts = [cmp.to_markdown() + "\n\nMean ± standard deviation over the seeds. Gap: the last epoch's training accuracy "
-             f"minus the test accuracy {gap}."]
+    parts = [cmp.to_markdown() + "\n\nMean ± standard deviation over the seeds. Gap: the last epoch's training "
+             f"accuracy minus the test accuracy {gap}."]
     findings = KhorFindings(cmp, conf)
     if len({r.approach for r in cmp.runs}) > 1 and len(findings.table()): parts.append(findings.markdown())
     if len(cmp.bn_pairs()): parts.append(cmp.bn_markdown(conf))
@@ -537,12 +554,15 @@ KHOR_DATA = ('fashion-mnist', 'cifar10')
 def _cifar_items(path, n_train, seed, holdout):
     "CIFAR-10's files, and the splits: (train, test) or, with `holdout`, (train, held out, test)"
     if not (path/'train').is_dir() or not (path/'test').is_dir():
-        raise FileNotFoundError(f"{path} is not CIFAR-10 as fastai unpacks it: train/<class>/*.png and test/<class>/*.png")
+        raise FileNotFoundError(f"{path} is not CIFAR-10 as fastai unpacks it: train/<class>/*.png and "
+                                f"test/<class>/*.png")
     files = get_image_files(path, folders=['train', 'test'])
-    train,test = [f for f in files if f.parent.parent.name == 'train'],[f for f in files if f.parent.parent.name == 'test']
+    train = [f for f in files if f.parent.parent.name == 'train']
+    test = [f for f in files if f.parent.parent.name == 'test']
     if n_train is not None:
         if isinstance(n_train, bool) or not isinstance(n_train, int) or not 0 < n_train <= len(train):
-            raise ValueError(f"n_train must be a whole number in 1..{len(train)} (the CIFAR-10 training images), got {n_train!r}")
+            raise ValueError(f"n_train must be a whole number in 1..{len(train)} (the CIFAR-10 training images), got "
+                             f"{n_train!r}")
         keep = set(np.random.default_rng(seed).choice(len(train), n_train, replace=False).tolist())
         train = [f for i,f in enumerate(train) if i in keep]
     n = len(train)
@@ -565,7 +585,8 @@ def _unlink_unheld(lock:Path):
     except OSError: pass   # held elsewhere, or already gone
 
 def _download(url:str, what:str) -> Path:
-    "fastai's `untar_data(url)`; a failure raises `DownloadError`, and the lock (and partial) files of fastai's download are not left behind"
+    ("fastai's `untar_data(url)`; a failure raises `DownloadError`, and the lock (and partial) files of fastai's "
+     "download are not left behind")
     from urllib.parse import urlparse
     from fastai.data.external import fastai_path
     name = Path(urlparse(url).path).name
@@ -576,8 +597,10 @@ def _download(url:str, what:str) -> Path:
     except Exception as e:
         failed = True
         reason = f"{type(e).__name__}: {e}"
-        err = DownloadError(f"could not download {what} from {url} ({reason}). Without a network, pass path= a local copy of "
-                            f"{what}: a folder with train/ and test/ folders of class folders, as fastai unpacks {name}")
+        err = DownloadError(f"could not download {what} from {url} ({reason}). Without a network, pass path= a local "
+                            f"copy of "
+                            f"{what}: a folder with train/ and test/ folders of class folders, as fastai unpacks "
+                            f"{name}")
         err.url,err.what,err.reason,err.archive = url,what,reason,name
         raise err from e
     finally:
@@ -586,55 +609,70 @@ def _download(url:str, what:str) -> Path:
 
 # %% ../../nbs/41_khor.ipynb #70bd5017
 def khor_dls(data:str='fashion-mnist', bs:int=64, n_train:int|None=None, seed:int=0, path=None,
-             holdout:float|None=0.1):   # the fraction of the training images held out to validate on; None: validate on the test images
-    "DataLoaders for Khor's comparison: the embedded Fashion-MNIST, or CIFAR-10 (downloaded by fastai unless `path` is a local copy)"
+             # the fraction of the training images held out to validate on; None: validate on the test images
+             holdout:float|None=0.1):
+    ("DataLoaders for Khor's comparison: the embedded Fashion-MNIST, or CIFAR-10 (downloaded by fastai unless `path` "
+     "is a local copy)")
     if data not in KHOR_DATA: raise ValueError(f"data must be one of {KHOR_DATA}, got {data!r}")
-    if holdout is not None and (isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 < holdout < 1):
-        raise ValueError(f"holdout must be a fraction of the training images between 0 and 1 (exclusive), e.g. 0.1, or None, got {holdout!r}")
+    if holdout is not None and (isinstance(holdout, bool) or not isinstance(holdout,
+                                                                            (int, float)) or not 0 < holdout < 1):
+        raise ValueError(f"holdout must be a fraction of the training images between 0 and 1 (exclusive), e.g. 0.1, or "
+                         f"None, got {holdout!r}")
     if data == 'fashion-mnist':
-        if path is not None: raise ValueError("path is for a local copy of CIFAR-10; the Fashion-MNIST subset is embedded")
+        if path is not None: raise ValueError("path is for a local copy of CIFAR-10; the Fashion-MNIST subset is "
+                                              "embedded")
         return fashion_mnist_dls(bs=bs, n_train=n_train, seed=seed, holdout=holdout)
-    items,splits = _cifar_items(_download(URLs.CIFAR, 'CIFAR-10') if path is None else Path(path), n_train, seed, holdout)
+    items,splits = _cifar_items(_download(URLs.CIFAR, 'CIFAR-10') if path is None else Path(path), n_train, seed,
+                                holdout)
     block = DataBlock(blocks=(ImageBlock, CategoryBlock), splitter=lambda _: splits, get_y=parent_label)
     return block.dataloaders(items, bs=bs, num_workers=0)
 
 # %% ../../nbs/41_khor.ipynb #c6962a56
 def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:int|None=None, bs:int=64,
                  lr:float=0.01, show:bool=True, log=print, data:str='fashion-mnist', path=None,
-                 holdout:float|None=0.1,   # the fraction of the training images held out to validate on (None: the test images)
+                 # the fraction of the training images held out to validate on (None: the test images)
+                 holdout:float|None=0.1,
                  test_curve:bool=True,     # evaluate the test images after every epoch, off the clock, for the curves
                  warmup:bool=True,         # one untimed epoch of each approach before the runs
-                 bn_batches:int=BN_BATCHES,  # sharp training batches the BN statistics are re-estimated on after each run
+                 # sharp training batches the BN statistics are re-estimated on after each run
+                 bn_batches:int=BN_BATCHES,
                  bn_each_epoch:bool=False, # also re-estimate them before every validation (`RecalibrateBN`)
                  report_bn:bool=REPORT_BN, # report the test accuracy (and gap) after re-estimation; both are kept
-                 done=None,                # a function called as each run ends: done(run, its number, the number of runs)
+                 # a function called as each run ends: done(run, its number, the number of runs)
+                 done=None,
                 ) -> KhorComparison:
-    "Run each of Khor's `approaches` once per seed on `data`, interleaved and rotated per seed after a warm-up; a `KhorComparison`"
+    ("Run each of Khor's `approaches` once per seed on `data`, interleaved and rotated per seed after a warm-up; a "
+     "`KhorComparison`")
     approaches = [approaches] if isinstance(approaches, str) else list(approaches)
     seeds = check_seeds(seeds)
     if not approaches: raise ValueError(f"approaches must name at least one of {', '.join(KHOR_APPROACHES)}, got none")
     for a in approaches: khor_approach(a)
-    if len(set(approaches)) < len(approaches): raise ValueError(f"approaches must be distinct, got {', '.join(approaches)}")
+    if len(set(approaches)) < len(approaches): raise ValueError(f"approaches must be distinct, got "
+                                                                f"{', '.join(approaches)}")
     if not isinstance(warmup, bool): raise ValueError(f"warmup must be True or False, got {warmup!r}")
     _check_khor_args(epochs, lr, bs, bn_batches, bn_each_epoch, report_bn)
     bn = dict(bn_batches=bn_batches, bn_each_epoch=bn_each_epoch, report_bn=report_bn)
     cache = {}
     def dls_for(seed):
-        if seed not in cache: cache.clear(); cache[seed] = khor_dls(data, bs=bs, n_train=n_train, seed=seed, path=path, holdout=holdout)
+        if seed not in cache:
+            cache.clear()
+            cache[seed] = khor_dls(data, bs=bs, n_train=n_train, seed=seed, path=path, holdout=holdout)
         return cache[seed]
     dls_for(seeds[0])                                  # bad data arguments fail before any training
     runs,n = {},len(approaches)*len(seeds)
     def contender(a):
         def trial(seed):
             if log: log(f"run {len(runs)+1}/{n}: {a}, seed {seed}, {epochs} epochs")
-            runs[a, seed] = run_khor(a, dls_for(seed), epochs=epochs, seed=seed, lr=lr, show=show, test_curve=test_curve, **bn)
+            runs[a, seed] = run_khor(a, dls_for(seed), epochs=epochs, seed=seed, lr=lr, show=show,
+                                     test_curve=test_curve, **bn)
             if done: done(runs[a, seed], len(runs), n)
             return dict(seconds=runs[a, seed].seconds)
         return trial
     def warm():                                        # one epoch of a schedule made for more: its warning is not news
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message=r'the \w+ schedule .* in the last of 1 epochs')
-            for a in approaches: run_khor(a, dls_for(seeds[0]), epochs=1, seed=seeds[0], lr=lr, show=False, test_curve=False, **bn)
+            for a in approaches: run_khor(a, dls_for(seeds[0]), epochs=1, seed=seeds[0], lr=lr, show=False,
+                                          test_curve=False, **bn)
     trials = run_interleaved({a: contender(a) for a in approaches}, seeds, warmup=warm if warmup else False)
     for t in trials.itertuples(): runs[t.contender, t.repeat].position = t.position
     return KhorComparison([runs[a, s] for s in seeds for a in approaches])
