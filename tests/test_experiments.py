@@ -52,7 +52,7 @@ def test_two_regimes_two_seeds_on_a_folder(stripes, tmp_path):
     # interleaved: seed 0 ran fixed then gradual, seed 1 gradual then fixed; each regime paired with fixed of its seed
     assert df['position'].tolist() == [0, 1, 1, 0]
     t = df.set_index(['regime', 'seed'])['train_seconds']
-    assert cmp.pairs().value.tolist() == pytest.approx([t['gradual', 0]/t['fixed', 0], t['gradual', 1]/t['fixed', 1]])
+    assert cmp.pairs('train_seconds').value.tolist() == pytest.approx([t['gradual', 0]/t['fixed', 0], t['gradual', 1]/t['fixed', 1]])
     # files
     files = cmp.save(tmp_path/'out'/'report')
     assert sorted(p.name for p in (tmp_path/'out'/'report').iterdir()) == sorted(['runs.csv', 'summary.csv', 'pairs.csv', 'histories.csv', 'comparison.md', 'comparison.png'])

@@ -8,14 +8,14 @@ Docs: https://progfast.github.io/progfast/comparison.html.md"""
 from __future__ import annotations
 import io, math, os, random, tempfile, time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 from numbers import Integral, Real
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
 import pandas as pd
-from fastcore.basics import ifnone, patch
+from fastcore.basics import ifnone
 from fastcore.foundation import L
 from fastprogress.fastprogress import progress_bar
 from fastai.torch_core import set_seed
@@ -44,34 +44,41 @@ def _measurements(out, name) -> dict:
     if out is None: return {}
     if isinstance(out, Real) and not isinstance(out, bool): return dict(seconds=float(out))
     if not isinstance(out, dict):
-        raise TypeError(f"contender {name!r} returned a {type(out).__name__}; return a dict of measurements, a number of seconds, or None")
+        raise TypeError(f"contender {name!r} returned a {type(out).__name__}; return a dict of measurements, a number "
+                        f"of seconds, or None")
     taken = [k for k in out if k in _TRIAL_COLS]
-    if taken: raise ValueError(f"contender {name!r} returned {taken[0]!r}, a column the harness writes; rename that measurement")
+    if taken: raise ValueError(f"contender {name!r} returned {taken[0]!r}, a column the harness writes; rename that "
+                               f"measurement")
     return dict(out)
 
 def _check_contenders(contenders) -> list:
     if not isinstance(contenders, dict) or not contenders:
         raise ValueError(f"contenders must be a non-empty dict of name: function(repeat), got {contenders!r}")
     bad = [k for k,f in contenders.items() if not callable(f)]
-    if bad: raise TypeError(f"contender {bad[0]!r} is not a function; give name: function(repeat) returning a dict of measurements")
+    if bad: raise TypeError(f"contender {bad[0]!r} is not a function; give name: function(repeat) returning a dict of "
+                            f"measurements")
     return list(contenders)
 
 def _check_repeats(repeats) -> list:
     if isinstance(repeats, Integral) and not isinstance(repeats, bool):
-        if repeats < 1: raise ValueError(f"repeats must be a positive number or a list of repeat values (seeds), got {repeats!r}")
+        if repeats < 1: raise ValueError(f"repeats must be a positive number or a list of repeat values (seeds), got "
+                                         f"{repeats!r}")
         return list(range(repeats))
     reps = list(repeats) if isinstance(repeats, (list, tuple, range)) else []
-    if not reps: raise ValueError(f"repeats must be a positive number or a non-empty list of repeat values (seeds), got {repeats!r}")
+    if not reps: raise ValueError(f"repeats must be a positive number or a non-empty list of repeat values (seeds), "
+                                  f"got {repeats!r}")
     if len(set(reps)) < len(reps): raise ValueError(f"repeats must be distinct, got {reps!r}")
     return reps
 
-def run_interleaved(contenders:dict,       # name: function(repeat) returning a dict of measurements (or seconds, or None)
+# name: function(repeat) returning a dict of measurements (or seconds, or None)
+def run_interleaved(contenders:dict,
                     repeats=3,             # how many repeats, or the repeat values (e.g. seeds) given to the functions
                     warmup=True,           # True: the first contender once, untimed; a function: it, once; False: none
                     progress:bool=False,   # a fastprogress bar over the trials
                     log=None,              # a function called with one line before each trial, e.g. `print`
                    ) -> pd.DataFrame:
-    "Run every contender once per repeat, interleaved, in an order rotated by one per repeat: a tidy DataFrame of trials"
+    ("Run every contender once per repeat, interleaved, in an order rotated by one per repeat: a tidy DataFrame of "
+     "trials")
     names,reps = _check_contenders(contenders),_check_repeats(repeats)
     if not (isinstance(warmup, bool) or callable(warmup)):
         raise ValueError(f"warmup must be True, False or a function to call once before the trials, got {warmup!r}")
@@ -93,17 +100,20 @@ _PAIRS = ('contender', 'reference', 'measure', 'how')
 
 def paired(trials:pd.DataFrame, measure:str, reference:str, how:str='ratio', repeat:str='repeat',
            contender:str='contender', within=()) -> pd.DataFrame:
-    "Per repeat: each contender's `measure` divided by (`how='ratio'`) or minus (`'difference'`) the `reference`'s of the same repeat"
+    ("Per repeat: each contender's `measure` divided by (`how='ratio'`) or minus (`'difference'`) the `reference`'s of "
+     "the same repeat")
     if how not in _HOWS: raise ValueError(f"how must be one of {_HOWS}, got {how!r}")
     within = [within] if isinstance(within, str) else list(within)
     keys = within + [repeat, contender]
     absent = [c for c in keys + [measure] if c not in trials.columns]
     if absent: raise KeyError(f"the trials have no column {absent[0]!r}; their columns are {list(trials.columns)}")
     names = list(dict.fromkeys(trials[contender]))
-    if reference not in names: raise ValueError(f"reference {reference!r} is not a contender; the contenders are {names}")
+    if reference not in names: raise ValueError(f"reference {reference!r} is not a contender; the contenders are "
+                                                f"{names}")
     if trials.duplicated(keys).any():
         dup = trials.loc[trials.duplicated(keys), keys].iloc[0].tolist()
-        raise ValueError(f"more than one trial for {dict(zip(keys, dup))}; a pair needs one trial of each contender per {keys[:-1]}")
+        raise ValueError(f"more than one trial for {dict(zip(keys, dup))}; a pair needs one trial of each contender "
+                         f"per {keys[:-1]}")
     wide = trials.set_index(keys)[measure].astype(float).unstack(contender)
     ran = set(trials[within + [contender]].itertuples(index=False, name=None))
     rows = []
@@ -111,7 +121,8 @@ def paired(trials:pd.DataFrame, measure:str, reference:str, how:str='ratio', rep
         if name == reference: continue
         value = wide[name] / wide[reference] if how == 'ratio' else wide[name] - wide[reference]
         for idx,v in value.items():
-            if within and (*idx[:len(within)], name) not in ran: continue   # never ran in this group (an arch without it)
+            # never ran in this group (an arch without it)
+            if within and (*idx[:len(within)], name) not in ran: continue
             rows.append(dict(zip(within + ['repeat'], idx if isinstance(idx, tuple) else (idx,)), contender=name,
                              reference=reference, measure=measure, how=how, value=float(v)))
     return pd.DataFrame(rows, columns=within + ['repeat', *_PAIRS, 'value'])
@@ -124,7 +135,8 @@ def _check_conf(conf):
 def _values(values, what='values') -> np.ndarray:
     x = np.asarray(values, dtype=float).ravel()
     if len(x) == 0: raise ValueError(f"{what} is empty; an interval needs at least one value")
-    if np.isnan(x).any(): raise ValueError(f"{what} hold NaN ({x.tolist()}); leave missing pairs out, or use inf for 'never'")
+    if np.isnan(x).any(): raise ValueError(f"{what} hold NaN ({x.tolist()}); leave missing pairs out, or use inf for "
+                                           f"'never'")
     return x
 
 def _coverage(k:int, n:int) -> float:
@@ -137,7 +149,8 @@ def repeats_needed(conf:float=0.9) -> int:
     return next(n for n in range(1, 64) if _coverage(1, n) >= conf)
 
 def median_interval(values, conf:float=0.9) -> tuple:
-    "`(lo, hi, coverage)`: the narrowest `[x_(k), x_(n+1-k)]` of `values` holding their median with probability >= `conf` (else the range)"
+    ("`(lo, hi, coverage)`: the narrowest `[x_(k), x_(n+1-k)]` of `values` holding their median with probability >= "
+     "`conf` (else the range)")
     _check_conf(conf)
     x = np.sort(_values(values))
     n,k = len(x),1
@@ -178,7 +191,8 @@ def mean_interval(values, conf:float=0.95) -> tuple:
 _BETTER = ('lower', 'higher')
 
 def target_verdict(values, target:float, better:str='lower', conf:float=0.9) -> str:
-    "'met', 'missed' or 'inconclusive': where the interval of the median of `values` (`median_interval`) lies against `target`"
+    ("'met', 'missed' or 'inconclusive': where the interval of the median of `values` (`median_interval`) lies against "
+     "`target`")
     if better not in _BETTER: raise ValueError(f"better must be one of {_BETTER}, got {better!r}")
     lo,hi,cov = median_interval(values, conf)
     if cov < conf: return 'inconclusive'                  # too few repeats for an interval at `conf`
@@ -198,11 +212,13 @@ def seed_verdict(values, null:float=0., conf:float=0.95, unit:str='seed') -> str
 def _pair_groups(pairs:pd.DataFrame) -> list:
     "What a table of `paired` is summarized by: its `within` columns, then contender, reference, measure and how"
     if not {*_PAIRS, 'repeat', 'value'} <= set(pairs.columns):
-        raise ValueError(f"expected a table of `paired` (repeat, contender, reference, measure, how, value), got {list(pairs.columns)}")
+        raise ValueError(f"expected a table of `paired` (repeat, contender, reference, measure, how, value), got "
+                         f"{list(pairs.columns)}")
     return [c for c in pairs.columns if c not in (*_PAIRS, 'repeat', 'value')] + list(_PAIRS)
 
 def summarize_pairs(pairs:pd.DataFrame, conf:float=0.9, target:float|None=None, better:str='lower') -> pd.DataFrame:
-    "Per contender: the pairs' count, median, range, the median's interval at `conf` and its coverage; the verdict against `target`"
+    ("Per contender: the pairs' count, median, range, the median's interval at `conf` and its coverage; the verdict "
+     "against `target`")
     keys,rows = _pair_groups(pairs),[]
     for key,g in pairs.groupby(keys, sort=False):
         v = g['value'].to_numpy(float)
@@ -210,45 +226,55 @@ def summarize_pairs(pairs:pd.DataFrame, conf:float=0.9, target:float|None=None, 
         row = dict(zip(keys, key), n=len(ok), missing=len(v) - len(ok))
         if len(ok):
             lo,hi,cov = median_interval(ok, conf)
-            row.update(median=float(np.median(ok)), min=float(ok.min()), max=float(ok.max()), lo=lo, hi=hi, coverage=cov)
+            row.update(median=float(np.median(ok)), min=float(ok.min()), max=float(ok.max()), lo=lo, hi=hi,
+                       coverage=cov)
         if target is not None:
-            row['verdict'] = target_verdict(ok, target, better, conf) if len(ok) and not row['missing'] else 'inconclusive'
+            row['verdict'] = target_verdict(ok, target, better,
+                                            conf) if len(ok) and not row['missing'] else 'inconclusive'
         rows.append(row)
     return pd.DataFrame(rows)
 
 def seed_summary(pairs:pd.DataFrame, conf:float=0.95, unit:str='seed') -> pd.DataFrame:
-    "Per contender: every seed's paired value, their mean with its t interval at `conf`, and `seed_verdict` against no change"
+    ("Per contender: every seed's paired value, their mean with its t interval at `conf`, and `seed_verdict` against "
+     "no change")
     keys,rows = _pair_groups(pairs),[]
     for key,g in pairs.groupby(keys, sort=False):
         v = g['value'].to_numpy(float)
         row = dict(zip(keys, key), n=len(v), values=v.tolist())
         bad = int((~np.isfinite(v)).sum())
-        if bad: row.update(mean=math.nan, lo=math.nan, hi=math.nan, verdict=f"no verdict: {bad} of {len(v)} {unit}s have no value")
+        if bad: row.update(mean=math.nan, lo=math.nan, hi=math.nan,
+                           verdict=f"no verdict: {bad} of {len(v)} {unit}s have no value")
         else:
             m,lo,hi = mean_interval(v, conf)
             row.update(mean=m, lo=lo, hi=hi, verdict=seed_verdict(v, 1. if key[-1] == 'ratio' else 0., conf, unit))
         rows.append(row)
     return pd.DataFrame(rows)
 
+# %% ../../nbs/40_comparison.ipynb #0a020942
 def plot_pairs(pairs:pd.DataFrame, target:float|None=None, conf:float=0.9, ax=None, title:str|None=None):
-    "Paired values per contender: every repeat (dots), the median (bar) and its interval at `conf`, no change and `target` (lines)"
+    ("Paired values per contender: every repeat (dots), the median (bar) and its interval at `conf`, no change and "
+     "`target` (lines)")
     import matplotlib.pyplot as plt
     if ax is None: _,ax = plt.subplots(figsize=(2 + 1.2*pairs['contender'].nunique(), 3.5), layout='constrained')
     s = summarize_pairs(pairs, conf)
     for i,row in enumerate(s.itertuples(index=False)):
         v = pairs.loc[(pairs.contender == row.contender) & (pairs.measure == row.measure), 'value'].to_numpy(float)
         fin = v[np.isfinite(v)]
-        ax.scatter(i + np.linspace(-0.15, 0.15, len(fin)), fin, s=18, color='C0', alpha=0.7, zorder=3, label='per repeat' if i == 0 else None)
-        if len(fin) < len(v): ax.annotate(f"{len(v) - len(fin)} never", (i, 1), xycoords=('data', 'axes fraction'), ha='center', va='top', fontsize=7)
+        ax.scatter(i + np.linspace(-0.15, 0.15, len(fin)), fin, s=18, color='C0', alpha=0.7, zorder=3,
+                   label='per repeat' if i == 0 else None)
+        if len(fin) < len(v): ax.annotate(f"{len(v) - len(fin)} never", (i, 1), xycoords=('data', 'axes fraction'),
+                                          ha='center', va='top', fontsize=7)
         if len(fin):
-            ax.vlines(i, max(row.lo, fin.min()), min(row.hi, fin.max()), color='k', lw=1.5, label='median and its interval' if i == 0 else None)
+            ax.vlines(i, max(row.lo, fin.min()), min(row.hi, fin.max()), color='k', lw=1.5,
+                      label='median and its interval' if i == 0 else None)
             if np.isfinite(row.median): ax.hlines(row.median, i - 0.25, i + 0.25, color='k', lw=2.5)
     how = s['how'].iloc[0] if len(s) else 'ratio'
     ax.axhline(1. if how == 'ratio' else 0., color='gray', lw=0.8)
     if target is not None: ax.axhline(target, color='C3', ls='--', lw=1, label=f'target {target:.3g}')
     ax.set_xticks(range(len(s)), list(s['contender']), fontsize=8); ax.set_xlim(-0.6, len(s) - 0.4)
     if len(s): ax.set_ylabel(f"{s['measure'].iloc[0]}: {how} to {s['reference'].iloc[0]}", fontsize=8)
-    ax.set_title(title or f"paired {how}s, one per repeat", fontsize=9); ax.legend(fontsize=7); ax.grid(alpha=.3, axis='y')
+    ax.set_title(title or f"paired {how}s, one per repeat", fontsize=9); ax.legend(fontsize=7)
+    ax.grid(alpha=.3, axis='y')
     return ax
 
 # %% ../../nbs/40_comparison.ipynb #8ae592ba
@@ -290,76 +316,81 @@ class SkipValidation(Callback):
     "No validation after each epoch: the model is evaluated once, after training"
     def before_validate(self): raise CancelValidException()
 
-# %% ../../nbs/40_comparison.ipynb #d3ecff3f
 METRICS = ('accuracy_pre', 'accuracy', 'tta_accuracy', 'train_accuracy', 'generalization_gap', 'pre_seconds',
            'train_seconds', 'inference_seconds_per_image', 'standardized_accuracy_pre', 'standardized_accuracy')
-_TABLE = ('accuracy_pre', 'accuracy', 'tta_accuracy', 'generalization_gap', 'train_seconds', 'standardized_accuracy_pre',
-          'standardized_accuracy')
-_KEYS = ['arch', 'regime']
-_SETTINGS = ('final_size', 'lr', 'lr_source', 'sizes', 'position')   # what a run was given, or where it ran: not measured
-_PAIRED = (('train_seconds', 'ratio', 'time_ratio'), ('accuracy', 'difference', 'accuracy_difference'))
-_ABOUT = ("A: top-1 validation accuracy at the final size (accuracy_pre before retraining the pretrained layers, accuracy "
-          "after, tta_accuracy with test-time augmentation). T: training seconds, the wall time of the training fits "
-          "(pre_seconds up to the retraining, train_seconds in all), excluding the learning-rate finder, TTA and the "
-          "measurements. Standardized accuracy: sqrt(A/T). generalization_gap: training minus validation accuracy, both "
-          "in evaluation mode.")
-_BASIS_NOTES = {'equal epochs': "the same recipe for every regime, so those that start small spend less compute",
-                'equal training calls': "the same fit function for every regime"}
-_ORDER = ("Runs were interleaved (`progfast.studies.comparison.run_interleaved`): for each architecture and seed, every regime ran "
-          "once, one after another, in an order rotated by one per seed (column position, 0 = first), after an untimed "
-          "warm-up; ratios and differences are taken between runs of the same seed, never between means.")
+# what a run was given, or where it ran: not measured
+_SETTINGS = ('final_size', 'lr', 'lr_source', 'sizes', 'position')
 
+# %% ../../nbs/40_comparison.ipynb #d3ecff3f
 @dataclass
 class Comparison:
-    "Runs of `compare_regimes`: `df` (one row per run), `histories` (one per epoch per run), the `reference` regime, the `basis` of the accuracies"
+    ("A study's runs, one row per run in `df` (its contender's `keys`, seed, position, measurements), each paired seed "
+     "by seed with the `reference` contender. As it stands: ENTR's regimes (`compare_regimes`); studies subclass it")
     df: pd.DataFrame
-    histories: pd.DataFrame
-    reference: str|None = None   # the regime every other is paired with (default: the first one run)
-    basis: str = 'equal epochs'  # what the regimes had in common: what an accuracy comparison holds equal
+    histories: pd.DataFrame = field(default_factory=pd.DataFrame)   # one row per epoch of each run, where recorded
+    reference: str|None = None   # the contender every other is paired with (default: the first one run)
+    basis: str = 'equal epochs'  # what the contenders had in common: what an accuracy comparison holds equal
     setup: dict|None = None      # how the runs were made (`compare_regimes`' arguments), for `rerun`
-
+    keys = ['arch', 'regime']    # the columns that name a contender: the last is paired, the others group the pairs
+    measures = (('train_seconds', 'ratio', 'time_ratio'), ('accuracy', 'difference', 'accuracy_difference'))
+    pairings = ()                # (reference, contenders or None) paired when no reference is asked; (): `reference`
     @property
     def metrics(self) -> list:
         "The numeric results the runs reported: progfast's `METRICS` first, then any others"
-        known = [m for m in METRICS if m in self.df and self.df[m].notna().any()]
-        other = [c for c in self.df.columns if c not in METRICS + _SETTINGS and c not in _KEYS + ['seed']
+        other = [c for c in self.df.columns if c not in METRICS + _SETTINGS and c not in self.keys + ['seed']
                  and pd.api.types.is_numeric_dtype(self.df[c]) and not pd.api.types.is_bool_dtype(self.df[c])]
-        return known + other
-
+        return [m for m in METRICS if m in self.df and self.df[m].notna().any()] + other
     @property
     def summary(self) -> pd.DataFrame:
-        "Mean and standard deviation over seeds of each metric, per architecture and regime"
-        g = self.df.groupby(_KEYS, sort=False)
+        "Per contender: the number of runs, and the mean and standard deviation over seeds of each metric"
+        g = self.df.groupby(self.keys, sort=False)
         s = g[self.metrics].agg(['mean', 'std'])
         s.columns = [f"{m}_{stat}" for m,stat in s.columns]
         s.insert(0, 'runs', g.size())
         return s.reset_index()
-
-    def pairs(self, metric:str='train_seconds', how:str='ratio') -> pd.DataFrame:
-        "Per architecture and seed (column `repeat`): `metric` of each regime divided by (or minus) the `reference`'s of the same seed"
-        return paired(self.df, metric, ifnone(self.reference, self.df['regime'].iloc[0]), how, repeat='seed',
-                      contender='regime', within='arch')
-
+    def pairs(self, measure:str|None=None, how:str|None=None, reference:str|None=None) -> pd.DataFrame:
+        ("Per seed (`repeat`): `measure` of each contender over (`how='ratio'`) or minus (`'difference'`) the "
+         "`reference`'s of the same seed, within the other `keys`; without `measure`, each of `measures` the runs have")
+        c,hows = self.keys[-1],{m[0]: m[1] for m in self.measures}
+        todo = ([(measure, how or hows.get(measure, 'ratio'))] if measure else
+                [(m, h) for m,h in hows.items() if m in self.metrics])
+        refs,ran = [(ifnone(reference, ifnone(self.reference, self.df[c].iloc[0])), None)],set(self.df[c])
+        if reference is None and self.pairings: refs = [(r, a) for r,a in self.pairings if {r, *(a or ())} <= ran]
+        parts = [paired(self.df if a is None else self.df[self.df[c].isin(a)], m, r, h, repeat='seed', contender=c,
+                        within=self.keys[:-1]) for m,h in todo for r,a in refs]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    def verdicts(self, reference:str|None=None, conf:float=0.95) -> pd.DataFrame:
+        "Per contender and measure: every seed's paired value, their mean and t interval at `conf`, the `seed_verdict`"
+        p = self.pairs(reference=reference)
+        if not len(p): raise ValueError(f"only {ifnone(reference, self.reference)} runs: there is nothing to pair them "
+                                        f"with; run another {self.keys[-1]} too")
+        return seed_summary(p, conf)
     def paired_summary(self) -> pd.DataFrame:
-        "Per architecture and regime: the time ratio and the accuracy difference to the `reference` of the same seed, median and range"
-        out = pd.DataFrame()
-        if self.df['regime'].nunique() < 2: return out
-        for m,how,name in [p for p in _PAIRED if p[0] in self.metrics]:
-            s = summarize_pairs(self.pairs(m, how))[['arch', 'contender', 'reference', 'n', 'median', 'min', 'max']]
-            s = s.rename(columns=dict(contender='regime', n='seeds', median=name, min=f'{name}_min', max=f'{name}_max'))
-            out = s if not len(out) else out.merge(s.drop(columns=['reference', 'seeds']), on=_KEYS)
-        return out
+        "Per contender: median and range over the seeds of each measure paired with the `reference` run of its seed"
+        return _paired_summary(self)
+    def to_markdown(self, digits:int=3, metrics=None, runs:bool=False) -> str:
+        "The summary (mean ± std over seeds) of `metrics` (default: the main ones), the pairs; with `runs`, every run"
+        return _regime_markdown(self, digits, metrics, runs)
+    def plot(self):
+        "ENTR's Figures 5 and 4 (mean and spread over seeds), the training curves, the per-seed time ratios"
+        return _regime_figure(self)
+    def save(self, folder) -> dict:
+        "Write runs, summary, pairs and histories (CSV), comparison.md and comparison.png into `folder`; their paths"
+        return write_files(folder, _regime_files(self))
+    def rerun(self, arch, regime:str, seed:int) -> str:
+        "Python code that repeats the run of `arch` in `regime` from `seed` outside the harness: the same run"
+        return _rerun_code(self.setup, arch, regime, seed)
 
 # %% ../../nbs/40_comparison.ipynb #0bce1ad3
-@patch
-def rerun(self:Comparison, arch, regime:str, seed:int) -> str:
-    "Python code that repeats the run of `arch` in `regime` from `seed` outside the harness (same data order, same result)"
-    if self.setup is None: raise ValueError("this comparison does not record how its runs were made")
-    st,r = self.setup,self.setup['regimes'].get(regime)
+def _rerun_code(setup, arch, regime:str, seed:int) -> str:
+    "`Comparison.rerun`: the code that repeats one run of `compare_regimes` from its `setup`"
+    if setup is None: raise ValueError("this comparison does not record how its runs were made")
+    st,r = setup,setup['regimes'].get(regime)
     if r is None: raise ValueError(f"no regime {regime!r}; the regimes are {list(st['regimes'])}")
     arch_src = repr(arch) if isinstance(arch, str) else arch_name(arch)      # a callable: the user's own name for it
-    fit = (f"learn.fit_entr(**{st['fit_kwargs']!r})" if st['fit'] == 'entr'
-           else f"{getattr(st['fit'], '__name__', 'fit')}(learn, **{st['fit_kwargs']!r})   # the fit given to compare_regimes")
+    fit = (f"learn.fit_entr(**{st['fit_kwargs']!r})" if st['fit'] == 'entr' else
+           f"{getattr(st['fit'], '__name__', 'fit')}(learn, **{st['fit_kwargs']!r})"
+           "   # the fit given to compare_regimes")
     return '\n'.join([
         f"dls = as_dls({st['source']!r}, size={st['size']!r}, bs={st['bs']!r}, dls_kwargs={st['dls_kwargs']!r})"
         if isinstance(st['source'], str) else "# dls: the DataLoaders given to compare_regimes",
@@ -367,33 +398,47 @@ def rerun(self:Comparison, arch, regime:str, seed:int) -> str:
         f"learn = progressive_learner(dls, {arch_src}, {r!r}, size={st['size']!r}, "
         f"weights={_weights_for(st['weights'], arch)!r}, **{st['learner_kwargs']!r})", fit])
 
+def _paired_summary(cmp:Comparison) -> pd.DataFrame:
+    "`Comparison.paired_summary`: each measure's `summarize_pairs`, one row per contender, a column per statistic"
+    c,out = cmp.keys[-1],pd.DataFrame()
+    if cmp.df[c].nunique() < 2: return out
+    for m,how,*name in [p for p in cmp.measures if p[0] in cmp.metrics]:
+        name = name[0] if name else f"{m}_{how}"
+        s = summarize_pairs(cmp.pairs(m, how))[cmp.keys[:-1] + ['contender', 'reference', 'n', 'median', 'min', 'max']]
+        s = s.rename(columns=dict(contender=c, n='seeds', median=name, min=f'{name}_min', max=f'{name}_max'))
+        out = s if not len(out) else out.merge(s.drop(columns=['reference', 'seeds']), on=cmp.keys)
+    return out
+
 # %% ../../nbs/40_comparison.ipynb #32d48283
-@patch
-def to_markdown(self:Comparison, digits:int=3, metrics=None, runs:bool=False) -> str:
-    "The summary (mean ± std over seeds) of `metrics` (default: the main ones), the per-seed pairs with the reference; with `runs`, every run"
-    s = self.summary
-    t = s[_KEYS + ['runs']].copy()
-    for m in ifnone(metrics, [m for m in _TABLE if m in self.metrics] or self.metrics):
+_TABLE = ('accuracy_pre', 'accuracy', 'tta_accuracy', 'generalization_gap', 'train_seconds',
+          'standardized_accuracy_pre', 'standardized_accuracy')
+_BASIS_NOTES = {'equal epochs': "the same recipe for every regime, so those that start small spend less compute",
+                'equal training calls': "the same fit function for every regime"}
+
+def _regime_markdown(cmp:Comparison, digits:int=3, metrics=None, runs:bool=False) -> str:
+    "`Comparison.to_markdown`: the summary, mean ± std over the seeds; the pairs, median [min, max]; the runs"
+    s = cmp.summary
+    t = s[cmp.keys + ['runs']].copy()
+    for m in ifnone(metrics, [m for m in _TABLE if m in cmp.metrics] or cmp.metrics):
         t[m] = [mean_pm_std(a, b, digits) for a,b in zip(s[f"{m}_mean"], s[f"{m}_std"])]
-    note = _BASIS_NOTES.get(self.basis)
-    md = (f"Accuracy at {self.basis}{f' ({note})' if note else ''}; mean ± std over the seeds.\n\n"
+    note = _BASIS_NOTES.get(cmp.basis)
+    md = (f"Accuracy at {cmp.basis}{f' ({note})' if note else ''}; mean ± std over the seeds.\n\n"
           + markdown_table(t, digits, right=t.columns))
-    p = self.paired_summary()
+    p = cmp.paired_summary()
     if len(p):
         ref = p['reference'].iloc[0]
-        pt = p[_KEYS + ['seeds']].copy()
-        for _,_,name in [q for q in _PAIRED if q[2] in p]:
-            col = f"{'time ratio' if name == 'time_ratio' else f'accuracy difference ({self.basis})'} to {ref}"
+        pt = p[cmp.keys + ['seeds']].copy()
+        for name in [q[2] for q in cmp.measures if q[2] in p]:
+            col = f"{'time ratio' if name == 'time_ratio' else f'accuracy difference ({cmp.basis})'} to {ref}"
             pt[col] = [median_range(*v, digits) for v in zip(p[name], p[f'{name}_min'], p[f'{name}_max'])]
         md += (f"\n\nEach run against the {ref} run of the same seed (a ratio of training seconds, a difference of "
                f"accuracy): median [min, max] over the seeds.\n\n" + markdown_table(pt, digits, right=pt.columns))
-    if runs: md += '\n\nRuns:\n\n' + markdown_table(self.df.drop(columns=['sizes'], errors='ignore'), digits)
+    if runs: md += '\n\nRuns:\n\n' + markdown_table(cmp.df.drop(columns=['sizes'], errors='ignore'), digits)
     return md
 
 # %% ../../nbs/40_comparison.ipynb #a049dff1
-@patch
-def _bars(self:Comparison, ax, metrics, title):
-    s,ms = self.summary,[m for m in metrics if m in self.metrics]
+def _bars(cmp, ax, metrics, title):
+    s,ms = cmp.summary,[m for m in metrics if m in cmp.metrics]
     if not ms: ax.set_visible(False); return
     w = 0.8/len(ms)
     for i,m in enumerate(ms):
@@ -402,50 +447,62 @@ def _bars(self:Comparison, ax, metrics, title):
     ax.set_xticks(range(len(s)), [f"{a}\n{r}" for a,r in zip(s['arch'], s['regime'])], fontsize=8)
     ax.set_title(title); ax.legend(fontsize=7)
 
-@patch
-def _curves(self:Comparison, ax):
-    h = self.histories
+def _curves(cmp, ax):
+    h = cmp.histories
     if not len(h) or 'accuracy' not in h: ax.set_visible(False); return
-    regimes,archs = list(dict.fromkeys(self.df['regime'])),list(dict.fromkeys(self.df['arch']))
+    regimes,archs = list(dict.fromkeys(cmp.df['regime'])),list(dict.fromkeys(cmp.df['arch']))
     styles,seen = ['-', '--', ':', '-.'],set()
     for (a,r,s),g in h.groupby(['arch', 'regime', 'seed'], sort=False):
         lbl = f"{a} {r}" if (a, r) not in seen else None
         seen.add((a, r))
-        ax.plot(g['elapsed'], g['accuracy'], styles[archs.index(a) % 4], marker='.', color=f"C{regimes.index(r)}", label=lbl, alpha=0.8)
-    ax.set_xlabel('training seconds'); ax.set_ylabel('valid accuracy'); ax.set_title('training curves'); ax.legend(fontsize=7)
+        ax.plot(g['elapsed'], g['accuracy'], styles[archs.index(a) % 4], marker='.', color=f"C{regimes.index(r)}",
+                label=lbl, alpha=0.8)
+    ax.set_xlabel('training seconds'); ax.set_ylabel('valid accuracy'); ax.set_title('training curves')
+    ax.legend(fontsize=7)
 
-@patch
-def _pairs_panel(self:Comparison, ax):
-    if 'train_seconds' not in self.metrics or self.df['regime'].nunique() < 2: ax.set_visible(False); return
-    p = self.pairs('train_seconds')
+def _pairs_panel(cmp, ax):
+    if 'train_seconds' not in cmp.metrics or cmp.df['regime'].nunique() < 2: ax.set_visible(False); return
+    p = cmp.pairs('train_seconds')
     if p['arch'].nunique() > 1: p = p.assign(contender=p['arch'] + ' ' + p['contender'])
     plot_pairs(p.drop(columns='arch'), ax=ax, title=f"training time over the {p['reference'].iloc[0]} run's, per seed")
 
-@patch
-def plot(self:Comparison):
-    "ENTR's Figures 5 and 4 (mean and spread over seeds), the training curves, and the per-seed time ratios to the reference"
+def _regime_figure(cmp:Comparison):
+    "`Comparison.plot`: ENTR's Figures 5 and 4, the training curves, the per-seed time ratios to the reference"
     import matplotlib.pyplot as plt
     fig,axs = plt.subplots(1, 4, figsize=(20, 4))
-    self._bars(axs[0], ['accuracy_pre', 'accuracy', 'tta_accuracy'], f'accuracy at {self.basis} (ENTR Fig. 5)')
-    self._bars(axs[1], ['standardized_accuracy_pre', 'standardized_accuracy'], 'standardized accuracy sqrt(A/T), T in s (Fig. 4)')
-    self._curves(axs[2])
-    self._pairs_panel(axs[3])
+    _bars(cmp, axs[0], ['accuracy_pre', 'accuracy', 'tta_accuracy'], f'accuracy at {cmp.basis} (ENTR Fig. 5)')
+    _bars(cmp, axs[1], ['standardized_accuracy_pre', 'standardized_accuracy'],
+          'standardized accuracy sqrt(A/T), T in s (Fig. 4)')
+    _curves(cmp, axs[2])
+    _pairs_panel(cmp, axs[3])
     fig.tight_layout()
     return fig
 
 # %% ../../nbs/40_comparison.ipynb #157e7fdc
-@patch
-def save(self:Comparison, folder) -> dict:
-    "Write runs.csv, summary.csv, pairs.csv, histories.csv, comparison.md and comparison.png into `folder`; their paths"
+_ABOUT = ("A: top-1 validation accuracy at the final size (accuracy_pre before retraining the pretrained layers, "
+          "accuracy after, tta_accuracy with test-time augmentation). T: training seconds, the wall time of the "
+          "training fits (pre_seconds up to the retraining, train_seconds in all), excluding the learning-rate "
+          "finder, TTA and the measurements. Standardized accuracy: sqrt(A/T). generalization_gap: training minus "
+          "validation accuracy, both in evaluation mode.")
+_ORDER = ("Runs were interleaved (`progfast.studies.comparison.run_interleaved`): for each architecture and seed, "
+          "every regime ran once, one after another, in an order rotated by one per seed (column position, 0 = "
+          "first), after an untimed warm-up; ratios and differences are taken between runs of the same seed, never "
+          "between means.")
+
+def _png(fig, dpi:int=100) -> bytes:
+    "`fig` as the bytes of a PNG file at `dpi`; the figure is closed"
     import matplotlib.pyplot as plt
-    fig = self.plot()                                   # anything that can fail comes before the first file is written
-    png = io.BytesIO(); fig.savefig(png, format='png', dpi=100); plt.close(fig)
-    md = f"# Regime comparison\n\n{self.to_markdown()}\n\n{_ABOUT}\n\n{_ORDER}\n\n![comparison](comparison.png)\n"
-    pairs = [self.pairs(m, how) for m,how,_ in _PAIRED if m in self.metrics] if self.df['regime'].nunique() > 1 else []
-    return write_files(folder, {'runs.csv': self.df.to_csv(index=False), 'summary.csv': self.summary.to_csv(index=False),
-                                'pairs.csv': (pd.concat(pairs) if pairs else pd.DataFrame()).to_csv(index=False),
-                                'histories.csv': self.histories.to_csv(index=False), 'comparison.md': md,
-                                'comparison.png': png.getvalue()})
+    png = io.BytesIO(); fig.savefig(png, format='png', dpi=dpi); plt.close(fig)
+    return png.getvalue()
+
+def _regime_files(cmp:Comparison) -> dict:
+    "What `Comparison.save` writes: name: text or PNG bytes"
+    png = _png(cmp.plot())                 # anything that can fail comes before the first file is written
+    md = f"# Regime comparison\n\n{cmp.to_markdown()}\n\n{_ABOUT}\n\n{_ORDER}\n\n![comparison](comparison.png)\n"
+    pairs = cmp.pairs() if cmp.df[cmp.keys[-1]].nunique() > 1 else pd.DataFrame()
+    return {'runs.csv': cmp.df.to_csv(index=False), 'summary.csv': cmp.summary.to_csv(index=False),
+            'pairs.csv': pairs.to_csv(index=False), 'histories.csv': cmp.histories.to_csv(index=False),
+            'comparison.md': md, 'comparison.png': png}
 
 # %% ../../nbs/40_comparison.ipynb #4400eae7
 def _labelled_regimes(regimes) -> list:
@@ -454,7 +511,8 @@ def _labelled_regimes(regimes) -> list:
     out = []
     for lbl,r in items:
         regime_schedule(r, 250)   # a bad regime fails before any training
-        if lbl is None: lbl = r if isinstance(r, str) else repr(r) if isinstance(r, Schedule) else '-'.join(map(str, L(r)))
+        if lbl is None: lbl = r if isinstance(r, str) else repr(r) if isinstance(r,
+                                                                                 Schedule) else '-'.join(map(str, L(r)))
         out.append((str(lbl), r))
     dup = [l for i,(l,_) in enumerate(out) if l in [m for m,_ in out[:i]]]
     if dup: raise ValueError(f"regime label {dup[0]!r} appears twice; pass a dict of label: regime")
@@ -470,16 +528,19 @@ def _weights_for(weights, arch):
     if not isinstance(weights, dict): return weights
     return weights.get(arch, weights.get(arch_name(arch)))
 
-_PLAN_KEYS = ('sgdr_epochs', 'epochs_per_stage', 'cyclic_epochs', 'cycle_mult_cycles', 'cycle_len', 'cycle_mult', 'unfreeze_epochs')
+_PLAN_KEYS = ('sgdr_epochs', 'epochs_per_stage', 'cyclic_epochs', 'cycle_mult_cycles', 'cycle_len', 'cycle_mult',
+              'unfreeze_epochs')
 
 def reseed(dls, seed:int):
-    "Seed everything a run draws from: the loaders' shuffling (from `seed`) and fastai's `set_seed(seed, reproducible=True)`"
+    ("Seed everything a run draws from: the loaders' shuffling (from `seed`) and fastai's `set_seed(seed, "
+     "reproducible=True)`")
     for i,dl in enumerate(dls.loaders): dl.rng = random.Random(seed*1000 + i)
     set_seed(seed, reproducible=True)
 
 @contextmanager
 def _kept_loaders(dls):
-    "Yield `reset(seed)`, which gives the loaders their original batch transforms and `reseed`s; put all back at the end"
+    ("Yield `reset(seed)`, which gives the loaders their original batch transforms and `reseed`s; put all back at the "
+     "end")
     saved = [(dl, L(dl.after_batch.fs), dl.rng) for dl in dls.loaders]
     def reset(seed=None):
         for i,(dl,fs,_) in enumerate(saved): dl.after_batch.fs = L(fs)
@@ -513,10 +574,12 @@ def _run_fit(learn, fit, fit_kwargs) -> tuple:
     raise TypeError(f"fit returned a {type(out).__name__}; return an EntrResult, a dict of results, or None")
 
 def _new_learner(ctx, arch, regime):
-    return progressive_learner(ctx.dls, arch, regime, size=ctx.size, weights=_weights_for(ctx.weights, arch), **ctx.learner_kwargs)
+    return progressive_learner(ctx.dls, arch, regime, size=ctx.size, weights=_weights_for(ctx.weights, arch),
+                               **ctx.learner_kwargs)
 
 def _warm_up(ctx, arch, regime):
-    "Untimed and thrown away: a learner of `regime` trained and validated on three batches, so no run pays the first-call costs alone"
+    ("Untimed and thrown away: a learner of `regime` trained and validated on three batches, so no run pays the "
+     "first-call costs alone")
     ctx.reset(ctx.seeds[0])
     learn = _new_learner(ctx, arch, regime)
     with learn.no_bar(), learn.no_logging():
@@ -525,9 +588,10 @@ def _warm_up(ctx, arch, regime):
 def _as_comparison(trials, histories, archs, labels, seeds, reference, fit, setup=None) -> Comparison:
     "The harness's trials and the runs' histories as a `Comparison`, in grid order"
     df = pd.concat(trials, ignore_index=True).rename(columns=dict(repeat='seed', contender='regime'))
-    first = _KEYS + ['seed', 'position']
+    first = Comparison.keys + ['seed', 'position']
     df = _in_grid_order(df[first + [c for c in df if c not in first + ['wall_seconds']]], archs, labels, seeds)
-    hist = _in_grid_order(pd.concat(histories, ignore_index=True), archs, labels, seeds) if histories else pd.DataFrame()
+    hist = _in_grid_order(pd.concat(histories, ignore_index=True), archs, labels,
+                          seeds) if histories else pd.DataFrame()
     return Comparison(df, hist, reference, 'equal epochs' if fit == 'entr' else 'equal training calls', setup)
 
 def _regime_trial(ctx, arch, label, regime):
@@ -554,31 +618,38 @@ def compare_regimes(source,                          # a folder of images or Dat
                     weights=None,                    # a weights file, or a dict arch: weights file
                     learner_kwargs:dict|None=None,   # more arguments of `progressive_learner`
                     quiet:bool=False,                # no progress bars and no tables of epochs
-                    reference:str|None=None,         # the regime the others are paired with (default: 'fixed' if run, else the first)
+                    # the regime the others are paired with (default: 'fixed' if run, else the first)
+                    reference:str|None=None,
                     warmup:bool=True,                # an untimed warm-up per architecture before its first run
                     **fit_kwargs) -> Comparison:
-    "Train every architecture in every regime with every seed on `source`, interleaved and rotated per seed; a `Comparison`"
+    ("Train every architecture in every regime with every seed on `source`, interleaved and rotated per seed; a "
+     "`Comparison`")
     regs,seeds = _labelled_regimes(regimes),check_seeds(seeds)
     ref = _reference(regs, reference)
     archs = list(L(archs))
     if not archs: raise ValueError("archs is empty; give at least one architecture, e.g. ('resnet18',)")
     for a in archs: resolve_arch(a)
-    if not (fit == 'entr' or callable(fit)): raise ValueError(f"fit must be 'entr' or a function fit(learn, **kwargs), got {fit!r}")
+    if not (fit == 'entr' or callable(fit)): raise ValueError(f"fit must be 'entr' or a function fit(learn, **kwargs), "
+                                                              f"got {fit!r}")
     if not isinstance(warmup, bool): raise ValueError(f"warmup must be True or False, got {warmup!r}")
     def check_plans(final):
         for _,r in regs: entr_plan(r, final, **{k:v for k,v in fit_kwargs.items() if k in _PLAN_KEYS})
     if fit == 'entr' and size is not None: check_plans(size)
     dls = as_dls(source, size, bs, dls_kwargs)
     if fit == 'entr' and size is None: check_plans(native_size(dls))
-    ctx = SimpleNamespace(dls=dls, size=size, weights=weights, learner_kwargs=learner_kwargs or {}, quiet=quiet, fit=fit,
+    ctx = SimpleNamespace(dls=dls, size=size, weights=weights, learner_kwargs=learner_kwargs or {}, quiet=quiet,
+                          fit=fit,
                           fit_kwargs=fit_kwargs, seeds=seeds, histories=[])
     trials = []
     with _kept_loaders(dls) as reset:
         ctx.reset = reset
         for a in archs:
             warm = (lambda a=a: _warm_up(ctx, a, regs[0][1])) if warmup else False
-            t = run_interleaved({lbl: _regime_trial(ctx, a, lbl, r) for lbl,r in regs}, seeds, warmup=warm, progress=not quiet)
+            t = run_interleaved({lbl: _regime_trial(ctx, a, lbl, r) for lbl,r in regs}, seeds, warmup=warm,
+                                progress=not quiet)
             trials.append(t.assign(arch=arch_name(a)))
-    setup = dict(source=str(source) if isinstance(source, (str, Path)) else source, size=size, bs=bs, dls_kwargs=dls_kwargs,
-                 weights=weights, learner_kwargs=learner_kwargs or {}, fit=fit, fit_kwargs=fit_kwargs, regimes=dict(regs))
+    setup = dict(source=str(source) if isinstance(source, (str, Path)) else source, size=size, bs=bs,
+                 dls_kwargs=dls_kwargs,
+                 weights=weights, learner_kwargs=learner_kwargs or {}, fit=fit, fit_kwargs=fit_kwargs,
+                 regimes=dict(regs))
     return _as_comparison(trials, ctx.histories, archs, [l for l,_ in regs], seeds, ref, fit, setup)

@@ -7,6 +7,7 @@ Docs: https://progfast.github.io/progfast/khor.html.md"""
 # %% ../../nbs/41_khor.ipynb #0c3afb8a
 from __future__ import annotations
 import math, time, warnings
+from bisect import bisect_right
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from fastcore.basics import patch
+from fastcore.basics import ifnone
 from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.optimizer import SGD
@@ -26,19 +27,19 @@ from fastai.data.transforms import GrandparentSplitter, get_image_files, parent_
 from fastai.vision.data import ImageBlock
 from fastai.data.external import untar_data, URLs
 from fastai.torch_core import set_seed
-from ..core.schedule import ConstSchedule, khor_dropout
+from ..core.schedule import ConstSchedule, StageSchedule, khor_dropout
 from ..core.sizing import BN_BATCHES, RecalibrateBN, check_n_batches, kept_random_state
 from ..callbacks.progressive import fit_progressive   # Learner.fit_progressive
 from ..data.embedded import fashion_mnist_dls
 from ..data.folders import split_by_class
 from ..models import khor_net
-from .comparison import (_kept_loaders, median_range, mean_pm_std, paired, plot_pairs, run_interleaved,
-                                        seed_summary, write_files)
+from .comparison import (Comparison, _kept_loaders, _png, median_range, mean_pm_std, paired, plot_pairs,
+                                        run_interleaved, seed_summary, write_files)
 from ..core.checks import check_seeds
 
 # %% auto #0
-__all__ = ['KHOR_APPROACHES', 'REPORT_BN', 'KHOR_DATA', 'khor_approach', 'khor_lr', 'khor_learner', 'KhorRun', 'run_khor',
-           'KhorComparison', 'DownloadError', 'khor_dls', 'compare_khor']
+__all__ = ['KHOR_APPROACHES', 'REPORT_BN', 'KHOR_DATA', 'khor_approach', 'StepLR', 'khor_lr', 'khor_learner', 'KhorRun',
+           'run_khor', 'KhorComparison', 'KhorFindings', 'DownloadError', 'khor_dls', 'compare_khor']
 
 # %% ../../nbs/41_khor.ipynb #333e7e59
 KHOR_APPROACHES = ('normal', 'progressive', 'proposed')
@@ -47,15 +48,35 @@ def khor_approach(approach:str) -> dict:
     "The `fit_progressive` arguments of one of Khor's approaches: sizes, dropout and blur schedules"
     if approach == 'normal': return dict(sizes='fixed')
     if approach == 'progressive': return dict(sizes='khor', regularization=dict(dropout=khor_dropout()))
-    if approach == 'proposed': return dict(sizes='khor', regularization=dict(dropout=khor_dropout()), blur='khor', blur_p=0.4)
+    if approach == 'proposed':
+        return dict(sizes='khor', regularization=dict(dropout=khor_dropout()), blur='khor', blur_p=0.4)
     raise ValueError(f"unknown approach {approach!r}; valid approaches are {list(KHOR_APPROACHES)}")
+
+class StepLR(StageSchedule):
+    ("A step learning rate: `values[k]` from the `k`-th epoch of `drops` on (epochs counted from 0); a `Schedule` of "
+     "the epoch (rounded as every schedule is: `ScheduledLR`), or exact, of training progress (`progress`)")
+    def __init__(self, values, drops=()):
+        drops = list(drops)
+        if (any(isinstance(d, bool) or not isinstance(d, int) for d in drops) or drops != sorted(set(drops))
+            or (drops and drops[0] < 1)):
+            raise ValueError(f"drops must be increasing whole epochs >= 1 at which the learning rate falls, "
+                             f"got {drops!r}")
+        super().__init__(values, epochs=[b - a for a,b in zip([0] + drops, drops)])
+        self.drops = drops
+    def value(self, e, n):
+        self.lengths(n)                                  # refuses stages that do not fit in `n` epochs
+        return self.vals[bisect_right(self.drops, e)]
+    def progress(self, n_epoch:int):
+        "The learning rate as a function of the progress (0 to 1) of an `n_epoch` training: fastai's `ParamScheduler`"
+        return lambda pct: self.value(min(pct, 1 - 1e-9) * n_epoch, n_epoch)
 
 def khor_lr(lr:float=0.01, decay:float=0.9, every:int=2, n_epoch:int=15):
     "Khor's learning rate: `lr` multiplied by `decay` every `every` epochs, as a function of training progress (0..1)"
-    return lambda pct: lr * decay ** math.floor(min(pct, 1 - 1e-9) * n_epoch / every)
+    drops = list(range(every, n_epoch, every))
+    return StepLR([lr * decay**k for k in range(len(drops) + 1)], drops).progress(n_epoch)
 
 def khor_learner(dls, p:float=0.4, l2:float=1e-3, mom:float=0.9) -> Learner:
-    "A `Learner` for Khor's network on `dls`: SGD with momentum and (coupled) L2 regularization, cross-entropy, accuracy"
+    "A `Learner` for Khor's network on `dls`: SGD with momentum and (coupled) L2 regularization, cross-entropy"
     n_in = dls.one_batch()[0].shape[1]
     learn = Learner(dls, khor_net(n_in=n_in, n_out=dls.c, p=p), loss_func=CrossEntropyLossFlat(),
                     opt_func=partial(SGD, mom=mom, wd=l2, decouple_wd=False), metrics=accuracy)
@@ -63,57 +84,60 @@ def khor_learner(dls, p:float=0.4, l2:float=1e-3, mom:float=0.9) -> Learner:
     return learn
 
 # %% ../../nbs/41_khor.ipynb #243f2296
-REPORT_BN = True   # whether Khor's runs report the accuracy after re-estimating the BN statistics: see "Batch norm after training"
+REPORT_BN = True   # Khor's runs report the accuracy after re-estimating the BN statistics ("Batch norm after training")
 
 @dataclass
 class KhorRun:
-    "The outcome of one run of one of Khor's approaches"
+    ("The outcome of one run of one of Khor's approaches. Its gap is Khor's `running_gap` (fastai's running training "
+     "accuracy minus the test accuracy), not the harness's `generalization_gap` (both accuracies in evaluation mode)")
     approach: str
     seed: int
-    train_acc: list   # fastai's running training accuracy, per epoch
+    train_acc: list   # fastai's running training accuracy per epoch (training mode, batches as the weights moved)
     valid_acc: list   # accuracy on the validation images per epoch (held out of the training images when `held_out`)
     seconds: float    # wall time of the training (fit), validation included, the test evaluations left out
     sizes: list = field(default_factory=list)        # the training size of each epoch
-    elapsed: list = field(default_factory=list)      # seconds from the start of the fit to the end of each epoch (same clock)
-    test_curve: list = field(default_factory=list)   # accuracy on the test images after each epoch (training's BN statistics): plots only
-    final_test_acc: float|None = None                # accuracy on the test images after training, with the BN statistics training left
+    elapsed: list = field(default_factory=list)      # seconds from the start of the fit to the end of each epoch
+    test_curve: list = field(default_factory=list)   # test accuracy after each epoch (training's BN statistics): plots
+    final_test_acc: float|None = None                # test accuracy after training, with training's BN statistics
     held_out: bool = False                           # whether `valid_acc` is on images held out of the training images
     position: int|None = None                        # where the run came in its seed's order (`compare_khor`)
-    final_test_acc_bn: float|None = None             # the same after re-estimating the BN statistics (`Learner.recalibrate_bn`)
-    final_valid_acc: float|None = None               # accuracy on the validation images after training, training's BN statistics
+    final_test_acc_bn: float|None = None             # the same after re-estimating the BN statistics (`recalibrate_bn`)
+    final_valid_acc: float|None = None               # validation accuracy after training, training's BN statistics
     final_valid_acc_bn: float|None = None            # the same, BN statistics re-estimated
     bn_batches: int|None = None                      # the batches the statistics were re-estimated on
     bn_seconds: float|None = None                    # seconds the re-estimation after training took (not in `seconds`)
-    bn_each_epoch: bool = False                      # whether `valid_acc` was measured after re-estimating them before every validation
-    bn_epoch_seconds: list = field(default_factory=list)  # seconds of that re-estimation in each epoch (part of `seconds`)
-    report_bn: bool = REPORT_BN                      # whether `test_acc` and `gap` are those after re-estimation
+    bn_each_epoch: bool = False                      # whether they were re-estimated before every validation
+    bn_epoch_seconds: list = field(default_factory=list)  # seconds of that re-estimation per epoch (part of `seconds`)
+    report_bn: bool = REPORT_BN                      # whether `test_acc` and the gap are those after re-estimation
     @property
     def test_acc_running(self) -> float:
         "The test accuracy with the BN statistics training left (the last validation accuracy for runs that lack it)"
         return self.valid_acc[-1] if self.final_test_acc is None else self.final_test_acc
     @property
     def test_acc(self) -> float:
-        "The test accuracy reported: after re-estimating the BN statistics when `report_bn` (and measured), else `test_acc_running`"
-        return self.final_test_acc_bn if self.report_bn and self.final_test_acc_bn is not None else self.test_acc_running
+        "The test accuracy reported: after re-estimating the BN statistics when `report_bn` and measured"
+        bn = self.report_bn and self.final_test_acc_bn is not None
+        return self.final_test_acc_bn if bn else self.test_acc_running
     @property
-    def gap(self) -> float:
-        "Khor's generalization gap: the last epoch's training accuracy minus the test accuracy reported"
+    def running_gap(self) -> float:
+        "Khor's generalization gap: the last epoch's running training accuracy (`train_acc`) minus `test_acc`"
         return self.train_acc[-1] - self.test_acc
     def swing(self, last:float=0.5) -> float:
-        "Mean absolute change of the validation accuracy from one epoch to the next, over the `last` fraction of the epochs"
+        "Mean absolute change of the validation accuracy from one epoch to the next, over the `last` fraction of epochs"
         changes = np.abs(np.diff(self.valid_acc))
         return float(changes[-max(1, int(len(self.valid_acc) * last)):].mean()) if len(changes) else math.nan
     def reached(self, acc:float) -> int|None:
         "The first epoch (from 0) whose validation accuracy is at least `acc`; None if none"
         return next((e for e,a in enumerate(self.valid_acc) if a >= acc), None)
     def time_to(self, acc:float) -> float|None:
-        "Seconds of training (validation included) to the end of the first epoch whose validation accuracy is at least `acc`; None if never"
+        "Seconds of training (validation included) to the end of the first epoch reaching validation accuracy `acc`"
         e = self.reached(acc)
         return None if e is None else self.elapsed[e]
 
 # %% ../../nbs/41_khor.ipynb #ec16e0f6
 def _accuracy(model, dl) -> float:
-    "Top-1 accuracy of `model` on all of `dl` in evaluation mode; the model's mode and the random state are left as they were"
+    ("Top-1 accuracy of `model` on all of `dl` in evaluation mode; the model's mode and the random state are left as "
+     "they were")
     was_training = model.training
     with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))), torch.no_grad():
         model.eval()
@@ -144,7 +168,8 @@ class _TimedRecalibrateBN(RecalibrateBN):
         if before is None and self.saved is not None: self.seconds.append(time.perf_counter() - start)
 
 def _tested_after_training(learn, test_dl, n_batches:int) -> dict:
-    "Validation and test accuracy with the BN statistics training left, then after re-estimating them at the final size (timed)"
+    ("Validation and test accuracy with the BN statistics training left, then after re-estimating them at the final "
+     "size (timed)")
     accs = lambda: (_accuracy(learn.model, learn.dls.valid), _accuracy(learn.model, test_dl))
     valid,test = accs()
     start = time.perf_counter()
@@ -166,17 +191,23 @@ def _check_khor_args(epochs, lr, bs, bn_batches=BN_BATCHES, bn_each_epoch=False,
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
         raise ValueError(f"bs must be a positive whole number of images per batch, got {bs!r}")
-    check_n_batches(bn_batches, 'bn_batches'); _check_flag('bn_each_epoch', bn_each_epoch); _check_flag('report_bn', report_bn)
+    check_n_batches(bn_batches, 'bn_batches'); _check_flag('bn_each_epoch', bn_each_epoch)
+    _check_flag('report_bn', report_bn)
 
 def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, bs:int=64, n_train:int|None=None,
              show:bool=True,
              holdout:float|None=0.1,      # without `dls`: the fraction of the training images held out to validate on
-             test_curve:bool=True,        # evaluate the test images (`dls[2]`) after every epoch, off the clock, for the plots
-             bn_batches:int=BN_BATCHES,   # sharp training batches at the final size the BN statistics are re-estimated on after training
-             bn_each_epoch:bool=False,    # also re-estimate them before every validation (`RecalibrateBN`), on the clock
-             report_bn:bool=REPORT_BN,    # `test_acc` and the gap after re-estimation (False: with the statistics training left)
+             # evaluate the test images (`dls[2]`) after every epoch, off the clock, for the plots
+             test_curve:bool=True,
+             # sharp training batches at the final size the BN statistics are re-estimated on after training
+             bn_batches:int=BN_BATCHES,
+             # also re-estimate them before every validation (`RecalibrateBN`), on the clock
+             bn_each_epoch:bool=False,
+             # `test_acc` and the gap after re-estimation (False: with the statistics training left)
+             report_bn:bool=REPORT_BN,
             ) -> KhorRun:
-    "Train Khor's network with `approach` for `epochs` epochs from `seed` (on the embedded data unless `dls` is given); test it with training's BN statistics and re-estimated ones"
+    ("Train Khor's network with `approach` for `epochs` epochs from `seed` (on the embedded data unless `dls` is "
+     "given); test it with training's BN statistics and re-estimated ones")
     setup = khor_approach(approach)
     _check_khor_args(epochs, lr, bs, bn_batches, bn_each_epoch, report_bn)
     set_seed(seed, reproducible=True)
@@ -197,66 +228,93 @@ def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, b
     col = lambda nm: [float(v[names.index(nm)]) for v in learn.recorder.values]
     df = learn.progressive.df
     sizes = [int(df['size'][df['epoch'] >= e].iloc[0]) for e in range(epochs)]
-    return KhorRun(approach, seed, col('train_accuracy'), col('valid_accuracy'), seconds, sizes, log.elapsed, log.test_acc,
-                   held_out=test_dl is not None, bn_each_epoch=bn_each_epoch, bn_epoch_seconds=recal[0].seconds if recal else [],
+    return KhorRun(approach, seed, col('train_accuracy'), col('valid_accuracy'), seconds, sizes, log.elapsed,
+                   log.test_acc,
+                   held_out=test_dl is not None, bn_each_epoch=bn_each_epoch,
+                   bn_epoch_seconds=recal[0].seconds if recal else [],
                    report_bn=report_bn, **tested)
 
 # %% ../../nbs/41_khor.ipynb #15ccfb29
-def _nan(v): return math.nan if v is None else v
-
-@dataclass
-class KhorComparison:
-    "Runs of Khor's approaches, as a table per run, the Figure 8 summary, time to accuracy, per-seed pairs and verdicts, curves, files"
-    runs: list
+class KhorComparison(Comparison):
+    ("Runs of Khor's approaches (`KhorRun`s) as a `Comparison` of approaches, each paired with the `reference` run of "
+     "its seed: Figure 8, time to accuracy, pairs and verdicts, the BN re-estimation, curves, files")
+    keys = ['approach']
+    def __init__(self, runs:list, reference:str='normal'): self.runs,self.reference = runs,reference
     @property
     def df(self) -> pd.DataFrame:
-        "One row per run: final training and held-out accuracy, the test accuracy reported and both of its forms, the gap, the time, the swing, its place"
+        "One row per run: final accuracies (the test one reported, and both its forms), running gap, time, swing, place"
         return pd.DataFrame([dict(approach=r.approach, seed=r.seed, position=r.position, train_acc=r.train_acc[-1],
                                   valid_acc=r.valid_acc[-1], test_acc=r.test_acc, test_acc_running=r.test_acc_running,
-                                  test_acc_bn=_nan(r.final_test_acc_bn), gap=r.gap, seconds=r.seconds, bn_seconds=_nan(r.bn_seconds),
-                                  swing=r.swing(), bn_each_epoch=r.bn_each_epoch) for r in self.runs])
-
+                                  test_acc_bn=_nan(r.final_test_acc_bn), gap=r.running_gap, seconds=r.seconds,
+                                  bn_seconds=_nan(r.bn_seconds), swing=r.swing(), bn_each_epoch=r.bn_each_epoch)
+                             for r in self.runs])
     @property
-    def held_out(self) -> bool:
-        "Whether every run validated on images held out of the training images"
-        return all(r.held_out for r in self.runs)
-
+    def held_out(self) -> bool: return all(r.held_out for r in self.runs)
     @property
-    def reports_bn(self) -> bool:
-        "Whether every run's reported test accuracy (and gap) is that after re-estimating the BN statistics"
-        return all(r.report_bn and r.final_test_acc_bn is not None for r in self.runs)
-
+    def reports_bn(self) -> bool: return all(r.report_bn and r.final_test_acc_bn is not None for r in self.runs)
     @property
     def other_acc(self) -> str|None:
-        "The test accuracy not reported, when every run measured both: 'test_acc_running' or 'test_acc_bn'"
         if not all(r.final_test_acc_bn is not None for r in self.runs): return None
         return 'test_acc_running' if self.reports_bn else 'test_acc_bn'
-
-    def summary(self) -> pd.DataFrame:
-        "Figure 8: generalization gap, test accuracies (in %) and time (s), mean and standard deviation over the seeds (NaN for one)"
-        g = self.df.groupby('approach', sort=False)
-        res = pd.DataFrame({'runs': g.size()})
-        for col,scale in (('gap', 100), ('test_acc', 100), (self.other_acc, 100), ('seconds', 1)):
-            if col is None: continue
-            res[col] = g[col].mean() * scale
-            res[f'{col}_std'] = g[col].std(ddof=1) * scale   # NaN for a single run
-        return res
-
-    def _reference_runs(self, reference:str) -> dict:
-        ref = {r.seed: r for r in self.runs if r.approach == reference}
-        if not ref: raise ValueError(f"no {reference!r} runs to compare with; the approaches run were {sorted({r.approach for r in self.runs})}")
-        return ref
+    @property
+    def measures(self) -> tuple:
+        accs = ['test_acc'] + ([self.other_acc] if self.other_acc else [])
+        return (('gap', 'difference'), *[(a, 'difference') for a in accs], ('seconds', 'ratio'))
+    def time_to_accuracy(self, reference:str|None=None) -> pd.DataFrame:
+        "Per run: seconds to the final held-out accuracy of its seed's `reference` run, and the ratio to that run's"
+        return _time_to_accuracy(self, ifnone(reference, self.reference))
+    def pairs(self, measure:str|None=None, how:str|None=None, reference:str|None=None) -> pd.DataFrame:
+        "`Comparison.pairs` with the `reference` approach's runs; without `measure`, the time to accuracy's ratios too"
+        ref = ifnone(reference, self.reference)
+        p = super().pairs(measure, how, _reference_runs(self, ref) and ref)
+        if measure is not None or not self.held_out: return p
+        return pd.concat([p, _reach_pairs(self.time_to_accuracy(ref), ref)], ignore_index=True)
+    def bn_pairs(self) -> pd.DataFrame:
+        "Per run (`repeat`: its seed): the test accuracy after re-estimating the BN statistics minus that before"
+        return _bn_pairs(self.runs)
+    def verdicts(self, reference:str|None=None, conf:float=0.95) -> pd.DataFrame:
+        "`Comparison.verdicts`, with what each measure holds equal (`basis`)"
+        s = super().verdicts(reference, conf)
+        s.insert(4, 'basis', s['measure'].map(_BASIS))
+        return s
+    def to_markdown(self) -> str:
+        "The summary as the paper's Figure 8 table, at equal epochs (mean ± standard deviation over the seeds)"
+        return _figure8(self)
+    def pairs_markdown(self, reference:str|None=None, conf:float=0.95) -> str:
+        "Each approach against the `reference` run of its seed: per seed, mean [interval], verdict; time to accuracy"
+        return _pairs_markdown(self, ifnone(reference, self.reference), conf)
+    def bn_markdown(self, conf:float=0.95) -> str:
+        "What re-estimating the BN statistics after training changed in each approach's test accuracy, seed by seed"
+        return _bn_markdown(self, conf)
+    def report(self, reference:str|None=None, conf:float=0.95) -> str:
+        "What `progfast demo` prints: Figure 8, Khor's findings seed by seed, what re-estimating BN statistics changed"
+        return _report(self, ifnone(reference, self.reference), conf)
+    def plot(self, reference:str|None=None):
+        "Figure 6 (mean and band over seeds), accuracy against seconds with the time to accuracy, per-seed time ratios"
+        return _khor_figure(self, ifnone(reference, self.reference))
+    def save(self, folder, reference:str|None=None, table:str|None=None) -> dict:
+        "Write runs.csv, table.md (`table`, default: the `report`), curves.png, and with pairs pairs.csv, pairs.md"
+        return _save_khor(self, folder, ifnone(reference, self.reference), table)
 
 # %% ../../nbs/41_khor.ipynb #de6f4e2c
-@patch
-def time_to_accuracy(self:KhorComparison, reference:str='normal') -> pd.DataFrame:
-    "Per run: seconds until its held-out accuracy first reached the final held-out accuracy of the `reference` run of its seed, and the ratio to the reference's own time to it"
-    ref = self._reference_runs(reference)
-    if not self.held_out:
-        raise ValueError("time to accuracy needs validation images held out of the training images, so that no test image "
-                         "sets the threshold; these runs validated on the test images: use khor_dls(..., holdout=0.1)")
+def _nan(v): return math.nan if v is None else v
+
+def _reference_runs(cmp, reference:str) -> dict:
+    "The `reference` run of each seed of `cmp`"
+    ref = {r.seed: r for r in cmp.runs if r.approach == reference}
+    if not ref: raise ValueError(f"no {reference!r} runs to compare with; the approaches run were "
+                                 f"{sorted({r.approach for r in cmp.runs})}")
+    return ref
+
+def _time_to_accuracy(cmp, reference:str) -> pd.DataFrame:
+    "`KhorComparison.time_to_accuracy`: per run, the seconds to the final held-out accuracy of its seed's `reference`"
+    ref = _reference_runs(cmp, reference)
+    if not cmp.held_out:
+        raise ValueError("time to accuracy needs validation images held out of the training images, so that no test "
+                         "image sets the threshold; these runs validated on the test images: use "
+                         "khor_dls(..., holdout=0.1)")
     rows = []
-    for r in self.runs:
+    for r in cmp.runs:
         if r.seed not in ref: continue
         target = ref[r.seed].valid_acc[-1]
         e,t,t_ref = r.reached(target),r.time_to(target),ref[r.seed].time_to(target)
@@ -265,42 +323,26 @@ def time_to_accuracy(self:KhorComparison, reference:str='normal') -> pd.DataFram
                          ratio=math.inf if t is None else t / t_ref))
     return pd.DataFrame(rows)
 
-@patch
-def pairs(self:KhorComparison, reference:str='normal') -> pd.DataFrame:
-    "Each run against the `reference` run of its seed (`repeat`): gap and test accuracy differences, time and time-to-accuracy ratios"
-    self._reference_runs(reference)
-    t = self.df.rename(columns=dict(seed='repeat', approach='contender'))
-    accs = ['test_acc'] + ([self.other_acc] if self.other_acc else [])
-    parts = [paired(t, m, reference, how) for m,how in [('gap', 'difference')] + [(a, 'difference') for a in accs] + [('seconds', 'ratio')]]
-    if self.held_out:
-        reach = self.time_to_accuracy(reference).rename(columns=dict(seed='repeat', approach='contender', seconds='time_to_accuracy'))
-        parts.append(paired(reach.fillna({'time_to_accuracy': math.inf}), 'time_to_accuracy', reference))
-    return pd.concat(parts, ignore_index=True)
+def _reach_pairs(reach:pd.DataFrame, reference:str) -> pd.DataFrame:
+    "The ratios of the times to accuracy (`reach`) to the `reference`'s of the same seed; never reaching it: inf"
+    reach = reach.rename(columns=dict(seconds='time_to_accuracy')).fillna({'time_to_accuracy': math.inf})
+    return paired(reach, 'time_to_accuracy', reference, repeat='seed', contender='approach')
 
-@patch
-def bn_pairs(self:KhorComparison) -> pd.DataFrame:
-    "Per run (`repeat`: its seed): the test accuracy after re-estimating the BN statistics minus that with the statistics training left"
-    rows = [dict(repeat=r.seed, contender=r.approach, reference="training's statistics", measure='test_acc_bn', how='difference',
-                 value=r.final_test_acc_bn - r.test_acc_running) for r in self.runs if r.final_test_acc_bn is not None]
+def _bn_pairs(runs:list) -> pd.DataFrame:
+    "`KhorComparison.bn_pairs`: per run, the test accuracy with BN statistics re-estimated minus that with training's"
+    rows = [dict(repeat=r.seed, contender=r.approach, reference="training's statistics", measure='test_acc_bn',
+                 how='difference', value=r.final_test_acc_bn - r.test_acc_running)
+            for r in runs if r.final_test_acc_bn is not None]
     return pd.DataFrame(rows, columns=['repeat', 'contender', 'reference', 'measure', 'how', 'value'])
 
 # %% ../../nbs/41_khor.ipynb #b0b77486
-_BASIS = {'gap': 'equal epochs', 'test_acc': 'equal epochs', 'test_acc_running': 'equal epochs', 'test_acc_bn': 'equal epochs',
-          'seconds': 'equal epochs', 'time_to_accuracy': "to the reference's final held-out accuracy"}
+_BASIS = {'gap': 'equal epochs', 'test_acc': 'equal epochs', 'test_acc_running': 'equal epochs',
+          'test_acc_bn': 'equal epochs', 'seconds': 'equal epochs',
+          'time_to_accuracy': "to the reference's final held-out accuracy"}
 
-@patch
-def verdicts(self:KhorComparison, reference:str='normal', conf:float=0.95) -> pd.DataFrame:
-    "Per approach and measure: every seed's paired value, their mean and t interval at `conf`, and the `seed_verdict`"
-    p = self.pairs(reference)
-    if not len(p): raise ValueError(f"only {reference} runs: there is nothing to pair them with; run another approach too")
-    s = seed_summary(p, conf)
-    s.insert(4, 'basis', s['measure'].map(_BASIS))
-    return s
-
-@patch
-def _has_pairs(self:KhorComparison, reference:str='normal') -> bool:
+def _has_pairs(cmp, reference:str) -> bool:
     "Whether anything can be paired with `reference`: runs of it and of at least one other approach"
-    ran = {r.approach for r in self.runs}
+    ran = {r.approach for r in cmp.runs}
     return reference in ran and len(ran) > 1
 
 def _per_seed(x:float, how:str) -> str:
@@ -314,121 +356,131 @@ def _mean_interval(r) -> str:
 
 _ACC_NAMES = dict(test_acc_bn='BN re-estimated', test_acc_running="training's BN statistics")
 
-@patch
-def _acc_kind(self:KhorComparison, measure:str) -> str:
-    "'test_acc' as the accuracy it is when the runs measured both ('test_acc_bn' or 'test_acc_running'); other measures as they are"
-    if measure == 'test_acc' and self.other_acc: return 'test_acc_bn' if self.reports_bn else 'test_acc_running'
+def _acc_kind(cmp, measure:str) -> str:
+    "'test_acc' as the accuracy it is when the runs measured both ('test_acc_bn' or 'test_acc_running'), else as is"
+    if measure == 'test_acc' and cmp.other_acc: return 'test_acc_bn' if cmp.reports_bn else 'test_acc_running'
     return measure
 
-@patch
-def _measure_name(self:KhorComparison, measure:str, reference:str='normal') -> str:
-    m = self._acc_kind(measure)
+def _measure_name(cmp, measure:str, reference:str='normal') -> str:
+    m = _acc_kind(cmp, measure)
     if m in _ACC_NAMES: return f"test accuracy ({_ACC_NAMES[m]})"
-    return dict(gap='generalization gap', test_acc='test accuracy', seconds='training time',
+    return dict(gap='generalization gap', test_acc='test accuracy', seconds='training time',   # gap: Khor's running gap
                 time_to_accuracy=f"time to {reference}'s final held-out accuracy")[m]
 
-@patch
-def to_markdown(self:KhorComparison) -> str:
-    "The summary as the paper's Figure 8 table, at equal epochs (mean ± standard deviation over the seeds; no spread for a single run)"
-    s = self.summary()
-    epochs = sorted({len(r.train_acc) for r in self.runs})
+def _figure8(cmp) -> str:
+    "`KhorComparison.to_markdown`: the `summary` as Figure 8's table, accuracies and gap in %, time in seconds"
+    s = cmp.summary
+    epochs = sorted({len(r.train_acc) for r in cmp.runs})
     head = f"Approach (equal epochs: {epochs[0]})" if len(epochs) == 1 else "Approach"
-    accs = ['test_acc'] + ([self.other_acc] if self.other_acc else [])
-    names = [('T' + self._measure_name(a)[1:]) if self.other_acc else 'Test accuracy' for a in accs]
-    lines = [f"| {head} | Generalization gap | {' | '.join(names)} | Time (s) | Runs |", "|---|---|" + "---|"*len(accs) + "---|---|"]
-    for a,r in s.iterrows():
-        pm = lambda col,digits: mean_pm_std(r[col], r[col+'_std'], digits)
-        lines.append(f"| {a.capitalize()} | {pm('gap', 2)}% | {' | '.join(pm(c, 2) + '%' for c in accs)} | {pm('seconds', 1)} | {int(r.runs)} |")
+    accs = ['test_acc'] + ([cmp.other_acc] if cmp.other_acc else [])
+    names = [('T' + _measure_name(cmp, a)[1:]) if cmp.other_acc else 'Test accuracy' for a in accs]
+    lines = [f"| {head} | Generalization gap | {' | '.join(names)} | Time (s) | Runs |",
+             "|---|---|" + "---|"*len(accs) + "---|---|"]
+    for _,r in s.iterrows():
+        pm = lambda col,digits,k=100: mean_pm_std(r[col + '_mean'] * k, r[col + '_std'] * k, digits)
+        lines.append(f"| {r.approach.capitalize()} | {pm('gap', 2)}% | {' | '.join(pm(c, 2) + '%' for c in accs)} | "
+                     f"{pm('seconds', 1, 1)} | {int(r.runs)} |")
     return '\n'.join(lines)
 
 # %% ../../nbs/41_khor.ipynb #4cc63bf3
-@patch
-def pairs_markdown(self:KhorComparison, reference:str='normal', conf:float=0.95) -> str:
-    "Each approach against the `reference` run of the same seed: every seed's value, their mean and t interval, the verdict; the time to accuracy"
-    lines = [f"Each run against the {reference} run of the same seed (same initial weights, same batch order), at equal epochs: "
-             f"differences in percentage points, times as ratios; the mean with its {conf:.0%} t interval. The verdict is 'lower' "
-             "or 'higher' only when every seed is on that side and the interval excludes no change.", "",
-             f"| Approach | against {reference} | per seed | mean [interval] | verdict |", "|---|---|---|---|---|"]
-    for r in self.verdicts(reference, conf).itertuples():
-        what = self._measure_name(r.measure, reference) + (' (ratio)' if r.how == 'ratio' else ' (points)')
-        lines.append(f"| {r.contender.capitalize()} | {what} | {', '.join(_per_seed(x, r.how) for x in r.values)} | {_mean_interval(r)} | {r.verdict} |")
-    if self.held_out:
-        lines += ["", f"Time to accuracy: the threshold is the {reference} run's final held-out accuracy (images held out of the "
-                  "training images; the test images chose nothing); each run's time is the end of its own first epoch reaching it.", "",
-                  "| Approach | seed | threshold | epoch | seconds | ratio |", "|---|---|---|---|---|---|"]
-        for r in self.time_to_accuracy(reference).itertuples():
+def _pairs_markdown(cmp, reference:str, conf:float=0.95) -> str:
+    "`KhorComparison.pairs_markdown`: the verdicts with `reference` as a table; the time to accuracy, run by run"
+    lines = [f"Each run against the {reference} run of the same seed (same initial weights, same batch order), at "
+             f"equal epochs: differences in percentage points, times as ratios; the mean with its {conf:.0%} t "
+             "interval. The verdict is 'lower' or 'higher' only when every seed is on that side and the interval "
+             "excludes no change.", "", f"| Approach | against {reference} | per seed | mean [interval] | verdict |",
+             "|---|---|---|---|---|"]
+    for r in cmp.verdicts(reference, conf).itertuples():
+        what = _measure_name(cmp, r.measure, reference) + (' (ratio)' if r.how == 'ratio' else ' (points)')
+        lines.append(f"| {r.contender.capitalize()} | {what} | {', '.join(_per_seed(x, r.how) for x in r.values)} | "
+                     f"{_mean_interval(r)} | {r.verdict} |")
+    if cmp.held_out:
+        lines += ["", f"Time to accuracy: the threshold is the {reference} run's final held-out accuracy (images "
+                  "held out of the training images; the test images chose nothing); each run's time is the end of its "
+                  "own first epoch reaching it.", "", "| Approach | seed | threshold | epoch | seconds | ratio |",
+                  "|---|---|---|---|---|---|"]
+        for r in cmp.time_to_accuracy(reference).itertuples():
             never = pd.isna(r.seconds)
-            lines.append(f"| {r.approach.capitalize()} | {r.seed} | {100*r.target_acc:.2f}% | {'never' if never else int(r.epoch)} | "
-                         f"{'-' if never else f'{r.seconds:.1f}'} | {_per_seed(r.ratio, 'ratio')} |")
+            lines.append(f"| {r.approach.capitalize()} | {r.seed} | {100*r.target_acc:.2f}% | "
+                         f"{'never' if never else int(r.epoch)} | {'-' if never else f'{r.seconds:.1f}'} | "
+                         f"{_per_seed(r.ratio, 'ratio')} |")
     return '\n'.join(lines)
 
-@patch
-def bn_markdown(self:KhorComparison, conf:float=0.95) -> str:
-    "What re-estimating the BN statistics after training changed in each approach's test accuracy: per seed, mean and interval, verdict"
-    s = seed_summary(self.bn_pairs(), conf)
-    n = sorted({r.bn_batches for r in self.runs if r.bn_batches})
-    lines = [f"Batch norm re-estimated after training ({'/'.join(map(str, n))} sharp training batches at the final size, dropout "
-             "off): the test accuracy of the same model against that with the statistics training left, in points.", "",
-             f"| Approach | per seed | mean [{conf:.0%} interval] | median [min, max] | verdict |", "|---|---|---|---|---|"]
+def _bn_markdown(cmp, conf:float=0.95) -> str:
+    "`KhorComparison.bn_markdown`: `bn_pairs` per approach: per seed, mean [interval], median [range], verdict"
+    s = seed_summary(cmp.bn_pairs(), conf)
+    n = sorted({r.bn_batches for r in cmp.runs if r.bn_batches})
+    lines = [f"Batch norm re-estimated after training ({'/'.join(map(str, n))} sharp training batches at the final "
+             "size, dropout off): the test accuracy of the same model against that with the statistics training "
+             "left, in points.", "",
+             f"| Approach | per seed | mean [{conf:.0%} interval] | median [min, max] | verdict |",
+             "|---|---|---|---|---|"]
     for r in s.itertuples():
-        lines.append(f"| {r.contender.capitalize()} | {', '.join(_per_seed(x, r.how) for x in r.values)} | {_mean_interval(r)} | "
-                     f"{median_range(np.median(r.values)*100, min(r.values)*100, max(r.values)*100, 2)} | {r.verdict} |")
+        spread = median_range(np.median(r.values)*100, min(r.values)*100, max(r.values)*100, 2)
+        lines.append(f"| {r.contender.capitalize()} | {', '.join(_per_seed(x, r.how) for x in r.values)} | "
+                     f"{_mean_interval(r)} | {spread} | {r.verdict} |")
     return '\n'.join(lines)
 
 # %% ../../nbs/41_khor.ipynb #ff8797e6
 _CLAIMS = [   # Khor's finding, the approach, the one it is compared with, the measure, the direction the paper found
-    ("Proposed has a smaller generalization gap than Progressive (4.37% vs 5.82%)", 'proposed', 'progressive', 'gap', 'lower'),
+    ("Proposed has a smaller generalization gap than Progressive (4.37% vs 5.82%)", 'proposed', 'progressive', 'gap',
+     'lower'),
     ("Proposed has a smaller generalization gap than Normal (4.37% vs 5.76%)", 'proposed', 'normal', 'gap', 'lower'),
     ("Progressive is more accurate than Normal (74.53% vs 72.08%)", 'progressive', 'normal', 'test_acc', 'higher'),
     ("Proposed is more accurate than Normal (73.79% vs 72.08%)", 'proposed', 'normal', 'test_acc', 'higher'),
-    ("Progressive trains in less time than Normal (on a CPU; 3% more on a GPU)", 'progressive', 'normal', 'seconds', 'lower'),
+    ("Progressive trains in less time than Normal (on a CPU; 3% more on a GPU)", 'progressive', 'normal', 'seconds',
+     'lower'),
     ("Proposed trains in less time than Normal (on a CPU; 5% more on a GPU)", 'proposed', 'normal', 'seconds', 'lower'),
-    ("Progressive reaches Normal's final held-out accuracy sooner (not in the paper)", 'progressive', 'normal', 'time_to_accuracy', 'lower'),
-    ("Proposed reaches Normal's final held-out accuracy sooner (not in the paper)", 'proposed', 'normal', 'time_to_accuracy', 'lower')]
+    ("Progressive reaches Normal's final held-out accuracy sooner (not in the paper)", 'progressive', 'normal',
+     'time_to_accuracy', 'lower'),
+    ("Proposed reaches Normal's final held-out accuracy sooner (not in the paper)", 'proposed', 'normal',
+     'time_to_accuracy', 'lower')]
 
 def _holds(verdict:str, direction:str) -> str:
     if verdict == direction: return 'yes'
     return 'no: the opposite' if verdict in ('lower', 'higher') else 'not shown'
 
-@patch
-def claims(self:KhorComparison, conf:float=0.95) -> pd.DataFrame:
-    "Each of Khor's findings these runs can test: the paired values per seed, their mean and t interval, the verdict, whether the finding holds here"
-    ran,rows,verdicts = {r.approach for r in self.runs},[],{}
-    for claim,a,ref,measure,direction in _CLAIMS:
-        if {a, ref} - ran: continue
-        if ref not in verdicts: verdicts[ref] = self.verdicts(ref, conf)
-        v = verdicts[ref]
-        for m in [measure, self.other_acc] if measure == 'test_acc' and self.other_acc else [measure]:
-            hit = v[(v.contender == a) & (v.measure == m)]
-            if not len(hit): continue        # no time to accuracy without held-out images
-            r = hit.iloc[0]
-            name = claim + (f", {_ACC_NAMES[self._acc_kind(m)]}" if measure == 'test_acc' and self.other_acc else '')
-            rows.append(dict(claim=name, contender=a, reference=ref, measure=m, how=r.how, values=r['values'], mean=r['mean'],
-                             lo=r.lo, hi=r.hi, verdict=r.verdict, expected=direction, holds=_holds(r.verdict, direction)))
-    return pd.DataFrame(rows)
+class KhorFindings:
+    "Khor's findings that the runs of `cmp` (a `KhorComparison`) can test, seed by seed at `conf`: `table`, `markdown`"
+    def __init__(self, cmp, conf:float=0.95): self.cmp,self.conf = cmp,conf
+    def table(self) -> pd.DataFrame:
+        "Each finding: the paired values per seed, their mean and t interval, the verdict, whether it holds here"
+        cmp,ran,rows,verdicts = self.cmp,{r.approach for r in self.cmp.runs},[],{}
+        for claim,a,ref,measure,direction in _CLAIMS:
+            if {a, ref} - ran: continue
+            if ref not in verdicts: verdicts[ref] = cmp.verdicts(ref, self.conf)
+            v,both = verdicts[ref],measure == 'test_acc' and cmp.other_acc
+            for m in [measure, cmp.other_acc] if both else [measure]:
+                hit = v[(v.contender == a) & (v.measure == m)]
+                if not len(hit): continue        # no time to accuracy without held-out images
+                r = hit.iloc[0]
+                rows.append(dict(claim=claim + (f", {_ACC_NAMES[_acc_kind(cmp, m)]}" if both else ''), contender=a,
+                                 reference=ref, measure=m, how=r.how, values=r['values'], mean=r['mean'], lo=r.lo,
+                                 hi=r.hi, verdict=r.verdict, expected=direction, holds=_holds(r.verdict, direction)))
+        return pd.DataFrame(rows)
+    def markdown(self) -> str:
+        "`table` in markdown: each finding, the comparison, the values per seed, their mean [interval], the verdict"
+        conf,n = self.conf,len({r.seed for r in self.cmp.runs})
+        lines = [f"Khor's findings, seed by seed: each run against the run of the same seed it is compared with "
+                 f"(same initial weights, same batch order): differences in points, times as ratios, the mean with "
+                 f"its {conf:.0%} t interval. The verdict is 'lower' or 'higher' only when all {n} seeds are on that "
+                 f"side and the interval excludes no change.", "",
+                 f"| Khor's finding | compared | per seed | mean [{conf:.0%} interval] | verdict | holds here |",
+                 "|---|---|---|---|---|---|"]
+        for r in self.table().itertuples():
+            what = f"{r.contender.capitalize()} {'/' if r.how == 'ratio' else '-'} {r.reference.capitalize()}"
+            lines.append(f"| {r.claim} | {what} | {', '.join(_per_seed(x, r.how) for x in r.values)} | "
+                         f"{_mean_interval(r)} | {r.verdict} | {r.holds} |")
+        return '\n'.join(lines)
 
-@patch
-def claims_markdown(self:KhorComparison, conf:float=0.95) -> str:
-    "`claims` as a table: each finding, the comparison, the values per seed, their mean [interval], the verdict, whether it holds here"
-    c = self.claims(conf)
-    n = len({r.seed for r in self.runs})
-    lines = [f"Khor's findings, seed by seed: each run against the run of the same seed it is compared with (same initial weights, "
-             f"same batch order): differences in points, times as ratios, the mean with its {conf:.0%} t interval. The verdict is "
-             f"'lower' or 'higher' only when all {n} seeds are on that side and the interval excludes no change.", "",
-             f"| Khor's finding | compared | per seed | mean [{conf:.0%} interval] | verdict | holds here |", "|---|---|---|---|---|---|"]
-    for r in c.itertuples():
-        what = f"{r.contender.capitalize()} {'/' if r.how == 'ratio' else '-'} {r.reference.capitalize()}"
-        lines.append(f"| {r.claim} | {what} | {', '.join(_per_seed(x, r.how) for x in r.values)} | {_mean_interval(r)} | "
-                     f"{r.verdict} | {r.holds} |")
-    return '\n'.join(lines)
-
-@patch
-def report(self:KhorComparison, reference:str='normal', conf:float=0.95) -> str:
-    "What `progfast demo` prints: the Figure 8 table, Khor's findings seed by seed, and what re-estimating the BN statistics changed"
-    gap = f"the test accuracy {'after re-estimating the BN statistics' if self.reports_bn else 'with the BN statistics training left'}"
-    parts = [self.to_markdown() + f"\n\nMean ± standard deviation over the seeds. Gap: the last epoch's training accuracy minus {gap}."]
-    if len({r.approach for r in self.runs}) > 1 and len(self.claims(conf)): parts.append(self.claims_markdown(conf))   # any finding the approaches run can test
-    if len(self.bn_pairs()): parts.append(self.bn_markdown(conf))
+def _report(cmp, reference:str, conf:float=0.95) -> str:
+    "`KhorComparison.report`: Figure 8 with what its gap is, Khor's findings (when they can be tested), the BN table"
+    gap = ('after re-estimating the BN statistics' if cmp.reports_bn else 'with the BN statistics training left')
+    parts = [cmp.to_markdown() + "\n\nMean ± standard deviation over the seeds. Gap: the last epoch's training "
+             f"accuracy minus the test accuracy {gap}."]
+    findings = KhorFindings(cmp, conf)
+    if len({r.approach for r in cmp.runs}) > 1 and len(findings.table()): parts.append(findings.markdown())
+    if len(cmp.bn_pairs()): parts.append(cmp.bn_markdown(conf))
     return '\n\n'.join(parts)
 
 # %% ../../nbs/41_khor.ipynb #45469fe1
@@ -438,10 +490,9 @@ def _curve_label(run, what:str) -> str:
     if what != 'valid_acc': return 'train' if what == 'train_acc' else 'test'
     return ('held-out' if run.held_out else 'validation') + (', BN re-estimated' if run.bn_each_epoch else '')
 
-@patch
-def _epochs_panel(self:KhorComparison, ax):
-    for a in dict.fromkeys(r.approach for r in self.runs):
-        runs = [r for r in self.runs if r.approach == a]
+def _epochs_panel(cmp, ax):
+    for a in dict.fromkeys(r.approach for r in cmp.runs):
+        runs = [r for r in cmp.runs if r.approach == a]
         for what,style in (('train_acc', '-'), ('valid_acc', '--'), ('test_curve', ':')):
             curves = [getattr(r, what) for r in runs]
             if not all(curves): continue
@@ -449,52 +500,53 @@ def _epochs_panel(self:KhorComparison, ax):
             ep = np.arange(1, y.shape[1] + 1)
             ax.plot(ep, y.mean(0), style, color=_COLOURS.get(a), label=f"{a} ({_curve_label(runs[0], what)})")
             if len(runs) > 1: ax.fill_between(ep, y.min(0), y.max(0), color=_COLOURS.get(a), alpha=.12, lw=0)
-    n = len({r.seed for r in self.runs})
+    n = len({r.seed for r in cmp.runs})
     ax.set_xlabel('epoch'); ax.set_ylabel('accuracy'); ax.legend(fontsize=7); ax.grid(alpha=.3)
-    ax.set_title("Khor's Figure 6: " + (f"mean of {n} seeds, band: lowest to highest" if n > 1 else "one seed"), fontsize=10)
+    ax.set_title("Khor's Figure 6: " + (f"mean of {n} seeds, band: lowest to highest" if n > 1 else "one seed"),
+                 fontsize=10)
 
-@patch
-def _seconds_panel(self:KhorComparison, ax, reference):
-    reach = (self.time_to_accuracy(reference).set_index(['approach', 'seed'])
-             if self.held_out and any(r.approach == reference for r in self.runs) else None)
-    for r in self.runs:
-        first = r is next(o for o in self.runs if o.approach == r.approach)
-        ax.plot(r.elapsed, r.valid_acc, '.-', color=_COLOURS.get(r.approach), alpha=.6, lw=1, label=r.approach if first else None)
-        if reach is not None and (r.approach, r.seed) in reach.index and not pd.isna(reach.loc[(r.approach, r.seed), 'seconds']):
-            ax.plot(reach.loc[(r.approach, r.seed), 'seconds'], reach.loc[(r.approach, r.seed), 'target_acc'], 'kx', ms=8)
+def _seconds_panel(cmp, ax, reference):
+    reach = (cmp.time_to_accuracy(reference).set_index(['approach', 'seed'])
+             if cmp.held_out and any(r.approach == reference for r in cmp.runs) else None)
+    for r in cmp.runs:
+        first = r is next(o for o in cmp.runs if o.approach == r.approach)
+        ax.plot(r.elapsed, r.valid_acc, '.-', color=_COLOURS.get(r.approach), alpha=.6, lw=1,
+                label=r.approach if first else None)
+        at = (r.approach, r.seed)
+        if reach is not None and at in reach.index and not pd.isna(reach.loc[at, 'seconds']):
+            ax.plot(reach.loc[at, 'seconds'], reach.loc[at, 'target_acc'], 'kx', ms=8)
     ax.set_xlabel('training seconds'); ax.set_ylabel('validation accuracy'); ax.grid(alpha=.3); ax.legend(fontsize=7)
     ax.set_title(f"every run; x: first reaching {reference}'s final held-out accuracy" if reach is not None
                  else 'validation accuracy over time', fontsize=10)
 
-@patch
-def plot(self:KhorComparison, reference:str='normal'):
-    "Figure 6 (mean and band over the seeds), validation accuracy against seconds with the time to accuracy, and the per-seed time ratios to `reference`"
+def _khor_figure(cmp, reference:str):
+    "`KhorComparison.plot`: Figure 6, validation accuracy against seconds, the per-seed time ratios to `reference`"
     import matplotlib.pyplot as plt
     fig,axs = plt.subplots(1, 3, figsize=(18, 4.5))
-    self._epochs_panel(axs[0]); self._seconds_panel(axs[1], reference)
-    if any(r.approach == reference for r in self.runs) and len({r.approach for r in self.runs}) > 1:
-        p = self.pairs(reference)
+    _epochs_panel(cmp, axs[0]); _seconds_panel(cmp, axs[1], reference)
+    if any(r.approach == reference for r in cmp.runs) and len({r.approach for r in cmp.runs}) > 1:
+        p = cmp.pairs(reference=reference)
         p = p[p.measure.isin(['seconds', 'time_to_accuracy'])]
-        p = p.assign(contender=p.contender + np.where(p.measure == 'seconds', '\ntraining', '\nto accuracy'), measure='time')
+        p = p.assign(contender=p.contender + np.where(p.measure == 'seconds', '\ntraining', '\nto accuracy'),
+                     measure='time')
         plot_pairs(p, ax=axs[2], title=f"time over the {reference} run's of the same seed")
     else: axs[2].set_visible(False)
     fig.tight_layout()
     return fig
 
 # %% ../../nbs/41_khor.ipynb #5b845e55
-@patch
-def save(self:KhorComparison, folder, reference:str='normal', table:str|None=None) -> dict:
-    "Write `runs.csv`, `table.md` (`table`, by default the `report`), `curves.png` and (with `reference` runs and others) `pairs.csv` and `pairs.md`; their paths"
-    import io, matplotlib.pyplot as plt
-    fig = self.plot(reference)                  # anything that can fail comes before the first file is written
-    png = io.BytesIO(); fig.savefig(png, format='png', dpi=120); plt.close(fig)
-    files = {'runs.csv': self.df.to_csv(index=False), 'table.md': (self.report(reference) if table is None else table).rstrip('\n') + '\n',
-             'curves.png': png.getvalue()}
-    if self._has_pairs(reference):
-        files.update({'pairs.csv': self.pairs(reference).to_csv(index=False), 'pairs.md': self.pairs_markdown(reference) + '\n'})
-    paths = write_files(folder, files)
-    keys = {'runs.csv': 'csv', 'table.md': 'markdown', 'curves.png': 'plot', 'pairs.csv': 'pairs', 'pairs.md': 'pairs_markdown'}
-    return {keys[k]: v for k,v in paths.items()}
+_FILE_KINDS = {'runs.csv': 'csv', 'table.md': 'markdown', 'curves.png': 'plot', 'pairs.csv': 'pairs',
+               'pairs.md': 'pairs_markdown'}
+
+def _save_khor(cmp, folder, reference:str, table:str|None=None) -> dict:
+    "`KhorComparison.save`: the files written, by kind (csv, markdown, plot, pairs, pairs_markdown)"
+    png = _png(cmp.plot(reference), 120)     # anything that can fail comes before the first file is written
+    files = {'runs.csv': cmp.df.to_csv(index=False),
+             'table.md': (cmp.report(reference) if table is None else table).rstrip('\n') + '\n', 'curves.png': png}
+    if _has_pairs(cmp, reference):
+        files.update({'pairs.csv': cmp.pairs(reference=reference).to_csv(index=False),
+                      'pairs.md': cmp.pairs_markdown(reference) + '\n'})
+    return {_FILE_KINDS[k]: v for k,v in write_files(folder, files).items()}
 
 # %% ../../nbs/41_khor.ipynb #af61532e
 KHOR_DATA = ('fashion-mnist', 'cifar10')
@@ -502,12 +554,15 @@ KHOR_DATA = ('fashion-mnist', 'cifar10')
 def _cifar_items(path, n_train, seed, holdout):
     "CIFAR-10's files, and the splits: (train, test) or, with `holdout`, (train, held out, test)"
     if not (path/'train').is_dir() or not (path/'test').is_dir():
-        raise FileNotFoundError(f"{path} is not CIFAR-10 as fastai unpacks it: train/<class>/*.png and test/<class>/*.png")
+        raise FileNotFoundError(f"{path} is not CIFAR-10 as fastai unpacks it: train/<class>/*.png and "
+                                f"test/<class>/*.png")
     files = get_image_files(path, folders=['train', 'test'])
-    train,test = [f for f in files if f.parent.parent.name == 'train'],[f for f in files if f.parent.parent.name == 'test']
+    train = [f for f in files if f.parent.parent.name == 'train']
+    test = [f for f in files if f.parent.parent.name == 'test']
     if n_train is not None:
         if isinstance(n_train, bool) or not isinstance(n_train, int) or not 0 < n_train <= len(train):
-            raise ValueError(f"n_train must be a whole number in 1..{len(train)} (the CIFAR-10 training images), got {n_train!r}")
+            raise ValueError(f"n_train must be a whole number in 1..{len(train)} (the CIFAR-10 training images), got "
+                             f"{n_train!r}")
         keep = set(np.random.default_rng(seed).choice(len(train), n_train, replace=False).tolist())
         train = [f for i,f in enumerate(train) if i in keep]
     n = len(train)
@@ -530,7 +585,8 @@ def _unlink_unheld(lock:Path):
     except OSError: pass   # held elsewhere, or already gone
 
 def _download(url:str, what:str) -> Path:
-    "fastai's `untar_data(url)`; a failure raises `DownloadError`, and the lock (and partial) files of fastai's download are not left behind"
+    ("fastai's `untar_data(url)`; a failure raises `DownloadError`, and the lock (and partial) files of fastai's "
+     "download are not left behind")
     from urllib.parse import urlparse
     from fastai.data.external import fastai_path
     name = Path(urlparse(url).path).name
@@ -541,8 +597,10 @@ def _download(url:str, what:str) -> Path:
     except Exception as e:
         failed = True
         reason = f"{type(e).__name__}: {e}"
-        err = DownloadError(f"could not download {what} from {url} ({reason}). Without a network, pass path= a local copy of "
-                            f"{what}: a folder with train/ and test/ folders of class folders, as fastai unpacks {name}")
+        err = DownloadError(f"could not download {what} from {url} ({reason}). Without a network, pass path= a local "
+                            f"copy of "
+                            f"{what}: a folder with train/ and test/ folders of class folders, as fastai unpacks "
+                            f"{name}")
         err.url,err.what,err.reason,err.archive = url,what,reason,name
         raise err from e
     finally:
@@ -551,55 +609,70 @@ def _download(url:str, what:str) -> Path:
 
 # %% ../../nbs/41_khor.ipynb #70bd5017
 def khor_dls(data:str='fashion-mnist', bs:int=64, n_train:int|None=None, seed:int=0, path=None,
-             holdout:float|None=0.1):   # the fraction of the training images held out to validate on; None: validate on the test images
-    "DataLoaders for Khor's comparison: the embedded Fashion-MNIST, or CIFAR-10 (downloaded by fastai unless `path` is a local copy)"
+             # the fraction of the training images held out to validate on; None: validate on the test images
+             holdout:float|None=0.1):
+    ("DataLoaders for Khor's comparison: the embedded Fashion-MNIST, or CIFAR-10 (downloaded by fastai unless `path` "
+     "is a local copy)")
     if data not in KHOR_DATA: raise ValueError(f"data must be one of {KHOR_DATA}, got {data!r}")
-    if holdout is not None and (isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 < holdout < 1):
-        raise ValueError(f"holdout must be a fraction of the training images between 0 and 1 (exclusive), e.g. 0.1, or None, got {holdout!r}")
+    if holdout is not None and (isinstance(holdout, bool) or not isinstance(holdout,
+                                                                            (int, float)) or not 0 < holdout < 1):
+        raise ValueError(f"holdout must be a fraction of the training images between 0 and 1 (exclusive), e.g. 0.1, or "
+                         f"None, got {holdout!r}")
     if data == 'fashion-mnist':
-        if path is not None: raise ValueError("path is for a local copy of CIFAR-10; the Fashion-MNIST subset is embedded")
+        if path is not None: raise ValueError("path is for a local copy of CIFAR-10; the Fashion-MNIST subset is "
+                                              "embedded")
         return fashion_mnist_dls(bs=bs, n_train=n_train, seed=seed, holdout=holdout)
-    items,splits = _cifar_items(_download(URLs.CIFAR, 'CIFAR-10') if path is None else Path(path), n_train, seed, holdout)
+    items,splits = _cifar_items(_download(URLs.CIFAR, 'CIFAR-10') if path is None else Path(path), n_train, seed,
+                                holdout)
     block = DataBlock(blocks=(ImageBlock, CategoryBlock), splitter=lambda _: splits, get_y=parent_label)
     return block.dataloaders(items, bs=bs, num_workers=0)
 
 # %% ../../nbs/41_khor.ipynb #c6962a56
 def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:int|None=None, bs:int=64,
                  lr:float=0.01, show:bool=True, log=print, data:str='fashion-mnist', path=None,
-                 holdout:float|None=0.1,   # the fraction of the training images held out to validate on (None: the test images)
+                 # the fraction of the training images held out to validate on (None: the test images)
+                 holdout:float|None=0.1,
                  test_curve:bool=True,     # evaluate the test images after every epoch, off the clock, for the curves
                  warmup:bool=True,         # one untimed epoch of each approach before the runs
-                 bn_batches:int=BN_BATCHES,  # sharp training batches the BN statistics are re-estimated on after each run
+                 # sharp training batches the BN statistics are re-estimated on after each run
+                 bn_batches:int=BN_BATCHES,
                  bn_each_epoch:bool=False, # also re-estimate them before every validation (`RecalibrateBN`)
                  report_bn:bool=REPORT_BN, # report the test accuracy (and gap) after re-estimation; both are kept
-                 done=None,                # a function called as each run ends: done(run, its number, the number of runs)
+                 # a function called as each run ends: done(run, its number, the number of runs)
+                 done=None,
                 ) -> KhorComparison:
-    "Run each of Khor's `approaches` once per seed on `data`, interleaved and rotated per seed after a warm-up; a `KhorComparison`"
+    ("Run each of Khor's `approaches` once per seed on `data`, interleaved and rotated per seed after a warm-up; a "
+     "`KhorComparison`")
     approaches = [approaches] if isinstance(approaches, str) else list(approaches)
     seeds = check_seeds(seeds)
     if not approaches: raise ValueError(f"approaches must name at least one of {', '.join(KHOR_APPROACHES)}, got none")
     for a in approaches: khor_approach(a)
-    if len(set(approaches)) < len(approaches): raise ValueError(f"approaches must be distinct, got {', '.join(approaches)}")
+    if len(set(approaches)) < len(approaches): raise ValueError(f"approaches must be distinct, got "
+                                                                f"{', '.join(approaches)}")
     if not isinstance(warmup, bool): raise ValueError(f"warmup must be True or False, got {warmup!r}")
     _check_khor_args(epochs, lr, bs, bn_batches, bn_each_epoch, report_bn)
     bn = dict(bn_batches=bn_batches, bn_each_epoch=bn_each_epoch, report_bn=report_bn)
     cache = {}
     def dls_for(seed):
-        if seed not in cache: cache.clear(); cache[seed] = khor_dls(data, bs=bs, n_train=n_train, seed=seed, path=path, holdout=holdout)
+        if seed not in cache:
+            cache.clear()
+            cache[seed] = khor_dls(data, bs=bs, n_train=n_train, seed=seed, path=path, holdout=holdout)
         return cache[seed]
     dls_for(seeds[0])                                  # bad data arguments fail before any training
     runs,n = {},len(approaches)*len(seeds)
     def contender(a):
         def trial(seed):
             if log: log(f"run {len(runs)+1}/{n}: {a}, seed {seed}, {epochs} epochs")
-            runs[a, seed] = run_khor(a, dls_for(seed), epochs=epochs, seed=seed, lr=lr, show=show, test_curve=test_curve, **bn)
+            runs[a, seed] = run_khor(a, dls_for(seed), epochs=epochs, seed=seed, lr=lr, show=show,
+                                     test_curve=test_curve, **bn)
             if done: done(runs[a, seed], len(runs), n)
             return dict(seconds=runs[a, seed].seconds)
         return trial
     def warm():                                        # one epoch of a schedule made for more: its warning is not news
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message=r'the \w+ schedule .* in the last of 1 epochs')
-            for a in approaches: run_khor(a, dls_for(seeds[0]), epochs=1, seed=seeds[0], lr=lr, show=False, test_curve=False, **bn)
+            for a in approaches: run_khor(a, dls_for(seeds[0]), epochs=1, seed=seeds[0], lr=lr, show=False,
+                                          test_curve=False, **bn)
     trials = run_interleaved({a: contender(a) for a in approaches}, seeds, warmup=warm if warmup else False)
     for t in trials.itertuples(): runs[t.contender, t.repeat].position = t.position
     return KhorComparison([runs[a, s] for s in seeds for a in approaches])

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from fastcore.basics import ifnone, patch
+from fastcore.basics import ifnone
 from fastcore.foundation import L
 from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.training import ShortEpochCallback
@@ -29,14 +29,15 @@ from fastai.torch_core import set_seed
 from fastai.vision.augment import Dihedral, Flip, Resize, Rotate, Zoom, setup_aug_tfms
 from fastai.vision.core import imagenet_stats
 from fastai.vision.data import ImageBlock
-from ..core.schedule import LinearSchedule, Schedule, StageSchedule
+from ..core.schedule import LinearSchedule, Schedule
 from ..core.blur import RandomBlur
 from ..callbacks.progressive import fit_progressive   # Learner.fit_progressive
 from ..learner import entr_evaluate     # Learner.entr_evaluate
 from ..data.embedded import fashion_mnist_dls
 from ..models import mkrtchyan_m1
-from .comparison import (SkipValidation, markdown_table, mean_pm_std, paired, plot_pairs, run_interleaved,
-                                        seed_summary, write_files)
+from .comparison import (Comparison, SkipValidation, _png, markdown_table, mean_pm_std, plot_pairs,
+                                        run_interleaved, write_files)
+from .khor import StepLR
 from ..core.checks import check_seeds
 
 # %% auto #0
@@ -57,12 +58,14 @@ def mkrtchyan_blur(kernel_size:int=5) -> RandomBlur:
     return RandomBlur(p=1., sigma=(0.1, 2.), per='image', kernel_size=kernel_size)
 
 def mkrtchyan_augment(aug_set:int, stats=imagenet_stats, blur:bool=True, kernel_size:int=5) -> list:
-    "Mkrtchyan's augmentation set `aug_set` (1 or 2) as fastai batch transforms, then `Normalize` with `stats` (None: none)"
+    ("Mkrtchyan's augmentation set `aug_set` (1 or 2) as fastai batch transforms, then `Normalize` with `stats` (None: "
+     "none)")
     if aug_set == 1: tfms = [Flip(p=0.5), Zoom(min_zoom=64/56, max_zoom=64/56, p=1., draw_x=0.5, draw_y=0.5)]
     elif aug_set == 2:
         tfms = [Rotate(max_deg=10, p=1.), Flip(p=0.5), vertical_flip(0.5)]
         if blur: tfms.append(mkrtchyan_blur(kernel_size))
-    else: raise ValueError(f"aug_set must be one of {MKRTCHYAN_SETS} (Mkrtchyan's two augmentation sets), got {aug_set!r}")
+    else: raise ValueError(f"aug_set must be one of {MKRTCHYAN_SETS} (Mkrtchyan's two augmentation sets), got "
+                           f"{aug_set!r}")
     tfms = setup_aug_tfms(tfms)
     if stats is not None: tfms.append(Normalize.from_stats(*stats))
     return tfms
@@ -89,32 +92,39 @@ def _val_labels(root, wnids) -> dict:
     for i,line in enumerate(_read_lines(root/'val'/'val_annotations.txt')):
         parts = line.split('\t')
         if len(parts) < 2 or parts[1] not in wnids:
-            raise ValueError(f"line {i+1} of {root/'val'/'val_annotations.txt'} is {line!r}: expected a file name, a tab "
+            raise ValueError(f"line {i+1} of {root/'val'/'val_annotations.txt'} is {line!r}: expected a file name, a "
+                             f"tab "
                              f"and a class id from wnids.txt")
         labels[parts[0]] = parts[1]
     files = {f.name for f in get_image_files(root/'val'/'images')}
     unlabelled,missing = sorted(files - set(labels)),sorted(set(labels) - files)
-    if unlabelled: raise ValueError(f"{len(unlabelled)} images in {root/'val'/'images'} have no line in val_annotations.txt, e.g. {unlabelled[0]}")
-    if missing: raise FileNotFoundError(f"val_annotations.txt names {len(missing)} images not in {root/'val'/'images'}, e.g. {missing[0]}")
+    if unlabelled: raise ValueError(f"{len(unlabelled)} images in {root/'val'/'images'} have no line in "
+                                    f"val_annotations.txt, e.g. {unlabelled[0]}")
+    if missing: raise FileNotFoundError(f"val_annotations.txt names {len(missing)} images not in "
+                                        f"{root/'val'/'images'}, e.g. {missing[0]}")
     return labels
 
 # %% ../../nbs/42_mkrtchyan.ipynb #b6aebe3a
 def tiny_imagenet_items(path) -> tuple:
-    "The class ids, the training and validation image files, and the validation labels of the Tiny ImageNet folder `path`"
+    ("The class ids, the training and validation image files, and the validation labels of the Tiny ImageNet folder "
+     "`path`")
     root = _tiny_root(path)
     wnids = _read_lines(root/'wnids.txt')
     if len(set(wnids)) != len(wnids): raise ValueError(f"{root/'wnids.txt'} lists a class id twice")
-    extra = sorted(d.name for d in (root/'train').iterdir() if d.is_dir() and d.name not in wnids) if (root/'train').is_dir() else []
+    dirs = [d for d in (root/'train').iterdir() if d.is_dir()] if (root/'train').is_dir() else []
+    extra = sorted(d.name for d in dirs if d.name not in wnids)
     if extra: raise ValueError(f"{root/'train'} has class folders not in wnids.txt: {extra[:3]}")
     train = []
     for w in wnids:
-        if not (root/'train'/w/'images').is_dir(): raise FileNotFoundError(f"{root/'train'/w/'images'} is missing; expected {_LAYOUT}")
+        if not (root/'train'/w/'images').is_dir(): raise FileNotFoundError(f"{root/'train'/w/'images'} is missing; "
+                                                                           f"expected {_LAYOUT}")
         train += get_image_files(root/'train'/w/'images')
     labels = _val_labels(root, set(wnids))
     return wnids,train,sorted(root/'val'/'images'/f for f in labels),labels
 
 class TinyImageNetLabel:
-    "The class id of a Tiny ImageNet image: its class folder for training images, `val_annotations.txt` for validation ones"
+    ("The class id of a Tiny ImageNet image: its class folder for training images, `val_annotations.txt` for "
+     "validation ones")
     def __init__(self, val_labels:dict): self.val_labels = val_labels
     def __call__(self, fn): return self.val_labels[fn.name] if is_tiny_val(fn) else fn.parent.parent.name
 
@@ -124,9 +134,13 @@ def is_tiny_val(fn) -> bool:
 
 def tiny_imagenet_dls(path=None, bs:int=256, aug_set:int|None=None, stats=imagenet_stats, size:int=64,
                       num_workers:int=0, device=None, **kwargs) -> DataLoaders:
-    "Tiny ImageNet's training and validation images at `size` px (downloaded by fastai unless `path` is a local copy), augmentation set `aug_set`"
-    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1: raise ValueError(f"bs must be a positive whole number, got {bs!r}")
-    batch_tfms = mkrtchyan_augment(aug_set, stats) if aug_set is not None else ([Normalize.from_stats(*stats)] if stats else [])
+    ("Tiny ImageNet's training and validation images at `size` px (downloaded by fastai unless `path` is a local "
+     "copy), augmentation set `aug_set`")
+    if isinstance(bs, bool) or not isinstance(bs,
+                                              int) or bs < 1: raise ValueError(f"bs must be a positive whole number, "
+                                                                               f"got {bs!r}")
+    batch_tfms = mkrtchyan_augment(aug_set,
+                                   stats) if aug_set is not None else ([Normalize.from_stats(*stats)] if stats else [])
     wnids,train,val,labels = tiny_imagenet_items(untar_data(TINY_IMAGENET_URL) if path is None else path)
     block = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=wnids)), splitter=FuncSplitter(is_tiny_val),
                       get_y=TinyImageNetLabel(labels), item_tfms=Resize(size), batch_tfms=batch_tfms)
@@ -134,7 +148,8 @@ def tiny_imagenet_dls(path=None, bs:int=256, aug_set:int|None=None, stats=imagen
 
 # %% ../../nbs/42_mkrtchyan.ipynb #103261d4
 class _Passes:
-    "One shuffled pass over `dl` per view, each with the view's transforms added to `dl`'s batch transforms, batches interleaved"
+    ("One shuffled pass over `dl` per view, each with the view's transforms added to `dl`'s batch transforms, batches "
+     "interleaved")
     def __init__(self, dl, views):
         self.dl = dl
         self.loaders = [dl.new(after_batch=[*dl.after_batch.fs, *v]) for v in views]
@@ -153,10 +168,12 @@ class _Passes:
         return getattr(self.dl, name)
 
 class TrainViews(Callback):
-    "Each training epoch, one pass over the training data per view (a list of batch transforms), batches interleaved at random"
+    ("Each training epoch, one pass over the training data per view (a list of batch transforms), batches interleaved "
+     "at random")
     order = -20   # before the progress bar (60) takes the epoch's length
     def __init__(self, *views):
-        if not views: raise ValueError("TrainViews needs at least one view, a list of batch transforms, e.g. TrainViews(mkrtchyan_augment(1, stats=None))")
+        if not views: raise ValueError("TrainViews needs at least one view, a list of batch transforms, e.g. "
+                                       "TrainViews(mkrtchyan_augment(1, stats=None))")
         self.views = [list(L(v)) for v in views]
     def loaders(self, dl) -> list:
         "The training loaders of the views: `dl` with each view's transforms added (to look at with `show_batch`)"
@@ -165,20 +182,18 @@ class TrainViews(Callback):
 
 # %% ../../nbs/42_mkrtchyan.ipynb #f29acf28
 def mkrtchyan_radam(params, lr:float=1e-3):
-    "Mkrtchyan's optimizer: fastai's `RAdam`, betas (0.9, 0.999), eps 1e-8, weight decay 1e-4 as an L2 penalty (PyTorch's)"
+    "Mkrtchyan's optimizer: fastai's `RAdam`, betas (0.9, 0.999), eps 1e-8, weight decay 1e-4 as (PyTorch's) L2 penalty"
     return RAdam(params, lr, mom=0.9, sqr_mom=0.999, eps=1e-8, wd=1e-4, decouple_wd=False)
 
 def _check_positive(name, v):
     if isinstance(v, bool) or not isinstance(v, Real) or not 0 < v < math.inf:
         raise ValueError(f"{name} must be a positive number, got {v!r}")
 
-def mkrtchyan_lr(lr:float=1e-3, drops=(7, 14), factor:float=10.) -> StageSchedule:
+def mkrtchyan_lr(lr:float=1e-3, drops=(7, 14), factor:float=10.) -> StepLR:
     "The step learning rate: `lr`, divided by `factor` at each epoch of `drops` (epochs counted from 0)"
     _check_positive('lr', lr); _check_positive('factor', factor)
     drops = list(drops)
-    if any(isinstance(d, bool) or not isinstance(d, int) for d in drops) or drops != sorted(set(drops)) or (drops and drops[0] < 1):
-        raise ValueError(f"drops must be increasing whole epochs >= 1 at which the learning rate falls, got {drops!r}")
-    return StageSchedule([lr / factor**i for i in range(len(drops) + 1)], epochs=[b - a for a,b in zip([0] + drops, drops)])
+    return StepLR([lr / factor**i for i in range(len(drops) + 1)], drops)
 
 class ScheduledLR(Callback):
     "Set the learning rate at the start of each training epoch to `sched`'s value for that epoch"
@@ -189,12 +204,17 @@ class ScheduledLR(Callback):
 
 # %% ../../nbs/42_mkrtchyan.ipynb #f3b84fe6
 def mkrtchyan_views(augment) -> list:
-    "The training views of `augment`: None (none), 1 or 2 (one set), 'both' (sets 1 and 2), or a list of views (lists of transforms)"
+    ("The training views of `augment`: None (none), 1 or 2 (one set), 'both' (sets 1 and 2), or a list of views (lists "
+     "of transforms)")
     if augment is None: return []
     if augment == 'both': return [mkrtchyan_augment(1, stats=None), mkrtchyan_augment(2, stats=None)]
     if augment in MKRTCHYAN_SETS: return [mkrtchyan_augment(augment, stats=None)]
-    if isinstance(augment, (list, tuple)) and augment and all(isinstance(v, (list, tuple, L)) for v in augment): return list(augment)
-    raise ValueError(f"augment must be None, 1, 2, 'both' or a list of views (each a list of batch transforms), got {augment!r}")
+    if isinstance(augment,
+                  (list, tuple)) and augment and all(isinstance(v,
+                                                                (list, tuple,
+                                                                 L)) for v in augment): return list(augment)
+    raise ValueError(f"augment must be None, 1, 2, 'both' or a list of views (each a list of batch transforms), got "
+                     f"{augment!r}")
 
 @contextmanager
 def _kept_records(recorder):
@@ -206,8 +226,11 @@ def _kept_records(recorder):
 
 def fit_mkrtchyan(learn:Learner, n_epoch:int=20, lr:float=1e-3, drops=(7, 14), factor:float=10., augment=None,
                   sizes=None, measure:bool=True, cbs=None, **kwargs) -> dict:
-    "Mkrtchyan's recipe: `mkrtchyan_radam`, the step LR `mkrtchyan_lr`, views `augment`; sizes and blur through `fit_progressive`"
-    if isinstance(n_epoch, bool) or not isinstance(n_epoch, int) or n_epoch < 1: raise ValueError(f"n_epoch must be a positive integer, got {n_epoch!r}")
+    ("Mkrtchyan's recipe: `mkrtchyan_radam`, the step LR `mkrtchyan_lr`, views `augment`; sizes and blur through "
+     "`fit_progressive`")
+    if isinstance(n_epoch, bool) or not isinstance(n_epoch,
+                                                   int) or n_epoch < 1: raise ValueError(f"n_epoch must be a positive "
+                                                                                         f"integer, got {n_epoch!r}")
     sched = mkrtchyan_lr(lr, drops, factor)
     sched.check(n_epoch, 'learning rate')
     views = mkrtchyan_views(augment)
@@ -234,7 +257,8 @@ FASHION_MNIST_STATS = ([0.2873], [0.3540])   # mean and standard deviation of th
 
 def blur_contender(name:str, final_size:int=64) -> dict:
     "The `fit_mkrtchyan` arguments of `name` (one of `BLUR_CONTENDERS`) for images of `final_size` px"
-    if name not in BLUR_CONTENDERS: raise ValueError(f"unknown contender {name!r}; valid contenders are {list(BLUR_CONTENDERS)}")
+    if name not in BLUR_CONTENDERS:
+        raise ValueError(f"unknown contender {name!r}; valid contenders are {list(BLUR_CONTENDERS)}")
     kw = dict(sizes=LinearSchedule(final_size*3//4, final_size, multiple=4) if name.endswith('+ resizing') else 'fixed')
     if name.startswith('set 2'): kw['augment'] = [[mkrtchyan_blur()]]
     if name.startswith('Khor'): kw.update(blur=LinearSchedule(2., 0.), blur_p=0.4)
@@ -245,7 +269,7 @@ def scaled_drops(n_epoch:int, drops=(7, 14), of:int=20) -> tuple:
     return tuple(sorted({d for d in (round(n_epoch * d / of) for d in drops) if 0 < d < n_epoch}))
 
 def _blur_run(dls, arch, seed, n_epoch, lr, drops, name, size, measure=True, cbs=None) -> dict:
-    "One run of contender `name`: `arch` from the weights of `seed`, the batches in `seed`'s order, blur draws seeded by it"
+    "One run of contender `name`: `arch` from the weights of `seed`, the batches in `seed`'s order, blur drawn from it"
     set_seed(seed, reproducible=True)
     dls.train.rng = random.Random(seed)
     kw = blur_contender(name, size)                   # after `set_seed`: set 2's RandomBlur draws from `seed`
@@ -253,98 +277,99 @@ def _blur_run(dls, arch, seed, n_epoch, lr, drops, name, size, measure=True, cbs
     with learn.no_bar(), learn.no_logging():
         r = fit_mkrtchyan(learn, n_epoch, lr, drops, measure=measure, cbs=[SkipValidation(), *L(cbs)], **kw)
     if not measure: return r
-    return dict(test_acc=r['accuracy'], train_acc=r['train_accuracy'], gap=r['generalization_gap'],
+    return dict(test_acc=r['accuracy'], train_acc=r['train_accuracy'],
+                gap=r['generalization_gap'],     # the harness's gap (evaluation mode), not Khor's `running_gap`
                 seconds=r['train_seconds'], steps=r['steps'])
 
 # %% ../../nbs/42_mkrtchyan.ipynb #0868cb91
-_MEASURES = (('test_acc', 'difference'), ('gap', 'difference'), ('seconds', 'ratio'))
-
-@dataclass
-class BlurComparison:
-    "Runs of `compare_blur_uses`: one row per run (`df`: contender, seed, position, measurements) and their `setting`"
-    df: pd.DataFrame
-    setting: dict = field(default_factory=dict)
-
-    def summary(self) -> pd.DataFrame:
-        "Per contender: test accuracy and generalization gap (%) and training seconds, mean and standard deviation over the seeds"
-        g = self.df.groupby('contender', sort=False)
-        res = pd.DataFrame({'runs': g.size()})
-        for col,scale in (('test_acc', 100), ('gap', 100), ('seconds', 1)):
-            res[col],res[f'{col}_std'] = g[col].mean() * scale,g[col].std(ddof=1) * scale
-        return res
-
-    def pairs(self) -> pd.DataFrame:
-        "Per seed (`repeat`): each contender against no blur, and Khor's deblurring against set 2's blur, without and with resizing"
-        t,parts = self.df.rename(columns=dict(seed='repeat')),[]
-        names = set(t.contender)
-        for m,how in _MEASURES:
-            if 'no blur' in names: parts.append(paired(t, m, 'no blur', how))
-            for sfx in ('', ' + resizing'):
-                two = [f'set 2 blur{sfx}', f'Khor deblurring{sfx}']
-                if set(two) <= names: parts.append(paired(t[t.contender.isin(two)], m, two[0], how))
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-    def verdicts(self, conf:float=0.95) -> pd.DataFrame:
-        "Per pair and measure: every seed's value, the mean with its t interval at `conf`, the verdict"
-        return seed_summary(self.pairs(), conf)
+class BlurComparison(Comparison):
+    ("Runs of `compare_blur_uses` (`df`: contender, seed, position, measurements; their `setting`) as a "
+     "`Comparison` of blur uses: each paired with no blur, and Khor's deblurring with set 2's blur (without and with "
+     "resizing)")
+    keys = ['contender']
+    measures = (('test_acc', 'difference'), ('gap', 'difference'), ('seconds', 'ratio'))  # gap: `generalization_gap`'s
+    pairings = (('no blur', None), ('set 2 blur', ('set 2 blur', 'Khor deblurring')),
+                ('set 2 blur + resizing', ('set 2 blur + resizing', 'Khor deblurring + resizing')))
+    def __init__(self, df:pd.DataFrame, setting:dict|None=None):
+        super().__init__(df, reference='no blur', setup=ifnone(setting, {}))
+    @property
+    def setting(self) -> dict: return self.setup
+    def headline(self, conf:float=0.95) -> str:
+        "Which blur use wins on test accuracy (Khor's deblurring or set 2's blur, at one size, resizing), by how much"
+        return _headline(self.verdicts(conf=conf), conf)
+    def to_markdown(self, conf:float=0.95) -> str:
+        "The summary (mean ± std over the seeds) and the per-seed pairs with their verdicts, as markdown tables"
+        return _blur_markdown(self, conf)
+    def plot(self, conf:float=0.95):
+        "Test accuracy of every run, the per-seed accuracy differences, the time ratios to no blur, every run's gap"
+        return _blur_figure(self, conf)
+    def save(self, folder, conf:float=0.95) -> dict:
+        "Write `runs.csv`, `pairs.csv`, `comparison.md` and `comparison.png` into `folder`; their paths"
+        png = _png(self.plot(conf))                  # anything that can fail comes before the first file is written
+        md = (f"# Blur as augmentation against progressive deblurring\n\n{self.headline(conf)}\n\n"
+              f"{self.to_markdown(conf)}\n")
+        return write_files(folder, {'runs.csv': self.df.to_csv(index=False),
+                                    'pairs.csv': self.pairs().to_csv(index=False), 'comparison.md': md,
+                                    'comparison.png': png})
 
 # %% ../../nbs/42_mkrtchyan.ipynb #08f158cf
 def _points(x): return f"{100*x:+.2f}"
 
-@patch
-def headline(self:BlurComparison, conf:float=0.95) -> str:
-    "Which blur use wins on test accuracy (Khor's deblurring against set 2's blur, without and with resizing), by how much, or that the spread allows no verdict"
-    v,lines = self.verdicts(conf),[]
+def _headline(v:pd.DataFrame, conf:float=0.95) -> str:
+    "`BlurComparison.headline` from its verdicts `v`: Khor's deblurring against set 2's blur, at one size and resizing"
+    lines = []
     for sfx,where in (('', 'at one size'), (' + resizing', 'with progressive resizing')):
-        r = v[(v.contender == f'Khor deblurring{sfx}') & (v.reference == f'set 2 blur{sfx}') & (v.measure == 'test_acc')]
+        r = v[(v.contender == f'Khor deblurring{sfx}') & (v.reference == f'set 2 blur{sfx}')
+              & (v.measure == 'test_acc')]
         if not len(r): continue
         r = r.iloc[0]
-        by = f"{abs(100*r['mean']):.2f} points of test accuracy (mean of {r['n']} seeds; per seed {', '.join(map(_points, r['values']))})"
+        seeds = ', '.join(map(_points, r['values']))
+        by = f"{abs(100*r['mean']):.2f} points of test accuracy (mean of {r['n']} seeds; per seed {seeds})"
         ci = '' if pd.isna(r['lo']) else f", {conf:.0%} interval [{_points(r['lo'])}, {_points(r['hi'])}]"
         if r['verdict'] == 'higher': say = f"Khor's progressive deblurring wins by {by}{ci}"
         elif r['verdict'] == 'lower': say = f"set 2's constant-range blur wins by {by}{ci}"
-        else: say = f"no verdict: {r['verdict']} (Khor minus set 2: {_points(r['mean'])} points{ci}; per seed {', '.join(map(_points, r['values']))})"
+        else: say = f"no verdict: {r['verdict']} (Khor minus set 2: {_points(r['mean'])} points{ci}; per seed {seeds})"
         lines.append(f"- {where}: {say}.")
     return '\n'.join(lines)
 
-@patch
-def to_markdown(self:BlurComparison, conf:float=0.95) -> str:
-    "The summary (mean ± std over the seeds) and the per-seed pairs with their verdicts, as markdown tables"
-    s = self.summary()
-    t = pd.DataFrame({'contender': s.index, 'runs': s['runs'].values,
-                      'test accuracy (%)': [mean_pm_std(a, b, 2) for a,b in zip(s['test_acc'], s['test_acc_std'])],
-                      'generalization gap (points)': [mean_pm_std(a, b, 2) for a,b in zip(s['gap'], s['gap_std'])],
-                      'training seconds': [mean_pm_std(a, b, 1) for a,b in zip(s['seconds'], s['seconds_std'])]})
+def _blur_markdown(cmp, conf:float=0.95) -> str:
+    "`BlurComparison.to_markdown`: the summary, accuracy and gap in %, time in seconds; the verdicts of the pairs"
+    s = cmp.summary
+    pm = lambda col,k,digits: [mean_pm_std(a, b, digits) for a,b in zip(s[f'{col}_mean'] * k, s[f'{col}_std'] * k)]
+    t = pd.DataFrame({'contender': s['contender'], 'runs': s['runs'], 'test accuracy (%)': pm('test_acc', 100, 2),
+                      'generalization gap (points)': pm('gap', 100, 2), 'training seconds': pm('seconds', 1, 1)})
     names = dict(test_acc='test accuracy (points)', gap='generalization gap (points)', seconds='training time (ratio)')
     p = []
-    for r in self.verdicts(conf).itertuples():
+    for r in cmp.verdicts(conf=conf).itertuples():
         k,fmt = (1, '{:.2f}') if r.how == 'ratio' else (100, '{:+.2f}')
         interval = '' if pd.isna(r.lo) else f" [{fmt.format(k*r.lo)}, {fmt.format(k*r.hi)}]"
         p.append(dict(contender=r.contender, against=r.reference, measure=names[r.measure],
-                      **{'per seed': ', '.join(fmt.format(k*x) for x in r.values)}, mean=fmt.format(k*r.mean) + interval, verdict=r.verdict))
-    return (markdown_table(t, right=t.columns[1:]) + "\n\nEach run against the run of the same seed (same initial weights, same "
-            f"images, same batch order): differences of accuracy and gap in points, time as a ratio; mean and {conf:.0%} t interval.\n\n"
-            + markdown_table(pd.DataFrame(p)))
+                      **{'per seed': ', '.join(fmt.format(k*x) for x in r.values)},
+                      mean=fmt.format(k*r.mean) + interval, verdict=r.verdict))
+    return (markdown_table(t, right=t.columns[1:]) + "\n\nEach run against the run of the same seed (same initial "
+            "weights, same images, same batch order): differences of accuracy and gap in points, time as a ratio; "
+            f"mean and {conf:.0%} t interval.\n\n" + markdown_table(pd.DataFrame(p)))
 
 # %% ../../nbs/42_mkrtchyan.ipynb #2dd5ea32
-@patch
-def plot(self:BlurComparison, conf:float=0.95):
-    "Test accuracy of every run, the per-seed accuracy differences of the pairs, the time ratios to no blur, the gap of every run"
+def _blur_figure(cmp, conf:float=0.95):
+    "`BlurComparison.plot`: accuracy and gap of every run, the pairs' accuracy differences and time ratios to no blur"
     import matplotlib.pyplot as plt
     fig,axs = plt.subplots(1, 4, figsize=(21, 4.2), layout='constrained')
-    names = list(dict.fromkeys(self.df.contender))
-    for ax,col,title in ((axs[0], 'test_acc', 'test accuracy (%), every run'), (axs[-1], 'gap', 'generalization gap (points), every run')):
+    names = list(dict.fromkeys(cmp.df.contender))
+    for ax,col,title in ((axs[0], 'test_acc', 'test accuracy (%), every run'),
+                         (axs[-1], 'gap', 'generalization gap (points), every run')):
         for i,n in enumerate(names):
-            v = 100*self.df.loc[self.df.contender == n, col]
+            v = 100*cmp.df.loc[cmp.df.contender == n, col]
             ax.scatter(i + np.linspace(-0.1, 0.1, len(v)), v, color='C0', s=18)
             ax.hlines(v.mean(), i - 0.25, i + 0.25, color='k', lw=2)
         ax.set_xticks(range(len(names)), [n.replace(' + ', '\n+ ') for n in names], fontsize=7)
         ax.set_title(title, fontsize=9); ax.grid(alpha=.3, axis='y')
-    p = self.pairs()
+    p = cmp.pairs()
     if len(p):
-        acc = p[p.measure == 'test_acc'].assign(contender=lambda d: d.contender.str.replace(' + ', '\n+ ') + '\nvs ' + d.reference,
-                                                value=lambda d: 100*d.value)
-        plot_pairs(acc.assign(reference='the other'), conf=0.9, ax=axs[1], title='test accuracy: difference in points, per seed')
+        names = lambda d: d.contender.str.replace(' + ', '\n+ ') + '\nvs ' + d.reference
+        acc = p[p.measure == 'test_acc'].assign(contender=names, value=lambda d: 100*d.value)
+        plot_pairs(acc.assign(reference='the other'), conf=0.9, ax=axs[1],
+                   title='test accuracy: difference in points, per seed')
         secs = p[(p.measure == 'seconds') & (p.reference == 'no blur')]
         if len(secs): plot_pairs(secs.assign(contender=secs.contender.str.replace(' + ', '\n+ ')), ax=axs[2],
                                  title='training time over the no-blur run of the same seed')
@@ -353,21 +378,12 @@ def plot(self:BlurComparison, conf:float=0.95):
     for ax in axs[1:3]: ax.tick_params(axis='x', labelsize=6)
     return fig
 
-@patch
-def save(self:BlurComparison, folder, conf:float=0.95) -> dict:
-    "Write `runs.csv`, `pairs.csv`, `comparison.md` and `comparison.png` into `folder`; their paths"
-    import io, matplotlib.pyplot as plt
-    fig = self.plot(conf)                                # anything that can fail comes before the first file is written
-    png = io.BytesIO(); fig.savefig(png, format='png', dpi=100); plt.close(fig)
-    return write_files(folder, {'runs.csv': self.df.to_csv(index=False), 'pairs.csv': self.pairs().to_csv(index=False),
-                                'comparison.md': f"# Blur as augmentation against progressive deblurring\n\n{self.headline(conf)}\n\n{self.to_markdown(conf)}\n",
-                                'comparison.png': png.getvalue()})
-
 # %% ../../nbs/42_mkrtchyan.ipynb #96a73c77
 def compare_blur_uses(contenders=BLUR_CONTENDERS, seeds=(0, 1, 2), n_epoch:int=20, n_train:int|None=None,
                       n_valid:int|None=None, bs:int=256, size:int=64, arch=None, lr:float=1e-3, drops=None,
                       warmup:bool=True, log=print) -> BlurComparison:
-    "Train `arch` (default M1) from scratch with each blur use of `contenders` once per seed on the embedded Fashion-MNIST at `size` px, on the harness"
+    ("Train `arch` (default M1) from scratch with each blur use of `contenders` once per seed on the embedded "
+     "Fashion-MNIST at `size` px, on the harness")
     contenders = [contenders] if isinstance(contenders, str) else list(contenders)
     for c in contenders: blur_contender(c, size)         # unknown names fail first
     if not contenders: raise ValueError(f"contenders is empty; give some of {list(BLUR_CONTENDERS)}")
@@ -399,6 +415,7 @@ def compare_blur_uses(contenders=BLUR_CONTENDERS, seeds=(0, 1, 2), n_epoch:int=2
     df = df.sort_values(['contender', 'seed'], kind='stable').reset_index(drop=True)
     df['contender'] = df.contender.astype(str)
     setting = dict(contenders=contenders, seeds=seeds, n_epoch=n_epoch, n_train=len(dls_for(seeds[-1]).train_ds),
-                   n_test=len(dls_for(seeds[-1]).valid_ds), bs=bs, size=size, arch=getattr(arch, '__name__', repr(arch)),
+                   n_test=len(dls_for(seeds[-1]).valid_ds), bs=bs, size=size,
+                   arch=getattr(arch, '__name__', repr(arch)),
                    lr=lr, drops=drops)
     return BlurComparison(df, setting)
