@@ -248,10 +248,8 @@ class KhorComparison(Comparison):
                                   test_acc_bn=_nan(r.final_test_acc_bn), gap=r.running_gap, seconds=r.seconds,
                                   bn_seconds=_nan(r.bn_seconds), swing=r.swing(), bn_each_epoch=r.bn_each_epoch)
                              for r in self.runs])
-    @property
-    def held_out(self) -> bool: return all(r.held_out for r in self.runs)
-    @property
-    def reports_bn(self) -> bool: return all(r.report_bn and r.final_test_acc_bn is not None for r in self.runs)
+    held_out = property(lambda self: all(r.held_out for r in self.runs))
+    reports_bn = property(lambda self: all(r.report_bn and r.final_test_acc_bn is not None for r in self.runs))
     @property
     def other_acc(self) -> str|None:
         if not all(r.final_test_acc_bn is not None for r in self.runs): return None
@@ -277,6 +275,9 @@ class KhorComparison(Comparison):
         s = super().verdicts(reference, conf)
         s.insert(4, 'basis', s['measure'].map(_BASIS))
         return s
+    def claims(self, conf:float=0.95) -> pd.DataFrame:
+        "Khor's findings tested seed by seed on these runs: `KhorFindings(self, conf).table()`"
+        return KhorFindings(self, conf).table()
     def to_markdown(self) -> str:
         "The summary as the paper's Figure 8 table, at equal epochs (mean ± standard deviation over the seeds)"
         return _figure8(self)
