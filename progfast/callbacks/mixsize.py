@@ -21,7 +21,7 @@ from fastprogress.fastprogress import progress_bar
 from ..core.sizing import (EvalSize, SizeCallback, as_hw, bn_state, check_model_sizes, check_n_batches,
                                   check_size, epoch_items, load_bn_state, plan_steps, scaled_batch_size)
 from ..core.sizing import _inner_dl, _shape_of
-from ..core.sizing import check_lr_rule, lr_multiplier
+from ..core.sizing import BN_BATCHES, check_lr_rule, lr_multiplier
 from ..core.checks import GENERATOR_SEEDS, check_seed
 
 # %% auto #0
@@ -284,7 +284,7 @@ def evaluate_sizes(self:Learner,
     dl=None,                  # the loader to evaluate on; default: the validation set
     recalibrate_bn:bool=False, # re-estimate the batch-norm statistics at each size on training batches first
     keep_bn:bool=False,        # keep the recalibrated statistics (one size only); default: put the model's back
-    n_batches_bn:int=20,       # training batches for the recalibration
+    n_batches_bn:int=BN_BATCHES, # training batches for the recalibration
     bn_dl=None,                # the loader for the recalibration; default: the training set
     progress:bool=True,        # show a progress bar over the sizes
 ):
