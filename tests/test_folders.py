@@ -170,7 +170,7 @@ def test_cache_created_once_and_reused(messy, tmp_path, monkeypatch):
     manifest = (cache/MANIFEST).read_bytes()
     mtimes = {f: f.stat().st_mtime_ns for f in cache.rglob('*') if f.is_file()}
     def no_decoding(*args, **kwargs): raise AssertionError('a file was examined again')
-    monkeypatch.setattr(ImageCache, '_examine', no_decoding)
+    monkeypatch.setattr(folders._FileExaminer, '__call__', no_decoding)
     with pytest.warns(BadImageWarning):
         again = read_folder(path, max_side=64, cache=cache, **QUIET)
     assert (again.train, again.valid, again.bad_files) == (data.train, data.valid, data.bad_files)

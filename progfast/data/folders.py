@@ -15,7 +15,6 @@ except ImportError: fcntl = None      # Windows: no file locks; atomic writes st
 import numpy as np
 import torch.distributed as dist
 from PIL import Image, ImageOps, UnidentifiedImageError
-from fastcore.basics import patch
 from fastcore.foundation import L
 from fastprogress.fastprogress import progress_bar
 from fasttransform import Transform
@@ -170,180 +169,198 @@ def _build_turn(folder:Path|None, waiting:str|None=None):
 
 # %% ../../nbs/21_folders.ipynb #4d450f39
 MANIFEST = 'manifest.json'
-_CACHE_VERSION = 3       # 2: the size and modification time of each cached copy recorded; 3: max_side caps the shorter side
+_CACHE_VERSION = 3       # 2: the size and modification time of each cached copy recorded
+                         # 3: max_side caps the shorter side
 
-class ImageCache:
-    "Verdicts on the files of the folder `source`, and downsized copies of its large images, kept in `cache_dir`"
-    def __init__(self, source, cache_dir=None, # the cache folder; None keeps verdicts in memory and copies nothing
-                 max_side:int|None=250):        # images whose shorter side is above this are downsized into the cache
-        self.source,self.max_side = Path(source).resolve(),max_side
-        self.dir = None if cache_dir is None else Path(cache_dir).expanduser().resolve()
-        self.entries,self.writable = {},True
-        if self.dir is not None: self._create()
+class _CacheFolder:
+    "The folder `dir` that caches the images of `source`: its manifest of verdicts, and the downsized copies in it"
+    def __init__(self, source:Path, dir:Path, max_side:int|None):
+        self.source,self.dir,self.max_side,self.writable = source,dir,max_side,True
 
     @property
-    def manifest(self) -> Path|None:
-        "The manifest file of the cache folder (None without one)"
-        return None if self.dir is None else self.dir/MANIFEST
-    def __getstate__(self): return {**self.__dict__, 'entries': {}}   # workers and exports read the manifest if needed
+    def manifest(self) -> Path|None: return None if self.dir is None else self.dir/MANIFEST
 
-    def _create(self):
-        "Make `dir` the cache of `source`, or refuse a folder that is something else"
+    def open(self) -> dict:
+        "Make `dir` the cache of `source`, or refuse a folder that is something else: the entries it holds"
         building = (self.dir/_LOCK).exists()    # another progfast process may be writing it: its files are ours
         foreign = self.dir.exists() and any(not _ours(f.name) for f in self.dir.iterdir())
         if foreign and not building and not self.manifest.exists():
-            raise ValueError(f"cache folder {self.dir} is not empty and is not a progfast cache (it has no {MANIFEST}); "
-                             "pass an empty or new folder as cache")
+            raise ValueError(f"cache folder {self.dir} is not empty and is not a progfast cache "
+                             f"(it has no {MANIFEST}); pass an empty or new folder as cache")
         try: self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e: return self._unwritable(e)
-        with _cache_lock(self.dir): self.entries = self._load()
+        except OSError as e: self.unwritable(e); return {}
+        with _cache_lock(self.dir): entries = self.load()
         if not self.manifest.exists(): self.dir = None     # a new cache that could not be written: no cache
+        return entries
 
-    def _write(self):
-        m = dict(version=_CACHE_VERSION, source=str(self.source), max_side=self.max_side, files=self.entries)
-        if not self.writable: return
-        try: _write_atomic(self.manifest, lambda tmp: tmp.write_text(json.dumps(m)))
-        except OSError as e: self._unwritable(e)
-
-    def _unwritable(self, e:OSError):
-        "Go on without writing to the cache folder (read-only, full disk), saying so once"
-        if self.writable: warn(f"the cache folder {self.dir} cannot be written ({e.strerror or e}): images that are not "
-                               f"cached yet are read from {self.source} instead (slower for large images). Free space there, "
-                               f"or pass cache= another folder (or set PROGFAST_CACHE), or cache=False")
-        self.writable = False
-        if not (self.dir and self.dir.is_dir()): self.dir = None
-
-    def _load(self) -> dict:
+    def load(self) -> dict:
         "The manifest's entries (a new manifest marks the folder as a cache); another version's copies are removed"
         if not self.manifest.exists():
-            self.entries = {}; self._write(); return {}
+            self.write({}); return {}
         try: m = json.loads(self.manifest.read_text())
         except ValueError: return {}                   # unreadable manifest: examine everything again
         if m.get('source') != str(self.source):
             raise ValueError(f"cache folder {self.dir} holds the cache of {m.get('source')}, not of {self.source}; "
                              "pass another cache folder")
         if m.get('version') != _CACHE_VERSION or m.get('max_side') != self.max_side:
-            for e in m.get('files', {}).values(): self._unlink(e)
+            for e in m.get('files', {}).values(): self.unlink(e)
             return {}
         return m.get('files', {})
 
-    def _unlink(self, e:dict|None):
+    def write(self, entries:dict):
+        "Write the manifest with `entries`, atomically"
+        m = dict(version=_CACHE_VERSION, source=str(self.source), max_side=self.max_side, files=entries)
+        if not self.writable: return
+        try: _write_atomic(self.manifest, lambda tmp: tmp.write_text(json.dumps(m)))
+        except OSError as e: self.unwritable(e)
+
+    def unwritable(self, e:OSError):
+        "Go on without writing to the cache folder (read-only, full disk), saying so once"
+        if self.writable: warn(f"the cache folder {self.dir} cannot be written ({e.strerror or e}): images that are "
+                               f"not cached yet are read from {self.source} instead (slower for large images). Free "
+                               f"space there, or pass cache= another folder (or set PROGFAST_CACHE), or cache=False")
+        self.writable = False
+        if not (self.dir and self.dir.is_dir()): self.dir = None
+
+    def unlink(self, e:dict|None):
+        "Remove the cached copy of the entry `e`, if it has one"
         if e and e.get('cached') and self.dir is not None: (self.dir/e['cached']).unlink(missing_ok=True)
 
 # %% ../../nbs/21_folders.ipynb #cfbb8846
 def _unreadable(err:OSError) -> dict:
     return dict(size=-1, mtime_ns=-1, reason=f"cannot be read: {err.strerror or err}", cached=None)
 
-@patch
-def _save(self:ImageCache, img:Image.Image, rel:str, fmt:str) -> dict:
-    "Write `img` into the cache for the source `rel`: the copy's relative path, size and modification time"
-    jpeg = fmt in _JPEG_FORMATS
-    exts = ('.jpg', '.jpeg') if jpeg else ('.png',)
-    out = rel if Path(rel).suffix.lower() in exts else rel + exts[0]
-    dest = self.dir/out
-    if not self.writable: return dict(cached=None)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(dest, lambda tmp: img.save(tmp, format='JPEG' if jpeg else 'PNG', **(dict(quality=95) if jpeg else {})))
-    except OSError as e:
-        self._unwritable(e); return dict(cached=None)
-    st = dest.stat()
-    return dict(cached=out, cached_size=st.st_size, cached_mtime_ns=st.st_mtime_ns)
+class _FileExaminer:
+    "Examines a file of the source of the cache `folder`: decodes it once, writes its downsized copy when it is large"
+    def __init__(self, folder:_CacheFolder): self.folder = folder
 
-@patch
-def _examine(self:ImageCache, fn:Path, rel:str, st) -> dict:
-    "Decode `fn` (with stat `st`) once: its verdict, and a downsized copy in the cache when it is large"
-    e = dict(size=st.st_size, mtime_ns=st.st_mtime_ns, reason=_static_problem(fn, st.st_size), cached=None)
-    if e['reason']: return e
-    try:
-        with Image.open(fn) as img:
-            fmt = img.format
-            large = self.dir is not None and self.max_side is not None and min(img.size) > self.max_side
-            decoded = _decode(img, self.max_side if large else 1)
-    except Exception as ex: return e | dict(reason=_reason(ex))
-    if large: e |= self._save(_downsize(decoded, self.max_side), rel, fmt)
-    return e
+    def __call__(self, fn:Path, rel:str, st) -> dict:
+        "Decode `fn` (with stat `st`) once: its verdict, and a downsized copy in the cache when it is large"
+        e = dict(size=st.st_size, mtime_ns=st.st_mtime_ns, reason=_static_problem(fn, st.st_size), cached=None)
+        if e['reason']: return e
+        max_side = self.folder.max_side
+        try:
+            with Image.open(fn) as img:
+                fmt = img.format
+                large = self.folder.dir is not None and max_side is not None and min(img.size) > max_side
+                decoded = _decode(img, max_side if large else 1)
+        except Exception as ex: return e | dict(reason=_reason(ex))
+        if large: e |= self.save(_downsize(decoded, max_side), rel, fmt)
+        return e
 
-@patch
-def _copy_intact(self:ImageCache, e:dict) -> bool:
-    "Is the cached copy of the entry `e` still the file progfast wrote (same size and modification time)?"
-    try: st = (self.dir/e['cached']).stat()
-    except OSError: return False
-    return (st.st_size, st.st_mtime_ns) == (e.get('cached_size'), e.get('cached_mtime_ns'))
+    def save(self, img:Image.Image, rel:str, fmt:str) -> dict:
+        "Write `img` into the cache for the source `rel`: the copy's relative path, size and modification time"
+        jpeg = fmt in _JPEG_FORMATS
+        exts = ('.jpg', '.jpeg') if jpeg else ('.png',)
+        out = rel if Path(rel).suffix.lower() in exts else rel + exts[0]
+        dest = self.folder.dir/out
+        if not self.folder.writable: return dict(cached=None)
+        kw = dict(format='JPEG', quality=95) if jpeg else dict(format='PNG')
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(dest, lambda tmp: img.save(tmp, **kw))
+        except OSError as e:
+            self.folder.unwritable(e); return dict(cached=None)
+        st = dest.stat()
+        return dict(cached=out, cached_size=st.st_size, cached_mtime_ns=st.st_mtime_ns)
+
+    def intact(self, e:dict) -> bool:
+        "Is the cached copy of the entry `e` still the file progfast wrote (same size and modification time)?"
+        try: st = (self.folder.dir/e['cached']).stat()
+        except OSError: return False
+        return (st.st_size, st.st_mtime_ns) == (e.get('cached_size'), e.get('cached_mtime_ns'))
 
 # %% ../../nbs/21_folders.ipynb #c6a107f2
-@patch
-def _relative(self:ImageCache, files) -> dict:
+def _relative(files, source:Path) -> dict:
     "{file: its path relative to `source`}, or a clear error for a file outside it"
     rels = {}
     for f in map(Path, files):
-        try: rels[f] = f.absolute().relative_to(self.source).as_posix()
-        except ValueError: raise ValueError(f"{str(f)!r} is not inside the folder {str(self.source)!r}") from None
+        try: rels[f] = f.absolute().relative_to(source).as_posix()
+        except ValueError: raise ValueError(f"{str(f)!r} is not inside the folder {str(source)!r}") from None
     return rels
 
-@patch
-def _refresh(self:ImageCache, rels:dict, progress:bool) -> dict:
-    "Bring the entries of `rels` up to date; returns what was done"
-    stale = set(self.entries) - set(rels.values())
-    for r in stale: self._unlink(self.entries.pop(r))
+def _refresh(entries:dict, rels:dict, examine:_FileExaminer, progress:bool) -> dict:
+    "Bring the `entries` of the files `rels` ({file: path in the source}) up to date; returns what was done"
+    folder = examine.folder
+    stale = set(entries) - set(rels.values())
+    for r in stale: folder.unlink(entries.pop(r))
     stats = dict(examined=0, reused=0, repaired=0, cached=0, removed=len(stale))
     todo = []
     for f,r in rels.items():
         try: st = f.stat()
         except OSError as err:                  # a broken link, a file removed meanwhile, no permission
-            self.entries[r] = _unreadable(err); stats['examined'] += 1; continue
-        e = self.entries.get(r)
+            entries[r] = _unreadable(err); stats['examined'] += 1; continue
+        e = entries.get(r)
         fresh = e is not None and (e['size'], e['mtime_ns']) == (st.st_size, st.st_mtime_ns)
-        if fresh and (not e['cached'] or self._copy_intact(e)): stats['reused'] += 1; continue
-        stats['repaired'] += fresh               # the source is unchanged but its copy was truncated, replaced or deleted
+        if fresh and (not e['cached'] or examine.intact(e)): stats['reused'] += 1; continue
+        stats['repaired'] += fresh      # the source is unchanged but its copy was truncated, replaced or deleted
         todo.append((f, r, st))
     bar = progress_bar(todo) if progress and todo else todo
     if bar is not todo: bar.comment = 'checking and caching images'
     try:
         for f,r,st in bar:
-            old,new = self.entries.get(r),self._examine(f, r, st)
-            if old and old['cached'] and old['cached'] != new['cached']: self._unlink(old)
-            self.entries[r] = new
+            old,new = entries.get(r),examine(f, r, st)
+            if old and old['cached'] and old['cached'] != new['cached']: folder.unlink(old)
+            entries[r] = new
             stats['examined'] += 1; stats['cached'] += new['cached'] is not None
     finally:
-        if self.dir is not None and (todo or stale): self._write()
+        if folder.dir is not None and (todo or stale): folder.write(entries)
     return stats
 
-@patch
-def update(self:ImageCache, files, progress:bool=True):
-    "Bring the cache up to date with `files` (in `source`): {file: path to load} of the good ones, {file: reason} of the bad ones, and counts"
-    rels = self._relative(files)
-    waiting = f"waiting for another process that is updating the cache {self.dir}" if progress else None
-    with _build_turn(self.dir, waiting):
-        if self.dir is not None: self.entries = self._load()
-        stats = self._refresh(rels, progress)
-    items,bad = {},{}
-    for f,r in rels.items():
-        e = self.entries[r]
-        if e['reason']: bad[f] = e['reason']
-        else: items[f] = self.dir/e['cached'] if e['cached'] else f
-    return items,bad,stats
+# %% ../../nbs/21_folders.ipynb #a5f3b6e1
+class ImageCache:
+    "Verdicts on the files of the folder `source`, and downsized copies of its large images, kept in `cache_dir`"
+    def __init__(self, source, cache_dir=None, # the cache folder; None keeps verdicts in memory and copies nothing
+                 max_side:int|None=250):        # images whose shorter side is above this are downsized into the cache
+        self.source,self.max_side,self.entries = Path(source).resolve(),max_side,{}
+        cache_dir = None if cache_dir is None else Path(cache_dir).expanduser().resolve()
+        self.folder = _CacheFolder(self.source, cache_dir, max_side)
+        self.examine = _FileExaminer(self.folder)
+        if cache_dir is not None: self.entries = self.folder.open()
 
-# %% ../../nbs/21_folders.ipynb #ac4b49cc
-@patch
-def heal(self:ImageCache, fn, why:str='it failed to open') -> Path|None:
-    "Rebuild the cached copy `fn` from its source: the file to load instead, or None when `fn` is not a cached copy"
-    if self.dir is None or not self.manifest.exists(): return None      # no cache (any more)
-    try: rel = Path(fn).resolve().relative_to(self.dir).as_posix()
-    except ValueError: return None
-    with _cache_lock(self.dir):
-        self.entries = self._load()
-        src = next((s for s,e in self.entries.items() if e.get('cached') == rel), None)
-        if src is None: return None
-        try: e = self._examine(self.source/src, src, (self.source/src).stat())
-        except OSError as err: e = _unreadable(err)
-        if e['cached'] != rel: (self.dir/rel).unlink(missing_ok=True)
-        self.entries[src] = e
-        self._write()
-    if e['reason']:
-        raise OSError(f"the cached copy {fn} cannot be used ({why}) and its source {self.source/src} neither: "
-                      f"{e['reason']}; build the DataLoaders again to leave it out (it is then reported as a bad file)")
-    return self.dir/e['cached'] if e['cached'] else self.source/src
+    @property
+    def dir(self) -> Path|None:
+        "The cache folder (None without one)"
+        return self.folder.dir
+    @property
+    def manifest(self) -> Path|None:
+        "The manifest file of the cache folder (None without one)"
+        return self.folder.manifest
+    def __getstate__(self): return {**self.__dict__, 'entries': {}}   # workers and exports read the manifest if needed
+
+    def update(self, files, progress:bool=True):
+        "Bring the cache up to date with `files` (in `source`): {good file: path to load}, {bad file: reason}, counts"
+        rels = _relative(files, self.source)
+        waiting = f"waiting for another process that is updating the cache {self.dir}" if progress else None
+        with _build_turn(self.dir, waiting):
+            if self.dir is not None: self.entries = self.folder.load()
+            stats = _refresh(self.entries, rels, self.examine, progress)
+        items,bad = {},{}
+        for f,r in rels.items():
+            e = self.entries[r]
+            if e['reason']: bad[f] = e['reason']
+            else: items[f] = self.dir/e['cached'] if e['cached'] else f
+        return items,bad,stats
+
+    def heal(self, fn, why:str='it failed to open') -> Path|None:
+        "Rebuild the cached copy `fn` from its source: the file to load instead, or None when `fn` is not a cached copy"
+        if self.dir is None or not self.manifest.exists(): return None      # no cache (any more)
+        try: rel = Path(fn).resolve().relative_to(self.dir).as_posix()
+        except ValueError: return None
+        with _cache_lock(self.dir):
+            self.entries = self.folder.load()
+            src = next((s for s,e in self.entries.items() if e.get('cached') == rel), None)
+            if src is None: return None
+            try: e = self.examine(self.source/src, src, (self.source/src).stat())
+            except OSError as err: e = _unreadable(err)
+            if e['cached'] != rel: (self.dir/rel).unlink(missing_ok=True)
+            self.entries[src] = e
+            self.folder.write(self.entries)
+        if e['reason']:
+            raise OSError(f"the cached copy {fn} cannot be used ({why}) and its source {self.source/src} neither: "
+                          f"{e['reason']}; build the DataLoaders again to leave it out "
+                          "(it is then reported as a bad file)")
+        return self.dir/e['cached'] if e['cached'] else self.source/src
 
 # %% ../../nbs/21_folders.ipynb #2dcb31ed
 def _check_size(size):
