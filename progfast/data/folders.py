@@ -39,7 +39,7 @@ def _stretch(a:np.ndarray) -> np.ndarray:
     return (a - lo) * (255/(hi - lo)) if hi > lo else np.zeros_like(a)
 
 def _to_8bit(img:Image.Image) -> Image.Image:
-    "A 16-bit, 32-bit integer or float single-channel image as 8-bit grayscale (values / 257, 8-bit values kept, or stretched)"
+    "A 16-bit, 32-bit integer or float one-channel image as 8-bit gray (values / 257, 8-bit values kept, or stretched)"
     a = np.asarray(img).astype(np.float64)
     lo,hi = (a.min(),a.max()) if a.size else (0, 0)
     if img.mode == 'F': a = a*255 if lo >= 0 and hi <= 1 else _stretch(a)
@@ -62,7 +62,8 @@ def as_rgb(img:Image.Image) -> Image.Image:
     try: return img.convert('RGB')
     except ValueError as e: raise ValueError(f"cannot convert an image of mode {img.mode!r} to RGB: {e}") from e
 
-_JPEG_FORMATS = ('JPEG', 'MPO')    # MPO: a JPEG with more pictures appended (phones, stereo cameras); the first is the photo
+# MPO: a JPEG with more pictures appended (phones, stereo cameras); the first is the photo
+_JPEG_FORMATS = ('JPEG', 'MPO')
 
 def _decode(img:Image.Image, draft_size:int|None=None) -> Image.Image:
     "Decode an opened image (at reduced scale for a JPEG when `draft_size` allows), upright and RGB"
@@ -75,7 +76,8 @@ def open_image(fn, draft_size:int|None=None) -> Image.Image:
     with Image.open(fn) as img: return _decode(img, draft_size)
 
 # %% ../../nbs/21_folders.ipynb #1f167467
-IMAGE_EXTENSIONS = frozenset(image_extensions | {'.jpg', '.jpeg', '.jfif', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp'})
+IMAGE_EXTENSIONS = frozenset(image_extensions
+                             | {'.jpg', '.jpeg', '.jfif', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp'})
 
 def _static_problem(fn:Path, n_bytes:int) -> str|None:
     "What is wrong with `fn` without opening it"
@@ -131,7 +133,7 @@ def _write_atomic(dest:Path, write):
     finally: tmp.unlink(missing_ok=True)
 
 def _acquire(f, waiting:str|None):
-    "Lock the open file `f`, waiting for the process that holds it (saying so with `waiting`); no lock where there is none"
+    "Lock the open file `f`, waiting for the process holding it (saying so with `waiting`); no lock where there is none"
     try: return fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError: pass
     except OSError: return                      # a file system without locks
@@ -439,12 +441,14 @@ def _class_dirs(root:Path) -> list:
     return [d for d in _entries(root) if d.is_dir() and not (d.name == 'models' and not _has_images(d))]
 
 def folder_layout(path) -> tuple[str, dict]:
-    "The layout of the image folder `path`: ('imagenet', {'train': ..., 'valid': ...}) or ('class_folders', {'all': path})"
+    "The layout of the folder `path`: ('imagenet', {'train': ..., 'valid': ...}) or ('class_folders', {'all': path})"
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"image folder {str(path)!r} does not exist; pass the folder that holds one subfolder per class")
+        raise FileNotFoundError(f"image folder {str(path)!r} does not exist; "
+                                "pass the folder that holds one subfolder per class")
     if not path.is_dir():
-        raise NotADirectoryError(f"{str(path)!r} is a file, not a folder; pass the folder that holds one subfolder per class")
+        raise NotADirectoryError(f"{str(path)!r} is a file, not a folder; "
+                                 "pass the folder that holds one subfolder per class")
     if not _entries(path): raise ValueError(f"image folder {str(path)!r} is empty")
     valid = [path/n for n in ('valid', 'val') if (path/n).is_dir()]
     if (path/'train').is_dir() and valid:
@@ -468,16 +472,19 @@ def _check_classes(layout:str, roots:dict) -> list:
     for k,r in roots.items():
         if not classes[k]:
             n = sum(1 for e in _entries(r) if e.is_file())
-            raise ValueError(f"{str(r)!r} has no class subfolders ({n} file(s) directly in it): put the images of each class in a "
-                             f"subfolder named after the class, or use train/ and valid/ subfolders that hold them")
+            raise ValueError(f"{str(r)!r} has no class subfolders ({n} file(s) directly in it): put the images of each "
+                             f"class in a subfolder named after the class, or use train/ and valid/ subfolders that "
+                             f"hold them")
     if layout == 'imagenet' and classes['train'] != classes['valid']:
-        only_t,only_v = sorted(set(classes['train']) - set(classes['valid'])),sorted(set(classes['valid']) - set(classes['train']))
+        t,v = set(classes['train']),set(classes['valid'])
+        only_t,only_v = sorted(t - v),sorted(v - t)
         raise ValueError(f"the class folders of {roots['train'].name}/ and {roots['valid'].name}/ differ: "
                          f"only in {roots['train'].name}/: {only_t}, only in {roots['valid'].name}/: {only_v}")
     found = classes['train' if layout == 'imagenet' else 'all']
     if len(found) < 2:
         root = roots['train' if layout == 'imagenet' else 'all']
-        raise ValueError(f"only one class folder ({found[0]!r}) in {str(root)!r}: a classifier needs at least two classes")
+        raise ValueError(f"only one class folder ({found[0]!r}) in {str(root)!r}: "
+                         "a classifier needs at least two classes")
     return found
 
 # %% ../../nbs/21_folders.ipynb #2920b339
@@ -516,7 +523,8 @@ def _rel(f:Path, path:Path) -> str:
 def _report_bad(bad:dict, path:Path, bad_files:str):
     "Refuse the folder (`bad_files='raise'`) or warn about its bad files"
     if bad and bad_files == 'raise':
-        raise BadImageError(f"{len(bad)} file(s) in {str(path)!r} cannot be used (bad_files='raise'):\n{_bad_report(bad, path, None)}")
+        raise BadImageError(f"{len(bad)} file(s) in {str(path)!r} cannot be used (bad_files='raise'):\n"
+                            f"{_bad_report(bad, path, None)}")
     if bad: warn(f"{len(bad)} file(s) in {str(path)!r} cannot be used and were left out (all in bad_files):\n"
                  f"{_bad_report(bad, path)}", BadImageWarning)
 
@@ -538,12 +546,13 @@ def _resolve_cache(cache, path:Path) -> Path|None:
     if cache is True: return folder_cache_dir(path)
     if cache is False or cache is None: return None
     if not isinstance(cache, (str, os.PathLike)):
-        raise TypeError(f"cache must be True (the default cache folder), False (no cache) or a folder path, got {cache!r}")
+        raise TypeError(f"cache must be True (the default cache folder), False (no cache) or a folder path, "
+                        f"got {cache!r}")
     c = Path(cache).expanduser().resolve()
     if c == path: raise ValueError(f"cache must not be the image folder itself ({str(c)!r})")
     if path in c.parents and all(_visible(Path(p)) for p in c.relative_to(path).parts):
-        raise ValueError(f"cache folder {str(c)!r} is inside the image folder and would be read as a class folder; use a "
-                         "hidden name (such as .progfast_cache) or a folder elsewhere")
+        raise ValueError(f"cache folder {str(c)!r} is inside the image folder and would be read as a class folder; "
+                         "use a hidden name (such as .progfast_cache) or a folder elsewhere")
     return c
 
 def _counts_error(counts:dict, min_per_class:int, n_bad:int) -> str|None:
@@ -556,21 +565,23 @@ def _counts_error(counts:dict, min_per_class:int, n_bad:int) -> str|None:
 
 # %% ../../nbs/21_folders.ipynb #d20aa0e9
 def _folder_files(path) -> tuple:
-    "The folder resolved, its layout, roots and classes, its items as {split: {class: files}}, and the files that are not items"
+    "The resolved folder, its layout, roots and classes, its items as {split: {class: files}}, and the bad files"
     folder_layout(path)                                       # the clear errors, with the path as the user gave it
     path = Path(path).expanduser().resolve()                  # only the root is resolved: links inside stay inside
     layout,roots = folder_layout(path)
     classes = _check_classes(layout, roots)
     bad = {}
     files = {k: _class_files(r, classes, bad) for k,r in roots.items()}
-    split_like = sorted({c for k,r in roots.items() for c in classes if not files[k][c] and any(e.is_dir() for e in _entries(r/c))})
+    split_like = sorted({c for k,r in roots.items() for c in classes
+                         if not files[k][c] and any(e.is_dir() for e in _entries(r/c))})
     if split_like:
-        raise ValueError(f"the class folders {split_like} hold folders but no images: for the ImageNet layout, {str(path)!r} "
-                         "needs both train/ and valid/ (or val/); with one folder per class, the images go directly in each "
-                         "class folder")
+        raise ValueError(f"the class folders {split_like} hold folders but no images: for the ImageNet layout, "
+                         f"{str(path)!r} needs both train/ and valid/ (or val/); with one folder per class, the images "
+                         "go directly in each class folder")
     if layout == 'class_folders':
         for f in _entries(path):
-            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS: bad[f] = "not in a class folder, so it has no label"
+            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS:
+                bad[f] = "not in a class folder, so it has no label"
     return path,layout,roots,classes,files,bad
 
 def _split_items(layout:str, roots:dict, classes:list, good:dict, valid_pct:float, seed:int) -> tuple[list, list]:
@@ -589,7 +600,8 @@ def read_folder(path, valid_pct:float=0.1, seed:int=42, max_side:int|None=250, c
     _check_read_args(valid_pct, seed, max_side, min_per_class, bad_files)
     path,layout,roots,classes,files,bad = _folder_files(path)
     store = ImageCache(path, _resolve_cache(cache, path), max_side)
-    items,scan_bad,stats = store.update([f for per_class in files.values() for fs in per_class.values() for f in fs], progress)
+    all_files = [f for per_class in files.values() for fs in per_class.values() for f in fs]
+    items,scan_bad,stats = store.update(all_files, progress)
     bad = {Path(f): r for f,r in sorted((bad | scan_bad).items())}
     _report_bad(bad, path, bad_files)
     good = {k: {c: [f for f in fs if f in items] for c,fs in per_class.items()} for k,per_class in files.items()}
@@ -604,7 +616,8 @@ _CROPS = ('center', 'squish', 'pad', 'random')
 
 def _size_tfm(size:int, crop:str, min_scale:float):
     if crop == 'random': return RandomResizedCrop(size, min_scale=min_scale)
-    return Resize(size, method={'center': ResizeMethod.Crop, 'squish': ResizeMethod.Squish, 'pad': ResizeMethod.Pad}[crop])
+    methods = {'center': ResizeMethod.Crop, 'squish': ResizeMethod.Squish, 'pad': ResizeMethod.Pad}
+    return Resize(size, method=methods[crop])
 
 def folder_dls(path, size:int=224, bs:int=64, valid_pct:float=0.1, seed:int=42, max_side:int|None=250,
                cache=True, bad_files:str='skip', min_per_class:int=2, item_tfms=None, batch_tfms=None,
@@ -614,25 +627,28 @@ def folder_dls(path, size:int=224, bs:int=64, valid_pct:float=0.1, seed:int=42, 
                draft:bool=True,        # decode training JPEGs at reduced scale when the size allows it
                progress:bool=True,     # show a progress bar while files are checked and cached
                **kwargs) -> DataLoaders:
-    "DataLoaders from the image folder `path` (ImageNet-style or one folder per class), `size` px, ENTR's split and size cap"
+    "DataLoaders of the image folder `path` (ImageNet-style or a folder per class): `size` px, ENTR's split, size cap"
     _check_int('size', size, 1); _check_int('bs', bs, 1)
     if max_side is not None and size > max_side:
-        raise ValueError(f"size={size} is larger than max_side={max_side}: the images would be stored at {max_side} px and "
-                         "enlarged; pass max_side >= size, or max_side=None")
+        raise ValueError(f"size={size} is larger than max_side={max_side}: the images would be stored at {max_side} px "
+                         "and enlarged; pass max_side >= size, or max_side=None")
     if crop not in _CROPS: raise ValueError(f"crop must be one of {_CROPS}, got {crop!r}")
     if not isinstance(min_scale, (int, float)) or not 0 < min_scale <= 1:
         raise ValueError(f"min_scale must be a fraction in (0, 1], got {min_scale!r}")
     data = read_folder(path, valid_pct, seed, max_side, cache, bad_files, min_per_class, progress)
     if bs > len(data.train):
-        raise ValueError(f"bs={bs} is larger than the {len(data.train)} training images: the training loader drops the last "
-                         f"partial batch and would yield no batch; pass bs <= {len(data.train)}")
-    margin = 1/math.sqrt(min_scale*3/4) if crop == 'random' else 1.   # a random crop can keep sqrt(min_scale*3/4) of a side
+        raise ValueError(f"bs={bs} is larger than the {len(data.train)} training images: the training loader drops the "
+                         f"last partial batch and would yield no batch; pass bs <= {len(data.train)}")
+    # a random crop can keep sqrt(min_scale*3/4) of a side
+    margin = 1/math.sqrt(min_scale*3/4) if crop == 'random' else 1.
     opener = OpenImage(size, margin=margin, draft=draft, cache=data.cache)
     dsets = Datasets(data.train + data.valid, tfms=[[opener], [parent_label, Categorize(vocab=data.classes)]],
-                     splits=[list(range(len(data.train))), list(range(len(data.train), len(data.train) + len(data.valid)))])
+                     splits=[list(range(len(data.train))),
+                             list(range(len(data.train), len(data.train) + len(data.valid)))])
     item_tfms = L(_size_tfm(size, crop, min_scale)) if item_tfms is None else L(item_tfms)
     kwargs.setdefault('path', data.path)
-    dls = dsets.dataloaders(bs=bs, after_item=[*item_tfms, ToTensor()], after_batch=[IntToFloatTensor(), *L(batch_tfms)],
+    dls = dsets.dataloaders(bs=bs, after_item=[*item_tfms, ToTensor()],
+                            after_batch=[IntToFloatTensor(), *L(batch_tfms)],
                             num_workers=num_workers, device=device, **kwargs)
     dls.folder,dls.bad_files = data,data.bad_files
     return dls
