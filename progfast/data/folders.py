@@ -328,6 +328,10 @@ class ImageCache:
     def manifest(self) -> Path|None:
         "The manifest file of the cache folder (None without one)"
         return self.folder.manifest
+    @property
+    def writable(self) -> bool:
+        "False once writing to the cache folder failed (read-only, full disk): nothing more is written to it"
+        return self.folder.writable
     def __getstate__(self): return {**self.__dict__, 'entries': {}}   # workers and exports read the manifest if needed
 
     def update(self, files, progress:bool=True):
