@@ -26,28 +26,34 @@ def _split(s:str, cast=str, flag:str|None=None) -> list:
     for o in items:
         try: res.append(cast(o))
         except ValueError:
-            raise ValueError(f"{flag + ': ' if flag else ''}cannot read {s!r} as a comma-separated list of {cast.__name__} "
-                             f"({_KINDS.get(cast, cast.__name__)}, e.g. 0,1,2): {o!r} is not one") from None
+            raise ValueError(f"{flag + ': ' if flag else ''}cannot read {s!r} as a comma-separated list of "
+                             f"{cast.__name__} ({_KINDS.get(cast, cast.__name__)}, e.g. 0,1,2): "
+                             f"{o!r} is not one") from None
     return res
 
 def _flag(name:str) -> str: return '--' + name.replace('_', '-')
 
 def _machine() -> str:
     import torch
-    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    dev = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+           else f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)")
     return f"{platform.platform(terse=True)}, {dev}, torch {torch.__version__}, progfast {progfast.__version__}"
 
 def _writable_folder(path, flag:str='--out') -> Path:
     "`path`, a folder that exists or can be made and written to, checked before any work (nothing is created)"
     path = Path(path).expanduser()
-    if path.exists() and not path.is_dir(): raise NotADirectoryError(f"{flag} {path} is a file, not a folder; give a folder")
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{flag} {path} is a file, not a folder; give a folder")
     base = next(p for p in [path, *path.parents] if p.exists())
     if not base.is_dir(): raise NotADirectoryError(f"{flag} {path} cannot be made: {base} is a file, not a folder")
     try:
         with tempfile.TemporaryFile(dir=base): pass
-    except OSError as e: raise PermissionError(f"{flag} {path} cannot be written ({e.strerror or e} in {base}); give another folder") from None
+    except OSError as e:
+        raise PermissionError(f"{flag} {path} cannot be written ({e.strerror or e} in {base}); "
+                              "give another folder") from None
     return path
 
+# %% ../nbs/50_cli.ipynb #6c41d7a2
 _IMAGE_FOLDER = 'a folder of images (one subfolder per class, or train/ and valid/ subfolders)'
 _ARCHIVES = ('.tgz', '.tar', '.gz', '.zip', '.tar.gz')
 
@@ -66,10 +72,10 @@ def _existing_folder(path, what:str=_IMAGE_FOLDER, flag:str='') -> Path:
     return path
 
 def _weights_file(weights):
-    "`--weights` as given, refused at once when it names a folder (the learner's check would only say it does not exist)"
+    "`--weights` as given, refused at once if it names a folder (the learner's check would only say it does not exist)"
     if weights is not None and Path(weights).expanduser().is_dir():
-        raise IsADirectoryError(f"--weights {weights} is a folder, not a file; give a weights file (a state dict saved with "
-                                "torch.save(model.state_dict(), path), or a .safetensors file)")
+        raise IsADirectoryError(f"--weights {weights} is a folder, not a file; give a weights file (a state dict saved "
+                                "with torch.save(model.state_dict(), path), or a .safetensors file)")
     return weights
 
 # %% ../nbs/50_cli.ipynb #be7fe4f6
@@ -79,7 +85,7 @@ def _check_output(quiet:bool, verbose:bool):
 def _tty() -> bool: return bool(getattr(sys.stdout, 'isatty', lambda: False)())
 
 class _Progress:
-    "One progress bar over `n` pieces of work, drawn only on a terminal, with short lines (`done`, `say`) printed above it"
+    "A progress bar over `n` pieces of work, drawn only on a terminal, short lines (`done`, `say`) printed above it"
     shown = []   # the bar on the terminal now, which a warning clears first
     def __init__(self, n:int, unit:str='runs', bar:bool=True, lines:bool=True):
         self.n,self.unit,self.i,self.bar,self.lines,self.width = n,unit,0,bar,lines,0
@@ -89,7 +95,8 @@ class _Progress:
         k,t = 30 * min(self.i, self.n) // max(self.n, 1),time.perf_counter() - self.start
         left = f", about {t / self.i * (self.n - self.i):.0f} s left" if 0 < self.i < self.n else ''
         text = f"|{'█' * k}{'-' * (30 - k)}| {self.i}/{self.n} {self.unit}, {t:.0f} s{left}"
-        text = text.ljust(max(self.width, shutil.get_terminal_size((80, 20)).columns - 1))   # over whatever the line held
+        # padded, over whatever the line held
+        text = text.ljust(max(self.width, shutil.get_terminal_size((80, 20)).columns - 1))
         sys.stdout.write('\r' + text); sys.stdout.flush()
         self.width = len(text)
         if self not in _Progress.shown: _Progress.shown.append(self)
@@ -107,54 +114,68 @@ class _Progress:
 
     @classmethod
     def say(cls, line:str, file=None):
-        "Print `line` (to `file`, default stderr) on a line of its own: the bar on the terminal is cleared first, and drawn again"
+        "Print `line` (to `file`, default stderr) on its own line: the terminal's bar is cleared first, and drawn after"
         bars = list(cls.shown)
         for b in bars: b._clear()
         print(line, file=file or sys.stderr, flush=True)
         for b in bars: b._draw()
 
-# %% ../nbs/50_cli.ipynb #f5c8c0fb
+# %% ../nbs/50_cli.ipynb #0b9d3e6f
 DEMO_IMAGES = 1500   # the demo's training images: 5 seeds x 3 approaches x 15 epochs in about 4 minutes on 2 CPU cores
-_CIFAR_COPY = "a local copy of CIFAR-10: a folder with train/ and test/ folders of class folders (as fastai unpacks cifar10.tgz)"
+_CIFAR_COPY = ("a local copy of CIFAR-10: a folder with train/ and test/ folders of class folders "
+               "(as fastai unpacks cifar10.tgz)")
 
 def _demo_header(name, n_train, epochs, seeds, cmp, seconds) -> str:
-    imgs = (f"{n_train:,} training images" + (f" (of the embedded 6,000: fewer, so that the demo stays under about 4 minutes "
-            f"on 2 cores)" if name.startswith('the embedded') and n_train < 6000 else '') if n_train else "all training images")
-    return (f"# progfast demo: Khor's Figure 8 on {name}\n\n{imgs}, a tenth of them held out to validate on; the test images "
-            f"evaluated once, after training; {epochs} epochs; seeds {', '.join(map(str, seeds))}; {len(cmp.runs)} runs, "
-            f"{seconds:.0f} s in all.\nmachine: {_machine()}\n\n")
+    fewer = name.startswith('the embedded') and n_train and n_train < 6000
+    note = " (of the embedded 6,000: fewer, so that the demo stays under about 4 minutes on 2 cores)" if fewer else ''
+    imgs = f"{n_train:,} training images{note}" if n_train else "all training images"
+    return (f"# progfast demo: Khor's Figure 8 on {name}\n\n{imgs}, a tenth of them held out to validate on; "
+            f"the test images evaluated once, after training; {epochs} epochs; seeds {', '.join(map(str, seeds))}; "
+            f"{len(cmp.runs)} runs, {seconds:.0f} s in all.\nmachine: {_machine()}\n\n")
 
 def _run_line(run, i:int, n:int) -> str:
     "The short line `progfast demo` prints as a run ends"
     return f"run {i}/{n}: {run.approach}, seed {run.seed}: test accuracy {100*run.test_acc:.2f}%, {run.seconds:.1f} s"
 
+# %% ../nbs/50_cli.ipynb #f5c8c0fb
 def demo(epochs:int=15,          # Epochs per run (Khor: 15)
-         seeds:str='0,1,2,3,4',  # Comma-separated seeds; each runs every approach (Khor averaged 3 runs; 5 make the verdicts steadier); verdicts need 2 or more
-         n_train:int=None,       # Training images, a tenth held out (default: 1,500 of the embedded 6,000, class-balanced, so 5 seeds take about 4 minutes on 2 cores; all of CIFAR-10)
+         # Comma-separated seeds; each runs every approach (Khor averaged 3 runs; 5 make the verdicts steadier);
+         # verdicts need 2 or more
+         seeds:str='0,1,2,3,4',
+         # Training images, a tenth held out (default: 1,500 of the embedded 6,000, class-balanced, so 5 seeds take
+         # about 4 minutes on 2 cores; all of CIFAR-10)
+         n_train:int=None,
          bs:int=64,              # Batch size
          lr:float=0.01,          # Initial learning rate (decayed by 0.9 every 2 epochs)
-         approaches:str='normal,progressive,proposed', # Comma-separated approaches to run (one alone: its table, no comparisons)
+         # Comma-separated approaches to run (one alone: its table, no comparisons)
+         approaches:str='normal,progressive,proposed',
          data:str='fashion-mnist', # 'fashion-mnist' (embedded) or 'cifar10' (downloaded once by fastai, about 130 MB)
-         data_path:str=None,     # A local copy of CIFAR-10 (train/ and test/ folders of class folders) instead of the download
-         test_curve:store_true=False,    # Also test after every epoch, for the curves (off the clock, but the demo takes longer)
-         bn_each_epoch:store_true=False, # Also re-estimate the batch-norm statistics before every validation (costs time)
+         # A local copy of CIFAR-10 (train/ and test/ folders of class folders) instead of the download
+         data_path:str=None,
+         # Also test after every epoch, for the curves (off the clock, but the demo takes longer)
+         test_curve:store_true=False,
+         # Also re-estimate the batch-norm statistics before every validation (costs time)
+         bn_each_epoch:store_true=False,
          out:str='progfast-demo', # Folder for table.md (what is printed), runs.csv, pairs.md, pairs.csv and curves.png
          quiet:store_true=False,  # Print only the final table: no progress bar, no line per run
          verbose:store_true=False): # Print every epoch of every run (fastai's progress bars and tables)
-    "Khor's Normal, Progressive and Proposed training, 5 seeds, on the embedded Fashion-MNIST (or CIFAR-10): Figure 8, his findings tested seed by seed, the curves"
+    ("Khor's Normal, Progressive and Proposed training, 5 seeds, on the embedded Fashion-MNIST (or CIFAR-10): "
+     "Figure 8, his findings tested seed by seed, the curves")
     from progfast.studies.khor import compare_khor, KHOR_DATA
     if data not in KHOR_DATA: raise ValueError(f"--data must be one of {', '.join(KHOR_DATA)}, got {data!r}")
     _check_output(quiet, verbose)
     if data_path is not None and data != 'cifar10':
-        raise ValueError(f"--data-path is for --data cifar10 (a local copy of CIFAR-10); {data} is embedded in progfast")
+        raise ValueError(f"--data-path is for --data cifar10 (a local copy of CIFAR-10); "
+                         f"{data} is embedded in progfast")
     out = _writable_folder(out)
     path = None if data_path is None else _existing_folder(data_path, _CIFAR_COPY, '--data-path')
     if n_train is None and data == 'fashion-mnist': n_train = DEMO_IMAGES
     seeds,approaches,start = _split(seeds, int, '--seeds'),_split(approaches, str, '--approaches'),time.perf_counter()
     progress = _Progress(len(seeds) * len(approaches), 'runs', bar=not (quiet or verbose), lines=not quiet).begin()
     try:
-        cmp = compare_khor(approaches, seeds, epochs=epochs, n_train=n_train, bs=bs, lr=lr, show=verbose, data=data, path=path,
-                           log=print if verbose else None, done=lambda run,i,n: progress.done(_run_line(run, i, n)),
+        cmp = compare_khor(approaches, seeds, epochs=epochs, n_train=n_train, bs=bs, lr=lr, show=verbose, data=data,
+                           path=path, log=print if verbose else None,
+                           done=lambda run,i,n: progress.done(_run_line(run, i, n)),
                            test_curve=test_curve, bn_each_epoch=bn_each_epoch)
     finally: progress.end()
     name = 'the embedded Fashion-MNIST' if data == 'fashion-mnist' else 'CIFAR-10'
@@ -173,9 +194,11 @@ def _entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs
 
 def _check_size(size:int):
     from progfast.core.checks import MAX_SIZE
-    if not 1 <= size <= MAX_SIZE: raise ValueError(f"--size must be a positive number of pixels, got {size} (at most {MAX_SIZE:,})")
+    if not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"--size must be a positive number of pixels, got {size} (at most {MAX_SIZE:,})")
 
-def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters, flag='--regime'):
+def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters,
+                  flag='--regime'):
     "Refuse bad recipe options before any image is read or any weights are downloaded"
     from progfast.learner import entr_plan
     _check_size(size)
@@ -184,10 +207,12 @@ def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, 
                        unfreeze_epochs=unfreeze_epochs)
         except ValueError as e: raise ValueError(f"{e} ({flag} {r}, --sgdr-epochs {sgdr_epochs})") from None
     if lr is not None and not 0 < lr < float('inf'): raise ValueError(f"--lr must be a positive number, got {lr}")
-    if lr_find_iters < 1: raise ValueError(f"--lr-find-iters must be a whole number of iterations >= 1, got {lr_find_iters}")
+    if lr_find_iters < 1:
+        raise ValueError(f"--lr-find-iters must be a whole number of iterations >= 1, got {lr_find_iters}")
 
 # %% ../nbs/50_cli.ipynb #2a37a6f7
-RECIPE = dict(sgdr_epochs=4, cyclic_epochs=2, cycle_mult_cycles=2, unfreeze_epochs=3)   # `fit_entr`'s: 4 + 2 + (1 + 2) + 3 = 12 epochs
+# `fit_entr`'s: 4 + 2 + (1 + 2) + 3 = 12 epochs
+RECIPE = dict(sgdr_epochs=4, cyclic_epochs=2, cycle_mult_cycles=2, unfreeze_epochs=3)
 
 def _least_sgdr_epochs(regime, size:int) -> int:
     "The fewest SGDR epochs the sizes of `regime` fit in (one per stage of a staged regime)"
@@ -199,33 +224,43 @@ def _least_sgdr_epochs(regime, size:int) -> int:
     return 64
 
 def recipe_epochs(epochs:int|None=None, regime='fixed', size:int=224, **steps) -> dict:
-    "The epochs of each step of ENTR's recipe: `steps` given one by one (the others at `RECIPE`), or `epochs` in all, split over the steps"
+    ("The epochs of each step of ENTR's recipe: `steps` given one by one (the others at `RECIPE`), or `epochs` in all, "
+     "split over the steps")
     given = {k: v for k,v in steps.items() if v is not None}
     if epochs is None: return {**RECIPE, **given}
-    if given: raise ValueError(f"--epochs {epochs} is split over the recipe's steps; give it or {', '.join(map(_flag, given))}, not both")
+    if given:
+        raise ValueError(f"--epochs {epochs} is split over the recipe's steps; "
+                         f"give it or {', '.join(map(_flag, given))}, not both")
     from progfast.core.checks import MAX_EPOCHS
-    if not 1 <= epochs <= MAX_EPOCHS: raise ValueError(f"--epochs must be a whole number of epochs from 1 to {MAX_EPOCHS:,}, got {epochs}")
+    if not 1 <= epochs <= MAX_EPOCHS:
+        raise ValueError(f"--epochs must be a whole number of epochs from 1 to {MAX_EPOCHS:,}, got {epochs}")
     least = _least_sgdr_epochs(regime, size)
     if epochs < least:
-        raise ValueError(f"--epochs {epochs} is fewer than the {least} epochs that the sizes of --regime {regime} need; give --epochs {least} or more")
+        raise ValueError(f"--epochs {epochs} is fewer than the {least} epochs that the sizes of --regime {regime} "
+                         f"need; give --epochs {least} or more")
     sgdr = max(least, round(epochs / 3))                       # as RECIPE: a third SGDR over the sizes,
     rest = epochs - sgdr
-    retrain = round(rest * 3 / 8)                              # then of the rest 3/8 retraining, 3/8 CMult (cycles of 1, 2, 4... epochs)
+    retrain = round(rest * 3 / 8)                              # then of the rest 3/8 retraining,
+                                                               # 3/8 CMult (cycles of 1, 2, 4... epochs)
     cycles = int(math.log2(retrain + 1))                       # and the remainder one-cycle
-    return dict(sgdr_epochs=sgdr, cyclic_epochs=rest - retrain - (2**cycles - 1), cycle_mult_cycles=cycles, unfreeze_epochs=retrain)
+    return dict(sgdr_epochs=sgdr, cyclic_epochs=rest - retrain - (2**cycles - 1), cycle_mult_cycles=cycles,
+                unfreeze_epochs=retrain)
 
 def _describe_recipe(steps:dict) -> str:
     cm = 2**steps['cycle_mult_cycles'] - 1
     c = steps['cycle_mult_cycles']
     n = steps['sgdr_epochs']
-    return (f"{n} epoch{'s' if n != 1 else ''} of SGDR over the regime's sizes, {steps['cyclic_epochs']} of one-cycle, {cm} of "
-            f"cycle_mult SGDR ({c} cycle{'s' if c != 1 else ''}), {steps['unfreeze_epochs']} of retraining every layer")
+    return (f"{n} epoch{'s' if n != 1 else ''} of SGDR over the regime's sizes, {steps['cyclic_epochs']} of one-cycle, "
+            f"{cm} of cycle_mult SGDR ({c} cycle{'s' if c != 1 else ''}), "
+            f"{steps['unfreeze_epochs']} of retraining every layer")
 
 # %% ../nbs/50_cli.ipynb #2f62781b
-_STEP_NAMES = dict(sgdr="SGDR over the regime's sizes", cyclic='one-cycle', cmult='cycle_mult SGDR', retrain='retraining every layer (unfrozen)')
+_STEP_NAMES = dict(sgdr="SGDR over the regime's sizes", cyclic='one-cycle', cmult='cycle_mult SGDR',
+                   retrain='retraining every layer (unfrozen)')
 
 def _train_report(regime, plan, verbose:bool, progress:_Progress, lr_find_iters:int):
-    "A callback for `fit_entr`: with `verbose`, a line naming each training step before its epochs; a bar over the recipe's epochs"
+    ("A callback for `fit_entr`: with `verbose`, a line naming each training step before its epochs; a bar over the "
+     "recipe's epochs")
     from fastai.callback.core import Callback
     from progfast.learner import EntrLog
     from progfast.core.sizing import is_fitting
@@ -238,17 +273,19 @@ def _train_report(regime, plan, verbose:bool, progress:_Progress, lr_find_iters:
         def before_fit(self):
             if hasattr(self.learn, 'lr_finder'):
                 if verbose and 'lr_find' not in self.said:
-                    print(f"learning-rate finder: {lr_find_iters} iterations at {plan.sizes['lr_find'][0]} px (regime {regime})")
+                    print(f"learning-rate finder: {lr_find_iters} iterations at {plan.sizes['lr_find'][0]} px "
+                          f"(regime {regime})")
                 self.said.add('lr_find'); return
             step = self._step()
             if step not in _STEP_NAMES or step in self.said: return
             self.said.add(step)
             if not verbose: return
             sizes,e = list(dict.fromkeys(plan.sizes[step])),int(plan.epochs[step])
-            print(f"step {steps.index(step) + 1}/{len(steps)}: {_STEP_NAMES[step]}, regime {regime}, {e} epoch{'s' if e != 1 else ''} "
-                  f"at {' -> '.join(map(str, sizes))} px")
+            print(f"step {steps.index(step) + 1}/{len(steps)}: {_STEP_NAMES[step]}, regime {regime}, "
+                  f"{e} epoch{'s' if e != 1 else ''} at {' -> '.join(map(str, sizes))} px")
         def after_epoch(self):
-            if not hasattr(self.learn, 'lr_finder') and is_fitting(self.learn) and self._step() in _STEP_NAMES: progress.step()
+            if not hasattr(self.learn, 'lr_finder') and is_fitting(self.learn) and self._step() in _STEP_NAMES:
+                progress.step()
     return _Report()
 
 def _usage_lines(out:Path) -> str:
@@ -257,27 +294,56 @@ def _usage_lines(out:Path) -> str:
             f"In Python:  from fastai.learner import load_learner\n"
             f"            label, _, probs = load_learner('{out/'export.pkl'}').predict('IMAGE')")
 
+def _save_model(learn, out:Path, results:dict):
+    "Write `learn` as `out`/export.pkl, the whole learner (model, class names, transforms) at once, and `results`"
+    out.mkdir(parents=True, exist_ok=True)
+    learn.path = out
+    learn.export('.export.pkl.tmp')                  # then put in place in one step
+    os.replace(out/'.export.pkl.tmp', out/'export.pkl')
+    (out/'results.json').write_text(json.dumps(results, indent=2, default=str))
+
+def _say_trained(res, out:Path, classes:list, lr_find_iters:int):
+    "What `progfast train` prints at the end: the accuracy, the learning rate, what it wrote and how to use the model"
+    lr_find = res.lr_source == 'lr_find'
+    found = f"found by the learning-rate finder in {lr_find_iters} iterations" if lr_find else 'given with --lr'
+    print(f"accuracy {res.accuracy:.4f}, with TTA {res.tta_accuracy:.4f}, training {res.train_seconds:.0f} s; "
+          f"learning rate {res.lr:.3g} ({found})")
+    print(f"model:   {out/'export.pkl'} (classes: {', '.join(classes)})\nresults: {out/'results.json'}")
+    print(_usage_lines(out))
+
 # %% ../nbs/50_cli.ipynb #8dc0506d
 def train(path:str,               # Folder of images: train/ and valid/ subfolders, or one subfolder per class
-          arch:str='resnet18',    # A torchvision model (resnet18, mobilenet_v3_large, efficientnet_b0, ...), a timm name (timm:NAME: timm's), or 'khor'
-          regime:str='fixed',     # Size regime: fixed (the final size throughout: at equal time on ELPV, never below growing sizes), gradual or stepwise (ENTR's growing sizes), khor (Khor's steps) or ramp (half the size to the full size)
+          # A torchvision model (resnet18, mobilenet_v3_large, efficientnet_b0, ...), a timm name (timm:NAME: timm's),
+          # or 'khor'
+          arch:str='resnet18',
+          # Size regime: fixed (the final size throughout: at equal time on ELPV, never below growing sizes), gradual
+          # or stepwise (ENTR's growing sizes), khor (Khor's steps) or ramp (half the size to the full size)
+          regime:str='fixed',
           size:int=224,           # Final image size (the folder's images are cached at max(250, size) px)
           bs:int=32,              # Batch size
           weights:str=None,       # Local pretrained weights file (instead of downloading)
-          pretrained:bool_arg=None, # Start from pretrained weights: true or false (default: where the architecture has them)
-          cut:int=None,           # Where the architecture's body ends: how many top-level children it keeps (default: found)
-          epochs:int=None,        # Epochs in all, split over the recipe's steps: about a third SGDR over the regime's sizes, then one-cycle, cycle_mult SGDR and retraining (default 12: 4 + 2 + 3 + 3); or set the steps with the four options below, not both
+          # Start from pretrained weights: true or false (default: where the architecture has them)
+          pretrained:bool_arg=None,
+          # Where the architecture's body ends: how many top-level children it keeps (default: found)
+          cut:int=None,
+          # Epochs in all, split over the recipe's steps: about a third SGDR over the regime's sizes, then one-cycle,
+          # cycle_mult SGDR and retraining (default 12: 4 + 2 + 3 + 3); or set the steps with the four options below,
+          # not both
+          epochs:int=None,
           sgdr_epochs:int=None,   # ENTR recipe: epochs of SGDR over the regime's sizes (default 4)
           cyclic_epochs:int=None, # ENTR recipe: epochs of the one-cycle step (default 2)
-          cycle_mult_cycles:int=None, # ENTR recipe: cycles of the cycle_mult SGDR step, of 1, 2, 4, ... epochs (default 2: 3 epochs)
+          # ENTR recipe: cycles of the cycle_mult SGDR step, of 1, 2, 4, ... epochs (default 2: 3 epochs)
+          cycle_mult_cycles:int=None,
           unfreeze_epochs:int=None, # ENTR recipe: epochs of retraining the pretrained layers (default 3)
           lr:float=None,          # Learning rate (default: the learning-rate finder's suggestion)
           lr_find_iters:int=100,  # Iterations of the learning-rate finder
-          out:str='progfast-train', # Folder for export.pkl (the model, for `progfast predict` and fastai's load_learner) and results.json
+          # Folder for export.pkl (the model, for `progfast predict` and fastai's load_learner) and results.json
+          out:str='progfast-train',
           seed:int=42,            # Random seed (split, head weights, batch order)
           quiet:store_true=False, # Print only the results: no progress bar
           verbose:store_true=False): # Print every step and epoch (fastai's progress bars and tables)
-    "Train a one-line learner on a folder of images with ENTR's recipe; save the model (fastai's export.pkl) and a results file"
+    ("Train a one-line learner on a folder of images with ENTR's recipe; save the model (fastai's export.pkl) and a "
+     "results file")
     path,out = _existing_folder(path),_writable_folder(out)
     _check_output(quiet, verbose); _check_size(size)
     steps = recipe_epochs(epochs, regime, size, sgdr_epochs=sgdr_epochs, cyclic_epochs=cyclic_epochs,
@@ -288,8 +354,9 @@ def train(path:str,               # Folder of images: train/ and valid/ subfolde
     from progfast.learner import progressive_learner, entr_plan
     if epochs is not None and not quiet: print(f"--epochs {epochs}: {_describe_recipe(steps)}", flush=True)
     set_seed(seed, reproducible=True)
-    learn = progressive_learner(path, arch=arch, regime=regime, size=size, bs=bs, pretrained=pretrained, weights=weights,
-                                cut=cut, dls_kwargs=dict(seed=seed, max_side=max(250, size), progress=not quiet and _tty()))
+    learn = progressive_learner(path, arch=arch, regime=regime, size=size, bs=bs, pretrained=pretrained,
+                                weights=weights, cut=cut,
+                                dls_kwargs=dict(seed=seed, max_side=max(250, size), progress=not quiet and _tty()))
     plan = entr_plan(regime, size, lr_find=lr is None, **steps)
     progress = _Progress(int(plan.epochs.sum()), 'epochs', bar=not (quiet or verbose), lines=False)
     report = _train_report(regime, plan, verbose, progress, lr_find_iters)
@@ -297,31 +364,27 @@ def train(path:str,               # Folder of images: train/ and valid/ subfolde
         with (nullcontext() if verbose else learn.no_bar()), (nullcontext() if verbose else learn.no_logging()):
             res = learn.fit_entr(**_entr_options(*steps.values(), lr, lr_find_iters), cbs=[report])
     finally: progress.end()
-    out.mkdir(parents=True, exist_ok=True)
     classes = [str(c) for c in learn.dls.vocab]
     results = {k: v for k,v in res.as_dict().items() if k != 'history'}
-    results.update(path=str(path), arch=arch, regime=regime, seed=seed, classes=classes, epochs=steps, machine=_machine())
-    learn.path = out
-    learn.export('.export.pkl.tmp')                  # the whole learner (model, class names, transforms), then in place at once
-    os.replace(out/'.export.pkl.tmp', out/'export.pkl')
-    (out/'results.json').write_text(json.dumps(results, indent=2, default=str))
-    found = (f"found by the learning-rate finder in {lr_find_iters} iterations" if res.lr_source == 'lr_find' else 'given with --lr')
-    print(f"accuracy {res.accuracy:.4f}, with TTA {res.tta_accuracy:.4f}, training {res.train_seconds:.0f} s; "
-          f"learning rate {res.lr:.3g} ({found})")
-    print(f"model:   {out/'export.pkl'} (classes: {', '.join(classes)})\nresults: {out/'results.json'}")
-    print(_usage_lines(out))
+    results.update(path=str(path), arch=arch, regime=regime, seed=seed, classes=classes, epochs=steps,
+                   machine=_machine())
+    _save_model(learn, out, results)
+    _say_trained(res, out, classes, lr_find_iters)
     return res
 
 # %% ../nbs/50_cli.ipynb #324680f3
 def compare(path:str,                      # Folder of images: train/ and valid/ subfolders, or one subfolder per class
-            regimes:str='fixed,gradual,stepwise', # Comma-separated size regimes: fixed, gradual, stepwise (ENTR's), khor, ramp
+            # Comma-separated size regimes: fixed, gradual, stepwise (ENTR's), khor, ramp
+            regimes:str='fixed,gradual,stepwise',
             archs:str='resnet18',          # Comma-separated architectures (names as `progfast train --arch` takes them)
             seeds:str='0',                 # Comma-separated seeds
             size:int=224,                  # Final image size (the folder's images are cached at max(250, size) px)
             bs:int=32,                     # Batch size
             weights:str=None,              # Local pretrained weights file (for a single architecture)
-            pretrained:bool_arg=None,      # Start from pretrained weights: true or false (default: where the architecture has them)
-            cut:int=None,                  # Where the architecture's body ends (for a single architecture; default: found)
+            # Start from pretrained weights: true or false (default: where the architecture has them)
+            pretrained:bool_arg=None,
+            # Where the architecture's body ends (for a single architecture; default: found)
+            cut:int=None,
             sgdr_epochs:int=4,             # ENTR recipe: epochs of SGDR over the regime's sizes
             cyclic_epochs:int=2,           # ENTR recipe: epochs of the one-cycle step
             cycle_mult_cycles:int=2,       # ENTR recipe: cycles of the cycle_mult SGDR step, of 1, 2, 4, ... epochs
@@ -338,13 +401,15 @@ def compare(path:str,                      # Folder of images: train/ and valid/
     archs,regimes,seeds = _split(archs, str, '--archs'),_split(regimes, str, '--regimes'),_split(seeds, int, '--seeds')
     for flag,v,what in (('--weights', weights, 'one file'), ('--cut', cut, 'one place to cut')):
         if v is not None and len(archs) > 1:
-            raise ValueError(f"{flag} is {what}, for one architecture; got {len(archs)} architectures ({', '.join(archs)})")
-    _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters, '--regimes')
+            raise ValueError(f"{flag} is {what}, for one architecture; "
+                             f"got {len(archs)} architectures ({', '.join(archs)})")
+    recipe = (sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters)
+    _check_recipe(regimes, size, *recipe, '--regimes')
     weights = _weights_file(weights)
     n = len(archs) * len(regimes) * len(seeds)
     progress = _Progress(n, 'runs', bar=not (quiet or verbose), lines=not quiet)
     def fit_entr(learn, **kwargs):
-        "`fit_entr`, and the run's line when it ends (`compare_regimes` seeds each run with fastai's `set_seed` before its learner)"
+        "`fit_entr`, then the run's line (`compare_regimes` seeds each run with fastai's `set_seed` before its learner)"
         import torch
         seed = torch.initial_seed()
         res = learn.fit_entr(**kwargs)
@@ -353,10 +418,10 @@ def compare(path:str,                      # Folder of images: train/ and valid/
         return res
     progress.begin()
     try:
-        cmp = compare_regimes(path, regimes=regimes, archs=archs, seeds=seeds, fit=fit_entr, size=size, bs=bs, quiet=not verbose,
+        cmp = compare_regimes(path, regimes=regimes, archs=archs, seeds=seeds, fit=fit_entr, size=size, bs=bs,
+                              quiet=not verbose,
                               dls_kwargs=dict(max_side=max(250, size), progress=not quiet and _tty()), weights=weights,
-                              learner_kwargs=dict(pretrained=pretrained, cut=cut),
-                              **_entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters))
+                              learner_kwargs=dict(pretrained=pretrained, cut=cut), **_entr_options(*recipe))
     finally: progress.end()
     cmp.basis = 'equal epochs'                       # every run is `fit_entr` with the same recipe, as with fit='entr'
     if isinstance(getattr(cmp, 'setup', None), dict): cmp.setup['fit'] = 'entr'
@@ -442,7 +507,8 @@ def _flag_words(msg:str, fn) -> str:
         msg = re.sub(rf"\b{p}=(['\"])(.*?)\1", lambda m: f"{f} {m[2]}", msg)               # weights='/a/b.pth'
         msg = re.sub(rf"\b{p}=(?=[^\s,;)])", f"{f} ", msg)                                 # size=64
         msg = re.sub(rf"\b{p}=", f"{f} {_METAVARS.get(p, p.upper())}", msg)               # pass weights=
-        msg = re.sub(rf"(?<![\w-])(?<!of ){p}\b(?= must\b| is empty\b| [<>]=)" if '_' not in p else rf"(?<![\w-]){p}\b", f, msg)
+        alone = rf"(?<![\w-])(?<!of ){p}\b(?= must\b| is empty\b| [<>]=)" if '_' not in p else rf"(?<![\w-]){p}\b"
+        msg = re.sub(alone, f, msg)                                                      # size must ...
     return msg
 
 _PLAIN = [   # Python arguments the command line has no flag for, in plain words
@@ -451,14 +517,15 @@ _PLAIN = [   # Python arguments the command line has no flag for, in plain words
     (r"\bpass max_side >= size, or max_side=None\b", "give a smaller --size"),
     (r"\bmax_side=(?=\d)", "the image cache's size cap of "),
     (r"\bat least min_per_class=(?=\d)", "at least "),
-    (r"\bor pass cache= another folder \(or set PROGFAST_CACHE\), or cache=False", "or set PROGFAST_CACHE to another folder"),
+    (r"\bor pass cache= another folder \(or set PROGFAST_CACHE\), or cache=False",
+     "or set PROGFAST_CACHE to another folder"),
     (r" \(all in bad_files\)", ''), (r"see the warning or bad_files", 'see the warning above'),
     (r"; a callable that builds a model works too", ''),
     (r"\s*\(see timm\.list_models\(\)\)", ''), (r";? ?torchvision\.models\.list_models\(\)", ''),
 ]
 
 def _dedupe_names(m) -> str:
-    "'closest names: [...]' as a plain list, each name once (torchvision's and timm's lists share names such as resnet50)"
+    "'closest names: [...]' as a plain list, each name once (torchvision's and timm's lists share names like resnet50)"
     try: names = ast.literal_eval(m[1])
     except (ValueError, SyntaxError): return m[0]
     return 'closest names: ' + ', '.join(dict.fromkeys(map(str, names)))
@@ -467,18 +534,20 @@ def _plain_words(msg:str) -> str:
     "The Python arguments in `msg` that no flag stands for, in plain words; other `name=` prefixes dropped"
     for pat,rep in _PLAIN: msg = re.sub(pat, rep, msg)
     msg = re.sub(r"closest names: (\[[^\]]*\])", _dedupe_names, msg)
-    return re.sub(r"\b[a-z][a-z0-9_]*=(?=[^\s=,;)])", '', msg)      # Python arguments without a flag: their values alone
+    return re.sub(r"\b[a-z][a-z0-9_]*=(?=[^\s=,;)])", '', msg)      # Python arguments without a flag: their values
 
+# %% ../nbs/50_cli.ipynb #e2c7a9b3
 def _cli_message(e:BaseException, fn) -> str:
     "The one line that `progfast` prints for the error `e` of the command `fn`"
     arch = getattr(e, 'arch', None)
     if arch is not None and type(e).__name__ == 'WeightsUnavailableError':
-        msg = (f"could not download the pretrained weights of {arch} ({e.reason}). Without a network, pass a local weights "
-               f"file with --weights PATH (a state dict saved with torch.save(model.state_dict(), path) or a .safetensors "
-               f"file; {e.where}), or --pretrained false to train from scratch")
+        msg = (f"could not download the pretrained weights of {arch} ({e.reason}). Without a network, pass a local "
+               f"weights file with --weights PATH (a state dict saved with torch.save(model.state_dict(), path) or a "
+               f".safetensors file; {e.where}), or --pretrained false to train from scratch")
     elif getattr(e, 'url', None) is not None and type(e).__name__ == 'DownloadError':
-        msg = (f"could not download {e.what} from {e.url} ({e.reason}). Without a network, pass --data-path FOLDER, a local "
-               f"copy of {e.what}: a folder with train/ and test/ folders of class folders (as fastai unpacks {e.archive})")
+        msg = (f"could not download {e.what} from {e.url} ({e.reason}). Without a network, pass --data-path FOLDER, "
+               f"a local copy of {e.what}: a folder with train/ and test/ folders of class folders "
+               f"(as fastai unpacks {e.archive})")
     else: msg = _plain_words(_flag_words(str(e), fn))
     return ' '.join(l.strip() for l in msg.splitlines() if l.strip())
 
@@ -488,12 +557,14 @@ def _cli_warning(message, fn) -> str:
 
 # %% ../nbs/50_cli.ipynb #4f891501
 COMMANDS = dict(demo=demo, train=train, compare=compare, predict=predict)
-_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, OSError, RuntimeError)
+_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, OSError,
+           RuntimeError)
 _EPOCH_FLAGS = '--sgdr-epochs, --cyclic-epochs, --cycle-mult-cycles and --unfreeze-epochs'
 
 def _usage() -> str:
     cmds = '\n'.join(f"  {k:<8} {f.__doc__}" for k,f in COMMANDS.items())
-    return f"usage: progfast COMMAND [options]\n\ncommands:\n{cmds}\n\n'progfast COMMAND --help' describes the options of COMMAND."
+    return (f"usage: progfast COMMAND [options]\n\ncommands:\n{cmds}\n\n"
+            "'progfast COMMAND --help' describes the options of COMMAND.")
 
 def _parse_hint(cmd:str, msg:str) -> str:
     "What to give instead, for argparse's errors that do not say"
@@ -509,11 +580,14 @@ def main(argv:list|None=None) -> int:
     if argv[0] in ('-V', '--version'): print(f"progfast {progfast.__version__}"); return 0
     cmd,rest = argv[0],argv[1:]
     if cmd not in COMMANDS:
-        print(f"progfast: error: unknown command {cmd!r}; valid commands are {', '.join(COMMANDS)}", file=sys.stderr); return 2
+        print(f"progfast: error: unknown command {cmd!r}; valid commands are {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
     fn = COMMANDS[cmd]
     parser = anno_parser(fn, prog=f"progfast {cmd}", pos=['path'])
     parser.allow_abbrev = False     # '--cycle-mult 9' must not quietly mean --cycle-mult-cycles 9
-    def _error(msg): print(f"progfast {cmd}: error: {msg}{_parse_hint(cmd, msg)} (see 'progfast {cmd} --help')", file=sys.stderr); sys.exit(2)
+    def _error(msg):
+        print(f"progfast {cmd}: error: {msg}{_parse_hint(cmd, msg)} (see 'progfast {cmd} --help')", file=sys.stderr)
+        sys.exit(2)
     parser.error = _error
     args = vars(parser.parse_args(rest))
     args.pop('pdb', None); args.pop('xtra', None)
@@ -521,7 +595,8 @@ def main(argv:list|None=None) -> int:
     with warnings.catch_warnings():
         # a deprecation notice that the libraries progfast imports trigger, not the user's business
         warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
-        warnings.showwarning = _show                 # progfast's warnings in the command line's words, without a source line
+        # progfast's warnings in the command line's words, without a source line
+        warnings.showwarning = _show
         try: fn(**args)
         except KeyboardInterrupt: print(f"progfast {cmd}: interrupted", file=sys.stderr); return 130
         except _ERRORS as e: print(f"progfast {cmd}: error: {_cli_message(e, fn)}", file=sys.stderr); return 1

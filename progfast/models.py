@@ -22,7 +22,8 @@ def conv1x1_relu(ni:int, nf:int, relu:bool=True) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(ni, nf, 1), *([nn.ReLU(inplace=True)] if relu else []))
 
 def _check_count(name, v, what='a number of channels'):
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be a positive int ({what}), got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{name} must be a positive int ({what}), got {v!r}")
 
 class KhorNet(nn.Sequential):
     "Khor (2023), Figure 5: an all-convolutional classifier for inputs of any size >= 4 px; returns logits"
@@ -51,11 +52,14 @@ class MkrtchyanNet(nn.Sequential):
     def __init__(self, blocks:list, n_in:int=3, n_out:int=200, size:int=64, hidden:int=256):
         _check_count('n_in', n_in); _check_count('n_out', n_out); _check_count('hidden', hidden, 'a number of units')
         if not blocks or any(not b for b in blocks):
-            raise ValueError(f"blocks must be a non-empty list of non-empty lists of (filters, kernel size), got {blocks!r}")
+            raise ValueError(f"blocks must be a non-empty list of non-empty lists of (filters, kernel size), "
+                             f"got {blocks!r}")
         if any(not isinstance(ks, int) or ks < 1 or ks % 2 == 0 for b in blocks for _,ks in b):
-            raise ValueError(f"kernel sizes must be odd positive ints (padding ks//2 then keeps the size), got {blocks!r}")
+            raise ValueError(f"kernel sizes must be odd positive ints (padding ks//2 then keeps the size), "
+                             f"got {blocks!r}")
         if isinstance(size, bool) or not isinstance(size, int) or size >> len(blocks) < 1:
-            raise ValueError(f"size must be a whole number of pixels >= {2**len(blocks)} ({len(blocks)} max-pools halve it), got {size!r}")
+            raise ValueError(f"size must be a whole number of pixels >= {2**len(blocks)} "
+                             f"({len(blocks)} max-pools halve it), got {size!r}")
         feat = size >> len(blocks)   # the side of the last feature map at `size`
         layers,ni = [],n_in
         for block in blocks:

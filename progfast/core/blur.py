@@ -11,7 +11,7 @@ from numbers import Integral, Real
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from fastcore.basics import patch, store_attr
+from fastcore.basics import store_attr
 from fastai.torch_core import TensorImage, retain_type
 from fastai.vision.augment import RandTransform
 from .checks import GENERATOR_SEEDS, check_seed
@@ -25,7 +25,9 @@ MAX_SIGMA = 1000.   # pixels: a kernel of 6,001 taps; larger sigmas blur any ima
 def _check_sigma_value(s: float, what='sigma'):
     if not math.isfinite(s) or s < 0:
         raise ValueError(f"{what} must be a finite number >= 0 (0 means no blur), got {s!r}")
-    if s > MAX_SIGMA: raise ValueError(f"{what} must be at most {MAX_SIGMA:g} px (a larger sigma blurs any image to its mean), got {s!r}")
+    if s > MAX_SIGMA:
+        raise ValueError(f"{what} must be at most {MAX_SIGMA:g} px (a larger sigma blurs any image to its mean), "
+                         f"got {s!r}")
 
 def _as_sigma(sigma, n: int|None=None) -> float|Tensor:
     "`sigma` as a checked float, or as a float32 CPU tensor of `n` per-image values"
@@ -57,7 +59,7 @@ def _check_radius(radius):
     return radius
 
 def gaussian_kernel1d(sigma:float|Tensor, radius:int|None=None, dtype:torch.dtype=torch.float32, device=None) -> Tensor:
-    "Normalised 1-D Gaussian taps at `-radius..radius`: shape `(2*radius+1,)` for a number, `(n, 2*radius+1)` for `n` sigmas"
+    "Normalised 1-D Gaussian taps at `-radius..radius`: `(2*radius+1,)` for a number, `(n, 2*radius+1)` for `n` sigmas"
     s = _as_sigma(sigma)
     radius = kernel_radius(s) if _check_radius(radius) is None else int(radius)
     t = torch.arange(-radius, radius + 1, dtype=torch.float32)
@@ -84,7 +86,8 @@ def _reflect_pad(x: Tensor, r: int) -> Tensor:
 
 # %% ../../nbs/02_blur.ipynb #6ad721bf
 def _check_batch(x):
-    if not isinstance(x, Tensor): raise TypeError(f"expected a tensor batch of images (B,C,H,W), got {type(x).__name__}")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"expected a tensor batch of images (B,C,H,W), got {type(x).__name__}")
     if x.ndim != 4: raise ValueError(f"expected a 4-D batch of images (B,C,H,W), got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"can only blur floating point images (float32, float16, bfloat16, float64), got {x.dtype}")
@@ -100,7 +103,7 @@ def _separable_conv(planes: Tensor, w: Tensor, r: int) -> Tensor:
     return F.conv2d(y, w.reshape(g, 1, -1, 1), groups=g)
 
 def _planes_per_call(planes: Tensor, r: int) -> int:
-    "How many of the channels of `planes` (1,g,H,W) one convolution takes: all on a GPU, slices of multiples of 16 on a CPU"
+    "How many channels of `planes` (1,g,H,W) one convolution takes: all on a GPU, slices of multiples of 16 on a CPU"
     if planes.device.type != 'cpu': return planes.shape[1]
     H,W = planes.shape[-2:]
     per_plane = (H + 2*r) * (W + 2*r) * planes.element_size()
@@ -121,7 +124,8 @@ def _blur_with(x: Tensor, k: Tensor) -> Tensor:
 def _kernel_size_radius(kernel_size) -> int|None:
     "The radius of a kernel of `kernel_size` taps (an odd whole number >= 3); None stays None"
     if kernel_size is None: return None
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, Integral) or kernel_size < 3 or kernel_size % 2 == 0:
+    whole = isinstance(kernel_size, Integral) and not isinstance(kernel_size, bool)
+    if not whole or kernel_size < 3 or kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be None or an odd whole number >= 3 (3, 5, 7, ...), got {kernel_size!r}")
     return (int(kernel_size) - 1) // 2
 
@@ -161,7 +165,8 @@ def _check_sigma_setting(sigma):
     if isinstance(sigma, (tuple, list)):
         if len(sigma) != 2: raise ValueError(f"a sigma range must be a (low, high) pair, got {sigma!r}")
         lo,hi = (_as_sigma(v) for v in sigma)
-        if lo > hi: raise ValueError(f"sigma range {tuple(sigma)} has low > high; give (low, high) with 0 <= low <= high")
+        if lo > hi:
+            raise ValueError(f"sigma range {tuple(sigma)} has low > high; give (low, high) with 0 <= low <= high")
         return (lo, hi)
     if isinstance(sigma, Tensor): raise TypeError(f"sigma must be a number or a (low, high) pair, got a tensor; "
                                                   f"per-image sigma tensors go to gaussian_blur")
@@ -185,13 +190,33 @@ def _check_flag(v, name):
     if not isinstance(v, bool): raise TypeError(f"{name} must be True or False, got {v!r}")
     return v
 
-
+# %% ../../nbs/02_blur.ipynb #3b8e51d0
 def _checked(name, check):
     "A property kept in `_name` that passes every value set through `check`"
     return property(lambda self: getattr(self, '_' + name), lambda self,v: setattr(self, '_' + name, check(v)))
 
+class _BlurSettings(RandTransform):
+    "`RandomBlur`'s settings, each checked whenever it is set (`tfm.sigma = -2` fails as `sigma=-2` does), and its repr"
+    p,sigma,per = _checked('p', _check_prob),_checked('sigma', _check_sigma_setting),_checked('per', _check_per)
+    ref_size,kernel_size = _checked('ref_size', _check_ref_size),_checked('kernel_size', _check_kernel_size)
+    blur_targets = _checked('blur_targets', lambda v: _check_flag(v, 'blur_targets'))
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(p={self.p:g}, sigma={self.sigma}, per={self.per!r}, ref_size={self.ref_size}, "
+                f"kernel_size={self.kernel_size}, blur_targets={self.blur_targets}, seed={self.seed})")
+
+def _images(b, n_inp:int, targets:bool) -> list:
+    "The `TensorImage`s to blur in the batch `b` (a tuple of tensors, or one): the first `n_inp`, or all with `targets`"
+    items = b if isinstance(b, (tuple, list)) else (b,)
+    return [t for t in (items if targets else items[:n_inp]) if isinstance(t, TensorImage)]
+
+def _blurred(sig:Tensor) -> tuple:
+    "The fraction of images blurred (those whose sigma is above 0), and their mean sigma (0 if none)"
+    on = sig > 0
+    return (on.float().mean().item() if len(sig) else 0.),(sig[on].mean().item() if on.any() else 0.)
+
 # %% ../../nbs/02_blur.ipynb #5cbfe039
-class RandomBlur(RandTransform):
+class RandomBlur(_BlurSettings):
     "Gaussian-blur a random fraction `p` of the training batches (or images), drawing from a generator of its own"
     split_idx,order = 0,45
     def __init__(self,
@@ -200,22 +225,18 @@ class RandomBlur(RandTransform):
         per:str='batch',            # 'batch': one draw for the whole batch; 'image': one draw per image
         ref_size:int|None=None,     # sigma is in pixels at this size, scaled with the batch's larger side; None: as is
         kernel_size:int|None=None,  # taps of the kernel (odd, >= 3); None: radius ceil(3*sigma)
-        blur_targets:bool=False,    # blur the `TensorImage` targets of image-to-image items too, with their input's sigma
+        blur_targets:bool=False,    # blur `TensorImage` targets of image-to-image items too, with their input's sigma
         seed:int|None=None,         # seed of the draws; None: `torch.initial_seed()` when created (`set_seed` sets it)
     ):
         super().__init__(p=p)
         store_attr('sigma,per,ref_size,kernel_size,blur_targets')
-        self.seed,self.n_inp,self._blur_ids = check_seed(torch.initial_seed() if seed is None else seed, below=GENERATOR_SEEDS),1,set()
+        self.seed,self.n_inp = check_seed(torch.initial_seed() if seed is None else seed, below=GENERATOR_SEEDS),1
         self.reset()
-
-    p,sigma,per = _checked('p', _check_prob),_checked('sigma', _check_sigma_setting),_checked('per', _check_per)
-    ref_size,kernel_size = _checked('ref_size', _check_ref_size),_checked('kernel_size', _check_kernel_size)
-    blur_targets = _checked('blur_targets', lambda v: _check_flag(v, 'blur_targets'))
 
     def reset(self):
         "Start the draws again from `seed` and forget the last batch"
         self.generator = torch.Generator().manual_seed(self.seed)
-        self.last_sigma,self.last_blurred,self.last_sigmas = 0.,0.,None
+        self.last_sigma,self.last_blurred,self.last_sigmas,self._blur_ids = 0.,0.,None,set()
 
     def scale(self, size:int) -> float:
         "The factor `sigma` is multiplied by for images whose larger side is `size`"
@@ -229,42 +250,27 @@ class RandomBlur(RandTransform):
         sig = torch.where(u[0] < self.p, lo + (hi - lo) * u[1], 0.) * self.scale(size)
         return sig.expand(n).clone() if k == 1 else sig
 
+    def _draw_for(self, x:Tensor) -> Tensor:
+        "Draw the sigmas of the images of the batch `x` (B,C,H,W), and record them (`last_sigmas`...)"
+        _check_batch(x)
+        self.last_sigmas = self.draw(x.shape[0], max(x.shape[-2:]))
+        self.last_blurred,self.last_sigma = _blurred(self.last_sigmas)
+        return self.last_sigmas
+
+    def blur_batch(self, x:Tensor) -> Tensor:
+        "Blur the batch `x` (B,C,H,W) as a training batch: draw which images to blur and their sigma, record it"
+        return gaussian_blur(x, self._draw_for(x), kernel_size=self.kernel_size)
+
+    def before_call(self, b, split_idx:int):
+        "Draw once for the whole training batch `b`: the sigma of each item, shared by every image of the item"
+        self.do,self._blur_ids = False,set()
+        if self.split_idx is not None and split_idx != self.split_idx: return
+        imgs = _images(b, self.n_inp, self.blur_targets)
+        if imgs: self.do,self._blur_ids = bool((self._draw_for(imgs[0]) > 0).any()),{id(t) for t in imgs}
+
+    def setups(self, dl):
+        "Learn how many leading elements of an item are inputs (`n_inp`) from the `DataLoader`'s dataset"
+        self.n_inp = getattr(getattr(dl, 'dataset', None), 'n_inp', self.n_inp)
+
     def encodes(self, x:TensorImage):   # the images `before_call` picked, with the sigmas it drew
         return gaussian_blur(x, self.last_sigmas, kernel_size=self.kernel_size) if id(x) in self._blur_ids else x
-
-    def __repr__(self):
-        return (f"{type(self).__name__}(p={self.p:g}, sigma={self.sigma}, per={self.per!r}, ref_size={self.ref_size}, "
-                f"kernel_size={self.kernel_size}, blur_targets={self.blur_targets}, seed={self.seed})")
-
-# %% ../../nbs/02_blur.ipynb #134efac4
-@patch
-def _record(self:RandomBlur, sig:Tensor) -> Tensor:
-    on = sig > 0
-    self.last_sigmas,self.last_blurred = sig,(on.float().mean().item() if len(sig) else 0.)
-    self.last_sigma = sig[on].mean().item() if on.any() else 0.
-    return sig
-
-@patch
-def blur_batch(self:RandomBlur, x:Tensor) -> Tensor:
-    "Blur the batch `x` (B,C,H,W) as a training batch: draw which images to blur and their sigma, record it"
-    _check_batch(x)
-    sig = self._record(self.draw(x.shape[0], max(x.shape[-2:])))
-    return gaussian_blur(x, sig, kernel_size=self.kernel_size)
-
-# %% ../../nbs/02_blur.ipynb #d284e811
-@patch
-def before_call(self:RandomBlur, b, split_idx:int):
-    "Draw once for the whole training batch `b`: the sigma of each item, shared by every image of the item"
-    self.do,self._blur_ids = False,set()
-    if self.split_idx is not None and split_idx != self.split_idx: return
-    items = b if isinstance(b, (tuple, list)) else (b,)
-    imgs = [t for t in (items if self.blur_targets else items[:self.n_inp]) if isinstance(t, TensorImage)]
-    if not imgs: return
-    _check_batch(imgs[0])
-    self.do = bool((self._record(self.draw(imgs[0].shape[0], max(imgs[0].shape[-2:]))) > 0).any())
-    self._blur_ids = {id(t) for t in imgs}
-
-@patch
-def setups(self:RandomBlur, dl):
-    "Learn how many leading elements of an item are inputs (`n_inp`) from the `DataLoader`'s dataset"
-    self.n_inp = getattr(getattr(dl, 'dataset', None), 'n_inp', self.n_inp)

@@ -26,7 +26,8 @@ def check_count(name:str, v, lo:int=1, hi:int|None=None, unit:str='', none_ok:bo
     if isinstance(v, bool): raise TypeError(f"{name} must be {what} {rng}{' or None' if none_ok else ''}, got {v!r}")
     if not isinstance(v, Integral):
         if isinstance(v, Real) and float(v).is_integer(): v = int(v)
-        else: raise TypeError(f"{name} must be {what} {rng}{' or None' if none_ok else ''}, got {v!r} ({type(v).__name__})")
+        else: raise TypeError(f"{name} must be {what} {rng}{' or None' if none_ok else ''}, "
+                              f"got {v!r} ({type(v).__name__})")
     if v < lo or (hi is not None and v > hi):
         raise ValueError(f"{name} must be {what} {rng}{' or None' if none_ok else ''}, got {v!r}")
     return int(v)
@@ -45,8 +46,8 @@ def check_seeds(seeds, name:str='seeds') -> list:
     many = isinstance(seeds, Iterable) and not isinstance(seeds, (str, bytes))
     found = [seeds] if one else list(seeds) if many else None
     if not found:
-        raise ValueError(f"{name} must be a seed or a non-empty list of seeds (whole numbers from 0 to {RUN_SEEDS - 1}), "
-                         f"got {seeds!r}")
+        raise ValueError(f"{name} must be a seed or a non-empty list of seeds "
+                         f"(whole numbers from 0 to {RUN_SEEDS - 1}), got {seeds!r}")
     out = [check_seed(s, f"each of {name}") for s in found]
     if len(set(out)) < len(out): raise ValueError(f"{name} must be distinct, got {out}")
     return out
@@ -57,9 +58,10 @@ def _library_dirs() -> tuple:
     return tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (fastai, fastcore, torch, progfast))
 
 def user_stacklevel() -> int:
-    "The `stacklevel` that makes a warning raised by the caller point at the first frame outside progfast and its libraries"
+    "The `stacklevel` that makes a warning raised by the caller point at the first frame outside progfast and its libs"
     libs,f,level = _library_dirs(),sys._getframe(1),1
-    while f is not None and (os.path.abspath(f.f_code.co_filename).startswith(libs) or f.f_code.co_filename.startswith('<frozen')):
+    while f is not None and (os.path.abspath(f.f_code.co_filename).startswith(libs)
+                             or f.f_code.co_filename.startswith('<frozen')):
         f,level = f.f_back,level + 1
     return level
 

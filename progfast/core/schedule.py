@@ -8,19 +8,42 @@ Docs: https://progfast.github.io/progfast/schedule.html.md"""
 from __future__ import annotations
 import math
 from numbers import Real
-from fastcore.basics import store_attr, patch
+from fastcore.basics import store_attr
 
 # %% auto #0
 __all__ = ['SIZE_SCHEDULES', 'Schedule', 'ConstSchedule', 'LinearSchedule', 'StepSchedule', 'StageSchedule', 'RampSchedule',
            'size_multiple', 'round_size', 'khor_dropout', 'khor_blur', 'as_schedule']
 
-# %% ../../nbs/01_schedule.ipynb #0d7f8e48
+# %% ../../nbs/01_schedule.ipynb #5e1a9c27
 _PERS = ('epoch', 'iter')
 
 def _check_number(name, v):
     if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v):
         raise ValueError(f"{name} must be a finite number, got {v!r}")
 
+def _fmt(v): return f"{v:g}" if isinstance(v, float) else str(v)
+
+def _runs_in_words(vals) -> str:
+    "`vals`, one per epoch, in words: runs of equal values merged, epochs counted from 1"
+    runs = []
+    for i,v in enumerate(vals):
+        if runs and runs[-1][2]==v: runs[-1][1] = i+1
+        else: runs.append([i+1, i+1, v])
+    fmt = lambda a,b: f"epoch {a}" if a==b else f"epochs {a}-{b}"
+    return ', '.join(f"{fmt(a,b)}: {_fmt(v)}" for a,b,v in runs)
+
+def _outside(v, lo, hi, lo_open:bool, hi_open:bool, integer:bool) -> bool:
+    "Whether `v` leaves `[lo, hi]` (an open end excluded, None: no bound), or is not a whole number with `integer`"
+    if lo is not None and (v < lo or (lo_open and v == lo)): return True
+    if hi is not None and (v > hi or (hi_open and v == hi)): return True
+    return integer and v != int(v)
+
+def _valid(lo, hi, lo_open:bool, hi_open:bool, integer:bool) -> str:
+    "The values `_outside` does not refuse, in words: `[lo, hi]`, `(` or `)` at an open end, `-inf` or `inf` at none"
+    lo,hi = ('-inf' if lo is None else lo),('inf' if hi is None else hi)
+    return f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}{' and whole numbers' if integer else ''}"
+
+# %% ../../nbs/01_schedule.ipynb #0d7f8e48
 class Schedule:
     "Base class: a value that follows training progress. Call it as `sched(epoch_position, n_epoch)`."
     def __init__(self, per:str='epoch', multiple:int|None=None):
@@ -30,13 +53,12 @@ class Schedule:
         self.per,self.multiple = per,multiple
 
     def value(self, e:float, n:int) -> float:
-        "The raw value at epoch position `e` of an `n`-epoch training (each form implements it; call the schedule instead)"
+        "The raw value at epoch position `e` of an `n`-epoch training (each form defines it; call the schedule instead)"
         raise NotImplementedError
     @property
     def start(self) -> float: raise NotImplementedError
     @property
     def final(self) -> float: raise NotImplementedError
-
     @property
     def bounds(self): return min(self.start, self.final), max(self.start, self.final)
 
@@ -53,52 +75,34 @@ class Schedule:
     def epoch_values(self, n_epoch:int) -> list:
         "The value at the start of each epoch"
         return [self(i, n_epoch) for i in range(n_epoch)]
-
     def values(self, n_epoch:int, n_iter:int=1) -> list:
         "The value at every batch of a training of `n_epoch` epochs with `n_iter` batches each"
         return [self(i + j/n_iter, n_epoch) for i in range(n_epoch) for j in range(n_iter)]
 
+    def describe(self, n_epoch:int) -> str:
+        "The epoch values of a training of `n_epoch` epochs, runs of equal values merged (epochs counted from 1)"
+        return _runs_in_words(self.epoch_values(n_epoch))
+
+    def check(self, n_epoch:int, name:str='value', lo:float|None=None, hi:float|None=None,
+              lo_open:bool=False, hi_open:bool=False, integer:bool=False):
+        "Raise a `ValueError` naming `name` if any value of an `n_epoch` training leaves [lo, hi]"
+        vals = set(self.epoch_values(n_epoch)) | {self.start, self.final}
+        bad = sorted(v for v in vals if _outside(v, lo, hi, lo_open, hi_open, integer))
+        if bad: raise ValueError(f"{name} schedule {self!r} gives {_fmt(bad[0])} over {n_epoch} epochs; "
+                                 f"valid {name} values are in {_valid(lo, hi, lo_open, hi_open, integer)}")
+        return self
+
+    def plot(self, n_epoch:int, n_iter:int=20, ax=None, label=None, **kwargs):
+        "Plot the schedule over `n_epoch` epochs (x axis in epochs)"
+        import matplotlib.pyplot as plt
+        if ax is None: _,ax = plt.subplots(figsize=(5,3))
+        xs = [i + j/n_iter for i in range(n_epoch) for j in range(n_iter)]
+        ax.step(xs, self.values(n_epoch, n_iter), where='post', label=label or repr(self), **kwargs)
+        ax.set_xlabel('epoch'); ax.set_xlim(0, n_epoch)
+        return ax
+
     def __repr__(self): return f"{type(self).__name__}({self._desc()}{'' if self.per=='epoch' else ', per iteration'})"
     def _desc(self): return ''
-
-def _fmt(v): return f"{v:g}" if isinstance(v, float) else str(v)
-
-# %% ../../nbs/01_schedule.ipynb #258c91c6
-@patch
-def describe(self:Schedule, n_epoch:int) -> str:
-    "The epoch values of a training of `n_epoch` epochs, runs of equal values merged (epochs counted from 1)"
-    vals,runs = self.epoch_values(n_epoch),[]
-    for i,v in enumerate(vals):
-        if runs and runs[-1][2]==v: runs[-1][1] = i+1
-        else: runs.append([i+1, i+1, v])
-    fmt = lambda a,b: f"epoch {a}" if a==b else f"epochs {a}-{b}"
-    return ', '.join(f"{fmt(a,b)}: {_fmt(v)}" for a,b,v in runs)
-
-@patch
-def check(self:Schedule, n_epoch:int, name:str='value', lo:float|None=None, hi:float|None=None,
-          lo_open:bool=False, hi_open:bool=False, integer:bool=False):
-    "Raise a `ValueError` naming `name` if any value of an `n_epoch` training leaves [lo, hi]"
-    vals = set(self.epoch_values(n_epoch)) | {self.start, self.final}
-    def _bad(v):
-        if lo is not None and (v < lo or (lo_open and v == lo)): return True
-        if hi is not None and (v > hi or (hi_open and v == hi)): return True
-        return integer and v != int(v)
-    bad = sorted(v for v in vals if _bad(v))
-    if bad:
-        rng = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} schedule {self!r} gives {_fmt(bad[0])} over {n_epoch} epochs; "
-                         f"valid {name} values are in {rng}{' and whole numbers' if integer else ''}")
-    return self
-
-@patch
-def plot(self:Schedule, n_epoch:int, n_iter:int=20, ax=None, label=None, **kwargs):
-    "Plot the schedule over `n_epoch` epochs (x axis in epochs)"
-    import matplotlib.pyplot as plt
-    if ax is None: _,ax = plt.subplots(figsize=(5,3))
-    xs = [i + j/n_iter for i in range(n_epoch) for j in range(n_iter)]
-    ax.step(xs, self.values(n_epoch, n_iter), where='post', label=label or repr(self), **kwargs)
-    ax.set_xlabel('epoch'); ax.set_xlim(0, n_epoch)
-    return ax
 
 # %% ../../nbs/01_schedule.ipynb #fd36b2b1
 class ConstSchedule(Schedule):
@@ -166,9 +170,11 @@ class StageSchedule(Schedule):
         if self.epochs is None: return [math.floor((i+1)*n/k) - math.floor(i*n/k) for i in range(k)]
         ls = list(self.epochs)
         if len(ls) < k:
-            if sum(ls) >= n: raise ValueError(f"stage lengths {ls} leave no epoch for the last stage of an {n}-epoch training")
+            if sum(ls) >= n:
+                raise ValueError(f"stage lengths {ls} leave no epoch for the last stage of an {n}-epoch training")
             ls.append(n - sum(ls))
-        if abs(sum(ls) - n) > 1e-9: raise ValueError(f"stage lengths {ls} sum to {sum(ls)} epochs, but the training has {n}")
+        if abs(sum(ls) - n) > 1e-9:
+            raise ValueError(f"stage lengths {ls} sum to {sum(ls)} epochs, but the training has {n}")
         return ls
 
     def value(self, e, n):
@@ -196,8 +202,10 @@ class RampSchedule(Schedule):
         for k,v in dict(start=start, end=end, start_at=start_at, end_at=end_at).items(): _check_number(k, v)
         if unit not in ('pct', 'epoch'): raise ValueError(f"unit must be 'pct' or 'epoch', got {unit!r}")
         if unit == 'pct' and not (0 <= start_at <= 1 and 0 <= end_at <= 1):
-            raise ValueError(f"start_at and end_at are fractions of training and must lie in [0, 1], got {start_at} and {end_at}")
-        if unit == 'epoch' and min(start_at, end_at) < 0: raise ValueError(f"start_at and end_at must be >= 0 epochs, got {start_at} and {end_at}")
+            raise ValueError(f"start_at and end_at are fractions of training and must lie in [0, 1], "
+                             f"got {start_at} and {end_at}")
+        if unit == 'epoch' and min(start_at, end_at) < 0:
+            raise ValueError(f"start_at and end_at must be >= 0 epochs, got {start_at} and {end_at}")
         if start_at > end_at: raise ValueError(f"start_at ({start_at}) comes after end_at ({end_at})")
         super().__init__(per, multiple); store_attr('start_at,end_at,unit', self); self.s,self.e = start,end
     def value(self, e, n):
@@ -209,11 +217,12 @@ class RampSchedule(Schedule):
     final = property(lambda self: self.e)
     def _desc(self):
         u = '' if self.unit == 'pct' else ' epochs'
-        return f"{_fmt(self.s)} -> {_fmt(self.e)} between {_fmt(self.start_at)} and {_fmt(self.end_at)}{u}, multiple of {self.multiple}"
+        return (f"{_fmt(self.s)} -> {_fmt(self.e)} between {_fmt(self.start_at)} and {_fmt(self.end_at)}{u}, "
+                f"multiple of {self.multiple}")
 
 # %% ../../nbs/01_schedule.ipynb #4928e617
 def size_multiple(final:float) -> int:
-    "The multiple fractional sizes of a schedule ending at `final` px are rounded to: 8 from 128 px, 4 from 64 px, else 1"
+    "The multiple fractional sizes of a schedule ending at `final` px round to: 8 from 128 px, 4 from 64 px, else 1"
     return 8 if final >= 128 else 4 if final >= 64 else 1
 
 def round_size(v:float, multiple:int=1, bounds=None) -> int:
@@ -234,16 +243,23 @@ SIZE_SCHEDULES = {
     'fixed':    lambda f: ConstSchedule(f),
 }
 
-def khor_dropout(): "Khor's dropout: 0.2 -> 0.4 by +0.05 every 2 epochs"; return StepSchedule(0.2, 0.05, every=2, end=0.4)
-def khor_blur():    "Khor's blur sigma: 2 -> 0 by -0.5 every 2 epochs";  return StepSchedule(2, -0.5, every=2, end=0)
+def khor_dropout():
+    "Khor's dropout: 0.2 -> 0.4 by +0.05 every 2 epochs"
+    return StepSchedule(0.2, 0.05, every=2, end=0.4)
+
+def khor_blur():
+    "Khor's blur sigma: 2 -> 0 by -0.5 every 2 epochs"
+    return StepSchedule(2, -0.5, every=2, end=0)
 
 def as_schedule(x, final_size:int|None=None, name:str='value') -> Schedule:
     "Turn a `Schedule`, number, list of stages or size name into a `Schedule`"
     if isinstance(x, Schedule): return x
     if isinstance(x, str):
-        if x not in SIZE_SCHEDULES: raise ValueError(f"unknown {name} schedule {x!r}; valid names are {list(SIZE_SCHEDULES)}")
+        if x not in SIZE_SCHEDULES:
+            raise ValueError(f"unknown {name} schedule {x!r}; valid names are {list(SIZE_SCHEDULES)}")
         if final_size is None: raise ValueError(f"the {name} schedule {x!r} needs the final size")
         return SIZE_SCHEDULES[x](final_size)
     if isinstance(x, (list, tuple)): return StageSchedule(x)
     if isinstance(x, Real) and not isinstance(x, bool): return ConstSchedule(x)
-    raise TypeError(f"cannot make a {name} schedule from {x!r}: pass a Schedule, a number, a list of stages or one of {list(SIZE_SCHEDULES)}")
+    raise TypeError(f"cannot make a {name} schedule from {x!r}: pass a Schedule, a number, a list of stages "
+                    f"or one of {list(SIZE_SCHEDULES)}")

@@ -116,16 +116,17 @@ class BatchResize(DisplayedTransform):
 def _holdout(y, holdout, seed:int) -> np.ndarray:
     "Positions of `y` to hold out: the fraction `holdout` of them, class-balanced, drawn with `seed`"
     if isinstance(holdout, bool) or not isinstance(holdout, (float, int, np.floating)) or not 0 < holdout < 1:
-        raise ValueError(f"holdout must be a fraction of the training images between 0 and 1 (exclusive), e.g. 0.1, got {holdout!r}")
+        raise ValueError(f"holdout must be a fraction of the training images between 0 and 1 (exclusive), e.g. 0.1, "
+                         f"got {holdout!r}")
     n,n_cls = int(round(holdout * len(y))),len(np.unique(y))
     if n < n_cls or len(y) - n < n_cls:
-        raise ValueError(f"holdout={holdout} of {len(y)} training images holds out {n}; each side needs at least one image "
-                         f"of each of the {n_cls} classes: use more training images or another fraction")
+        raise ValueError(f"holdout={holdout} of {len(y)} training images holds out {n}; each side needs at least one "
+                         f"image of each of the {n_cls} classes: use more training images or another fraction")
     return balanced_subset(y, n, seed)
 
 def fashion_mnist_dls(bs:int=64, size=None, n_train:int|None=None, n_valid:int|None=None, seed:int=0,
                       rgb:bool=False, device=None, num_workers:int=0,
-                      holdout:float|None=None,  # a fraction of the training images to validate on; the test images become dls[2]
+                      holdout:float|None=None,  # training fraction to validate on; the test images then become dls[2]
                       **kwargs):
     "fastai `DataLoaders` over the embedded Fashion-MNIST: float images in [0, 1], 1 channel (3 if `rgb`), `size` px"
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
@@ -154,7 +155,8 @@ def fashion_mnist_folder(dest, n_train:int|None=None, n_valid:int|None=None, see
     "Write the embedded Fashion-MNIST as `dest/{train,valid}/<class>/<index>.png`; existing files are kept"
     from PIL import Image
     dest,fm = Path(dest),fashion_mnist_subset()
-    splits = dict(train=(fm.x_train, fm.y_train, fm.train_idx, n_train), valid=(fm.x_test, fm.y_test, fm.test_idx, n_valid))
+    splits = dict(train=(fm.x_train, fm.y_train, fm.train_idx, n_train),
+                  valid=(fm.x_test, fm.y_test, fm.test_idx, n_valid))
     for split,(x,y,src_idx,n) in splits.items():
         for c in fm.classes: (dest/split/class_folder_name(c)).mkdir(parents=True, exist_ok=True)
         for i in balanced_subset(y, n, seed):

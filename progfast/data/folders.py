@@ -15,7 +15,6 @@ except ImportError: fcntl = None      # Windows: no file locks; atomic writes st
 import numpy as np
 import torch.distributed as dist
 from PIL import Image, ImageOps, UnidentifiedImageError
-from fastcore.basics import patch
 from fastcore.foundation import L
 from fastprogress.fastprogress import progress_bar
 from fasttransform import Transform
@@ -40,7 +39,7 @@ def _stretch(a:np.ndarray) -> np.ndarray:
     return (a - lo) * (255/(hi - lo)) if hi > lo else np.zeros_like(a)
 
 def _to_8bit(img:Image.Image) -> Image.Image:
-    "A 16-bit, 32-bit integer or float single-channel image as 8-bit grayscale (values / 257, 8-bit values kept, or stretched)"
+    "A 16-bit, 32-bit integer or float one-channel image as 8-bit gray (values / 257, 8-bit values kept, or stretched)"
     a = np.asarray(img).astype(np.float64)
     lo,hi = (a.min(),a.max()) if a.size else (0, 0)
     if img.mode == 'F': a = a*255 if lo >= 0 and hi <= 1 else _stretch(a)
@@ -63,7 +62,8 @@ def as_rgb(img:Image.Image) -> Image.Image:
     try: return img.convert('RGB')
     except ValueError as e: raise ValueError(f"cannot convert an image of mode {img.mode!r} to RGB: {e}") from e
 
-_JPEG_FORMATS = ('JPEG', 'MPO')    # MPO: a JPEG with more pictures appended (phones, stereo cameras); the first is the photo
+# MPO: a JPEG with more pictures appended (phones, stereo cameras); the first is the photo
+_JPEG_FORMATS = ('JPEG', 'MPO')
 
 def _decode(img:Image.Image, draft_size:int|None=None) -> Image.Image:
     "Decode an opened image (at reduced scale for a JPEG when `draft_size` allows), upright and RGB"
@@ -76,7 +76,8 @@ def open_image(fn, draft_size:int|None=None) -> Image.Image:
     with Image.open(fn) as img: return _decode(img, draft_size)
 
 # %% ../../nbs/21_folders.ipynb #1f167467
-IMAGE_EXTENSIONS = frozenset(image_extensions | {'.jpg', '.jpeg', '.jfif', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp'})
+IMAGE_EXTENSIONS = frozenset(image_extensions
+                             | {'.jpg', '.jpeg', '.jfif', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp'})
 
 def _static_problem(fn:Path, n_bytes:int) -> str|None:
     "What is wrong with `fn` without opening it"
@@ -132,7 +133,7 @@ def _write_atomic(dest:Path, write):
     finally: tmp.unlink(missing_ok=True)
 
 def _acquire(f, waiting:str|None):
-    "Lock the open file `f`, waiting for the process that holds it (saying so with `waiting`); no lock where there is none"
+    "Lock the open file `f`, waiting for the process holding it (saying so with `waiting`); no lock where there is none"
     try: return fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError: pass
     except OSError: return                      # a file system without locks
@@ -170,180 +171,202 @@ def _build_turn(folder:Path|None, waiting:str|None=None):
 
 # %% ../../nbs/21_folders.ipynb #4d450f39
 MANIFEST = 'manifest.json'
-_CACHE_VERSION = 3       # 2: the size and modification time of each cached copy recorded; 3: max_side caps the shorter side
+_CACHE_VERSION = 3       # 2: the size and modification time of each cached copy recorded
+                         # 3: max_side caps the shorter side
 
-class ImageCache:
-    "Verdicts on the files of the folder `source`, and downsized copies of its large images, kept in `cache_dir`"
-    def __init__(self, source, cache_dir=None, # the cache folder; None keeps verdicts in memory and copies nothing
-                 max_side:int|None=250):        # images whose shorter side is above this are downsized into the cache
-        self.source,self.max_side = Path(source).resolve(),max_side
-        self.dir = None if cache_dir is None else Path(cache_dir).expanduser().resolve()
-        self.entries,self.writable = {},True
-        if self.dir is not None: self._create()
+class _CacheFolder:
+    "The folder `dir` that caches the images of `source`: its manifest of verdicts, and the downsized copies in it"
+    def __init__(self, source:Path, dir:Path, max_side:int|None):
+        self.source,self.dir,self.max_side,self.writable = source,dir,max_side,True
 
     @property
-    def manifest(self) -> Path|None:
-        "The manifest file of the cache folder (None without one)"
-        return None if self.dir is None else self.dir/MANIFEST
-    def __getstate__(self): return {**self.__dict__, 'entries': {}}   # workers and exports read the manifest if needed
+    def manifest(self) -> Path|None: return None if self.dir is None else self.dir/MANIFEST
 
-    def _create(self):
-        "Make `dir` the cache of `source`, or refuse a folder that is something else"
+    def open(self) -> dict:
+        "Make `dir` the cache of `source`, or refuse a folder that is something else: the entries it holds"
         building = (self.dir/_LOCK).exists()    # another progfast process may be writing it: its files are ours
         foreign = self.dir.exists() and any(not _ours(f.name) for f in self.dir.iterdir())
         if foreign and not building and not self.manifest.exists():
-            raise ValueError(f"cache folder {self.dir} is not empty and is not a progfast cache (it has no {MANIFEST}); "
-                             "pass an empty or new folder as cache")
+            raise ValueError(f"cache folder {self.dir} is not empty and is not a progfast cache "
+                             f"(it has no {MANIFEST}); pass an empty or new folder as cache")
         try: self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e: return self._unwritable(e)
-        with _cache_lock(self.dir): self.entries = self._load()
+        except OSError as e: self.unwritable(e); return {}
+        with _cache_lock(self.dir): entries = self.load()
         if not self.manifest.exists(): self.dir = None     # a new cache that could not be written: no cache
+        return entries
 
-    def _write(self):
-        m = dict(version=_CACHE_VERSION, source=str(self.source), max_side=self.max_side, files=self.entries)
-        if not self.writable: return
-        try: _write_atomic(self.manifest, lambda tmp: tmp.write_text(json.dumps(m)))
-        except OSError as e: self._unwritable(e)
-
-    def _unwritable(self, e:OSError):
-        "Go on without writing to the cache folder (read-only, full disk), saying so once"
-        if self.writable: warn(f"the cache folder {self.dir} cannot be written ({e.strerror or e}): images that are not "
-                               f"cached yet are read from {self.source} instead (slower for large images). Free space there, "
-                               f"or pass cache= another folder (or set PROGFAST_CACHE), or cache=False")
-        self.writable = False
-        if not (self.dir and self.dir.is_dir()): self.dir = None
-
-    def _load(self) -> dict:
+    def load(self) -> dict:
         "The manifest's entries (a new manifest marks the folder as a cache); another version's copies are removed"
         if not self.manifest.exists():
-            self.entries = {}; self._write(); return {}
+            self.write({}); return {}
         try: m = json.loads(self.manifest.read_text())
         except ValueError: return {}                   # unreadable manifest: examine everything again
         if m.get('source') != str(self.source):
             raise ValueError(f"cache folder {self.dir} holds the cache of {m.get('source')}, not of {self.source}; "
                              "pass another cache folder")
         if m.get('version') != _CACHE_VERSION or m.get('max_side') != self.max_side:
-            for e in m.get('files', {}).values(): self._unlink(e)
+            for e in m.get('files', {}).values(): self.unlink(e)
             return {}
         return m.get('files', {})
 
-    def _unlink(self, e:dict|None):
+    def write(self, entries:dict):
+        "Write the manifest with `entries`, atomically"
+        m = dict(version=_CACHE_VERSION, source=str(self.source), max_side=self.max_side, files=entries)
+        if not self.writable: return
+        try: _write_atomic(self.manifest, lambda tmp: tmp.write_text(json.dumps(m)))
+        except OSError as e: self.unwritable(e)
+
+    def unwritable(self, e:OSError):
+        "Go on without writing to the cache folder (read-only, full disk), saying so once"
+        if self.writable: warn(f"the cache folder {self.dir} cannot be written ({e.strerror or e}): images that are "
+                               f"not cached yet are read from {self.source} instead (slower for large images). Free "
+                               f"space there, or pass cache= another folder (or set PROGFAST_CACHE), or cache=False")
+        self.writable = False
+        if not (self.dir and self.dir.is_dir()): self.dir = None
+
+    def unlink(self, e:dict|None):
+        "Remove the cached copy of the entry `e`, if it has one"
         if e and e.get('cached') and self.dir is not None: (self.dir/e['cached']).unlink(missing_ok=True)
 
 # %% ../../nbs/21_folders.ipynb #cfbb8846
 def _unreadable(err:OSError) -> dict:
     return dict(size=-1, mtime_ns=-1, reason=f"cannot be read: {err.strerror or err}", cached=None)
 
-@patch
-def _save(self:ImageCache, img:Image.Image, rel:str, fmt:str) -> dict:
-    "Write `img` into the cache for the source `rel`: the copy's relative path, size and modification time"
-    jpeg = fmt in _JPEG_FORMATS
-    exts = ('.jpg', '.jpeg') if jpeg else ('.png',)
-    out = rel if Path(rel).suffix.lower() in exts else rel + exts[0]
-    dest = self.dir/out
-    if not self.writable: return dict(cached=None)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(dest, lambda tmp: img.save(tmp, format='JPEG' if jpeg else 'PNG', **(dict(quality=95) if jpeg else {})))
-    except OSError as e:
-        self._unwritable(e); return dict(cached=None)
-    st = dest.stat()
-    return dict(cached=out, cached_size=st.st_size, cached_mtime_ns=st.st_mtime_ns)
+class _FileExaminer:
+    "Examines a file of the source of the cache `folder`: decodes it once, writes its downsized copy when it is large"
+    def __init__(self, folder:_CacheFolder): self.folder = folder
 
-@patch
-def _examine(self:ImageCache, fn:Path, rel:str, st) -> dict:
-    "Decode `fn` (with stat `st`) once: its verdict, and a downsized copy in the cache when it is large"
-    e = dict(size=st.st_size, mtime_ns=st.st_mtime_ns, reason=_static_problem(fn, st.st_size), cached=None)
-    if e['reason']: return e
-    try:
-        with Image.open(fn) as img:
-            fmt = img.format
-            large = self.dir is not None and self.max_side is not None and min(img.size) > self.max_side
-            decoded = _decode(img, self.max_side if large else 1)
-    except Exception as ex: return e | dict(reason=_reason(ex))
-    if large: e |= self._save(_downsize(decoded, self.max_side), rel, fmt)
-    return e
+    def __call__(self, fn:Path, rel:str, st) -> dict:
+        "Decode `fn` (with stat `st`) once: its verdict, and a downsized copy in the cache when it is large"
+        e = dict(size=st.st_size, mtime_ns=st.st_mtime_ns, reason=_static_problem(fn, st.st_size), cached=None)
+        if e['reason']: return e
+        max_side = self.folder.max_side
+        try:
+            with Image.open(fn) as img:
+                fmt = img.format
+                large = self.folder.dir is not None and max_side is not None and min(img.size) > max_side
+                decoded = _decode(img, max_side if large else 1)
+        except Exception as ex: return e | dict(reason=_reason(ex))
+        if large: e |= self.save(_downsize(decoded, max_side), rel, fmt)
+        return e
 
-@patch
-def _copy_intact(self:ImageCache, e:dict) -> bool:
-    "Is the cached copy of the entry `e` still the file progfast wrote (same size and modification time)?"
-    try: st = (self.dir/e['cached']).stat()
-    except OSError: return False
-    return (st.st_size, st.st_mtime_ns) == (e.get('cached_size'), e.get('cached_mtime_ns'))
+    def save(self, img:Image.Image, rel:str, fmt:str) -> dict:
+        "Write `img` into the cache for the source `rel`: the copy's relative path, size and modification time"
+        jpeg = fmt in _JPEG_FORMATS
+        exts = ('.jpg', '.jpeg') if jpeg else ('.png',)
+        out = rel if Path(rel).suffix.lower() in exts else rel + exts[0]
+        dest = self.folder.dir/out
+        if not self.folder.writable: return dict(cached=None)
+        kw = dict(format='JPEG', quality=95) if jpeg else dict(format='PNG')
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(dest, lambda tmp: img.save(tmp, **kw))
+        except OSError as e:
+            self.folder.unwritable(e); return dict(cached=None)
+        st = dest.stat()
+        return dict(cached=out, cached_size=st.st_size, cached_mtime_ns=st.st_mtime_ns)
+
+    def intact(self, e:dict) -> bool:
+        "Is the cached copy of the entry `e` still the file progfast wrote (same size and modification time)?"
+        try: st = (self.folder.dir/e['cached']).stat()
+        except OSError: return False
+        return (st.st_size, st.st_mtime_ns) == (e.get('cached_size'), e.get('cached_mtime_ns'))
 
 # %% ../../nbs/21_folders.ipynb #c6a107f2
-@patch
-def _relative(self:ImageCache, files) -> dict:
+def _relative(files, source:Path) -> dict:
     "{file: its path relative to `source`}, or a clear error for a file outside it"
     rels = {}
     for f in map(Path, files):
-        try: rels[f] = f.absolute().relative_to(self.source).as_posix()
-        except ValueError: raise ValueError(f"{str(f)!r} is not inside the folder {str(self.source)!r}") from None
+        try: rels[f] = f.absolute().relative_to(source).as_posix()
+        except ValueError: raise ValueError(f"{str(f)!r} is not inside the folder {str(source)!r}") from None
     return rels
 
-@patch
-def _refresh(self:ImageCache, rels:dict, progress:bool) -> dict:
-    "Bring the entries of `rels` up to date; returns what was done"
-    stale = set(self.entries) - set(rels.values())
-    for r in stale: self._unlink(self.entries.pop(r))
+def _refresh(entries:dict, rels:dict, examine:_FileExaminer, progress:bool) -> dict:
+    "Bring the `entries` of the files `rels` ({file: path in the source}) up to date; returns what was done"
+    folder = examine.folder
+    stale = set(entries) - set(rels.values())
+    for r in stale: folder.unlink(entries.pop(r))
     stats = dict(examined=0, reused=0, repaired=0, cached=0, removed=len(stale))
     todo = []
     for f,r in rels.items():
         try: st = f.stat()
         except OSError as err:                  # a broken link, a file removed meanwhile, no permission
-            self.entries[r] = _unreadable(err); stats['examined'] += 1; continue
-        e = self.entries.get(r)
+            entries[r] = _unreadable(err); stats['examined'] += 1; continue
+        e = entries.get(r)
         fresh = e is not None and (e['size'], e['mtime_ns']) == (st.st_size, st.st_mtime_ns)
-        if fresh and (not e['cached'] or self._copy_intact(e)): stats['reused'] += 1; continue
-        stats['repaired'] += fresh               # the source is unchanged but its copy was truncated, replaced or deleted
+        if fresh and (not e['cached'] or examine.intact(e)): stats['reused'] += 1; continue
+        stats['repaired'] += fresh      # the source is unchanged but its copy was truncated, replaced or deleted
         todo.append((f, r, st))
     bar = progress_bar(todo) if progress and todo else todo
     if bar is not todo: bar.comment = 'checking and caching images'
     try:
         for f,r,st in bar:
-            old,new = self.entries.get(r),self._examine(f, r, st)
-            if old and old['cached'] and old['cached'] != new['cached']: self._unlink(old)
-            self.entries[r] = new
+            old,new = entries.get(r),examine(f, r, st)
+            if old and old['cached'] and old['cached'] != new['cached']: folder.unlink(old)
+            entries[r] = new
             stats['examined'] += 1; stats['cached'] += new['cached'] is not None
     finally:
-        if self.dir is not None and (todo or stale): self._write()
+        if folder.dir is not None and (todo or stale): folder.write(entries)
     return stats
 
-@patch
-def update(self:ImageCache, files, progress:bool=True):
-    "Bring the cache up to date with `files` (in `source`): {file: path to load} of the good ones, {file: reason} of the bad ones, and counts"
-    rels = self._relative(files)
-    waiting = f"waiting for another process that is updating the cache {self.dir}" if progress else None
-    with _build_turn(self.dir, waiting):
-        if self.dir is not None: self.entries = self._load()
-        stats = self._refresh(rels, progress)
-    items,bad = {},{}
-    for f,r in rels.items():
-        e = self.entries[r]
-        if e['reason']: bad[f] = e['reason']
-        else: items[f] = self.dir/e['cached'] if e['cached'] else f
-    return items,bad,stats
+# %% ../../nbs/21_folders.ipynb #a5f3b6e1
+class ImageCache:
+    "Verdicts on the files of the folder `source`, and downsized copies of its large images, kept in `cache_dir`"
+    def __init__(self, source, cache_dir=None, # the cache folder; None keeps verdicts in memory and copies nothing
+                 max_side:int|None=250):        # images whose shorter side is above this are downsized into the cache
+        self.source,self.max_side,self.entries = Path(source).resolve(),max_side,{}
+        cache_dir = None if cache_dir is None else Path(cache_dir).expanduser().resolve()
+        self.folder = _CacheFolder(self.source, cache_dir, max_side)
+        self.examine = _FileExaminer(self.folder)
+        if cache_dir is not None: self.entries = self.folder.open()
 
-# %% ../../nbs/21_folders.ipynb #ac4b49cc
-@patch
-def heal(self:ImageCache, fn, why:str='it failed to open') -> Path|None:
-    "Rebuild the cached copy `fn` from its source: the file to load instead, or None when `fn` is not a cached copy"
-    if self.dir is None or not self.manifest.exists(): return None      # no cache (any more)
-    try: rel = Path(fn).resolve().relative_to(self.dir).as_posix()
-    except ValueError: return None
-    with _cache_lock(self.dir):
-        self.entries = self._load()
-        src = next((s for s,e in self.entries.items() if e.get('cached') == rel), None)
-        if src is None: return None
-        try: e = self._examine(self.source/src, src, (self.source/src).stat())
-        except OSError as err: e = _unreadable(err)
-        if e['cached'] != rel: (self.dir/rel).unlink(missing_ok=True)
-        self.entries[src] = e
-        self._write()
-    if e['reason']:
-        raise OSError(f"the cached copy {fn} cannot be used ({why}) and its source {self.source/src} neither: "
-                      f"{e['reason']}; build the DataLoaders again to leave it out (it is then reported as a bad file)")
-    return self.dir/e['cached'] if e['cached'] else self.source/src
+    @property
+    def dir(self) -> Path|None:
+        "The cache folder (None without one)"
+        return self.folder.dir
+    @property
+    def manifest(self) -> Path|None:
+        "The manifest file of the cache folder (None without one)"
+        return self.folder.manifest
+    @property
+    def writable(self) -> bool:
+        "False once writing to the cache folder failed (read-only, full disk): nothing more is written to it"
+        return self.folder.writable
+    def __getstate__(self): return {**self.__dict__, 'entries': {}}   # workers and exports read the manifest if needed
+
+    def update(self, files, progress:bool=True):
+        "Bring the cache up to date with `files` (in `source`): {good file: path to load}, {bad file: reason}, counts"
+        rels = _relative(files, self.source)
+        waiting = f"waiting for another process that is updating the cache {self.dir}" if progress else None
+        with _build_turn(self.dir, waiting):
+            if self.dir is not None: self.entries = self.folder.load()
+            stats = _refresh(self.entries, rels, self.examine, progress)
+        items,bad = {},{}
+        for f,r in rels.items():
+            e = self.entries[r]
+            if e['reason']: bad[f] = e['reason']
+            else: items[f] = self.dir/e['cached'] if e['cached'] else f
+        return items,bad,stats
+
+    def heal(self, fn, why:str='it failed to open') -> Path|None:
+        "Rebuild the cached copy `fn` from its source: the file to load instead, or None when `fn` is not a cached copy"
+        if self.dir is None or not self.manifest.exists(): return None      # no cache (any more)
+        try: rel = Path(fn).resolve().relative_to(self.dir).as_posix()
+        except ValueError: return None
+        with _cache_lock(self.dir):
+            self.entries = self.folder.load()
+            src = next((s for s,e in self.entries.items() if e.get('cached') == rel), None)
+            if src is None: return None
+            try: e = self.examine(self.source/src, src, (self.source/src).stat())
+            except OSError as err: e = _unreadable(err)
+            if e['cached'] != rel: (self.dir/rel).unlink(missing_ok=True)
+            self.entries[src] = e
+            self.folder.write(self.entries)
+        if e['reason']:
+            raise OSError(f"the cached copy {fn} cannot be used ({why}) and its source {self.source/src} neither: "
+                          f"{e['reason']}; build the DataLoaders again to leave it out "
+                          "(it is then reported as a bad file)")
+        return self.dir/e['cached'] if e['cached'] else self.source/src
 
 # %% ../../nbs/21_folders.ipynb #2dcb31ed
 def _check_size(size):
@@ -422,12 +445,14 @@ def _class_dirs(root:Path) -> list:
     return [d for d in _entries(root) if d.is_dir() and not (d.name == 'models' and not _has_images(d))]
 
 def folder_layout(path) -> tuple[str, dict]:
-    "The layout of the image folder `path`: ('imagenet', {'train': ..., 'valid': ...}) or ('class_folders', {'all': path})"
+    "The layout of the folder `path`: ('imagenet', {'train': ..., 'valid': ...}) or ('class_folders', {'all': path})"
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"image folder {str(path)!r} does not exist; pass the folder that holds one subfolder per class")
+        raise FileNotFoundError(f"image folder {str(path)!r} does not exist; "
+                                "pass the folder that holds one subfolder per class")
     if not path.is_dir():
-        raise NotADirectoryError(f"{str(path)!r} is a file, not a folder; pass the folder that holds one subfolder per class")
+        raise NotADirectoryError(f"{str(path)!r} is a file, not a folder; "
+                                 "pass the folder that holds one subfolder per class")
     if not _entries(path): raise ValueError(f"image folder {str(path)!r} is empty")
     valid = [path/n for n in ('valid', 'val') if (path/n).is_dir()]
     if (path/'train').is_dir() and valid:
@@ -451,16 +476,19 @@ def _check_classes(layout:str, roots:dict) -> list:
     for k,r in roots.items():
         if not classes[k]:
             n = sum(1 for e in _entries(r) if e.is_file())
-            raise ValueError(f"{str(r)!r} has no class subfolders ({n} file(s) directly in it): put the images of each class in a "
-                             f"subfolder named after the class, or use train/ and valid/ subfolders that hold them")
+            raise ValueError(f"{str(r)!r} has no class subfolders ({n} file(s) directly in it): put the images of each "
+                             f"class in a subfolder named after the class, or use train/ and valid/ subfolders that "
+                             f"hold them")
     if layout == 'imagenet' and classes['train'] != classes['valid']:
-        only_t,only_v = sorted(set(classes['train']) - set(classes['valid'])),sorted(set(classes['valid']) - set(classes['train']))
+        t,v = set(classes['train']),set(classes['valid'])
+        only_t,only_v = sorted(t - v),sorted(v - t)
         raise ValueError(f"the class folders of {roots['train'].name}/ and {roots['valid'].name}/ differ: "
                          f"only in {roots['train'].name}/: {only_t}, only in {roots['valid'].name}/: {only_v}")
     found = classes['train' if layout == 'imagenet' else 'all']
     if len(found) < 2:
         root = roots['train' if layout == 'imagenet' else 'all']
-        raise ValueError(f"only one class folder ({found[0]!r}) in {str(root)!r}: a classifier needs at least two classes")
+        raise ValueError(f"only one class folder ({found[0]!r}) in {str(root)!r}: "
+                         "a classifier needs at least two classes")
     return found
 
 # %% ../../nbs/21_folders.ipynb #2920b339
@@ -499,7 +527,8 @@ def _rel(f:Path, path:Path) -> str:
 def _report_bad(bad:dict, path:Path, bad_files:str):
     "Refuse the folder (`bad_files='raise'`) or warn about its bad files"
     if bad and bad_files == 'raise':
-        raise BadImageError(f"{len(bad)} file(s) in {str(path)!r} cannot be used (bad_files='raise'):\n{_bad_report(bad, path, None)}")
+        raise BadImageError(f"{len(bad)} file(s) in {str(path)!r} cannot be used (bad_files='raise'):\n"
+                            f"{_bad_report(bad, path, None)}")
     if bad: warn(f"{len(bad)} file(s) in {str(path)!r} cannot be used and were left out (all in bad_files):\n"
                  f"{_bad_report(bad, path)}", BadImageWarning)
 
@@ -521,12 +550,13 @@ def _resolve_cache(cache, path:Path) -> Path|None:
     if cache is True: return folder_cache_dir(path)
     if cache is False or cache is None: return None
     if not isinstance(cache, (str, os.PathLike)):
-        raise TypeError(f"cache must be True (the default cache folder), False (no cache) or a folder path, got {cache!r}")
+        raise TypeError(f"cache must be True (the default cache folder), False (no cache) or a folder path, "
+                        f"got {cache!r}")
     c = Path(cache).expanduser().resolve()
     if c == path: raise ValueError(f"cache must not be the image folder itself ({str(c)!r})")
     if path in c.parents and all(_visible(Path(p)) for p in c.relative_to(path).parts):
-        raise ValueError(f"cache folder {str(c)!r} is inside the image folder and would be read as a class folder; use a "
-                         "hidden name (such as .progfast_cache) or a folder elsewhere")
+        raise ValueError(f"cache folder {str(c)!r} is inside the image folder and would be read as a class folder; "
+                         "use a hidden name (such as .progfast_cache) or a folder elsewhere")
     return c
 
 def _counts_error(counts:dict, min_per_class:int, n_bad:int) -> str|None:
@@ -539,21 +569,23 @@ def _counts_error(counts:dict, min_per_class:int, n_bad:int) -> str|None:
 
 # %% ../../nbs/21_folders.ipynb #d20aa0e9
 def _folder_files(path) -> tuple:
-    "The folder resolved, its layout, roots and classes, its items as {split: {class: files}}, and the files that are not items"
+    "The resolved folder, its layout, roots and classes, its items as {split: {class: files}}, and the bad files"
     folder_layout(path)                                       # the clear errors, with the path as the user gave it
     path = Path(path).expanduser().resolve()                  # only the root is resolved: links inside stay inside
     layout,roots = folder_layout(path)
     classes = _check_classes(layout, roots)
     bad = {}
     files = {k: _class_files(r, classes, bad) for k,r in roots.items()}
-    split_like = sorted({c for k,r in roots.items() for c in classes if not files[k][c] and any(e.is_dir() for e in _entries(r/c))})
+    split_like = sorted({c for k,r in roots.items() for c in classes
+                         if not files[k][c] and any(e.is_dir() for e in _entries(r/c))})
     if split_like:
-        raise ValueError(f"the class folders {split_like} hold folders but no images: for the ImageNet layout, {str(path)!r} "
-                         "needs both train/ and valid/ (or val/); with one folder per class, the images go directly in each "
-                         "class folder")
+        raise ValueError(f"the class folders {split_like} hold folders but no images: for the ImageNet layout, "
+                         f"{str(path)!r} needs both train/ and valid/ (or val/); with one folder per class, the images "
+                         "go directly in each class folder")
     if layout == 'class_folders':
         for f in _entries(path):
-            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS: bad[f] = "not in a class folder, so it has no label"
+            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS:
+                bad[f] = "not in a class folder, so it has no label"
     return path,layout,roots,classes,files,bad
 
 def _split_items(layout:str, roots:dict, classes:list, good:dict, valid_pct:float, seed:int) -> tuple[list, list]:
@@ -572,7 +604,8 @@ def read_folder(path, valid_pct:float=0.1, seed:int=42, max_side:int|None=250, c
     _check_read_args(valid_pct, seed, max_side, min_per_class, bad_files)
     path,layout,roots,classes,files,bad = _folder_files(path)
     store = ImageCache(path, _resolve_cache(cache, path), max_side)
-    items,scan_bad,stats = store.update([f for per_class in files.values() for fs in per_class.values() for f in fs], progress)
+    all_files = [f for per_class in files.values() for fs in per_class.values() for f in fs]
+    items,scan_bad,stats = store.update(all_files, progress)
     bad = {Path(f): r for f,r in sorted((bad | scan_bad).items())}
     _report_bad(bad, path, bad_files)
     good = {k: {c: [f for f in fs if f in items] for c,fs in per_class.items()} for k,per_class in files.items()}
@@ -587,7 +620,8 @@ _CROPS = ('center', 'squish', 'pad', 'random')
 
 def _size_tfm(size:int, crop:str, min_scale:float):
     if crop == 'random': return RandomResizedCrop(size, min_scale=min_scale)
-    return Resize(size, method={'center': ResizeMethod.Crop, 'squish': ResizeMethod.Squish, 'pad': ResizeMethod.Pad}[crop])
+    methods = {'center': ResizeMethod.Crop, 'squish': ResizeMethod.Squish, 'pad': ResizeMethod.Pad}
+    return Resize(size, method=methods[crop])
 
 def folder_dls(path, size:int=224, bs:int=64, valid_pct:float=0.1, seed:int=42, max_side:int|None=250,
                cache=True, bad_files:str='skip', min_per_class:int=2, item_tfms=None, batch_tfms=None,
@@ -597,25 +631,28 @@ def folder_dls(path, size:int=224, bs:int=64, valid_pct:float=0.1, seed:int=42, 
                draft:bool=True,        # decode training JPEGs at reduced scale when the size allows it
                progress:bool=True,     # show a progress bar while files are checked and cached
                **kwargs) -> DataLoaders:
-    "DataLoaders from the image folder `path` (ImageNet-style or one folder per class), `size` px, ENTR's split and size cap"
+    "DataLoaders of the image folder `path` (ImageNet-style or a folder per class): `size` px, ENTR's split, size cap"
     _check_int('size', size, 1); _check_int('bs', bs, 1)
     if max_side is not None and size > max_side:
-        raise ValueError(f"size={size} is larger than max_side={max_side}: the images would be stored at {max_side} px and "
-                         "enlarged; pass max_side >= size, or max_side=None")
+        raise ValueError(f"size={size} is larger than max_side={max_side}: the images would be stored at {max_side} px "
+                         "and enlarged; pass max_side >= size, or max_side=None")
     if crop not in _CROPS: raise ValueError(f"crop must be one of {_CROPS}, got {crop!r}")
     if not isinstance(min_scale, (int, float)) or not 0 < min_scale <= 1:
         raise ValueError(f"min_scale must be a fraction in (0, 1], got {min_scale!r}")
     data = read_folder(path, valid_pct, seed, max_side, cache, bad_files, min_per_class, progress)
     if bs > len(data.train):
-        raise ValueError(f"bs={bs} is larger than the {len(data.train)} training images: the training loader drops the last "
-                         f"partial batch and would yield no batch; pass bs <= {len(data.train)}")
-    margin = 1/math.sqrt(min_scale*3/4) if crop == 'random' else 1.   # a random crop can keep sqrt(min_scale*3/4) of a side
+        raise ValueError(f"bs={bs} is larger than the {len(data.train)} training images: the training loader drops the "
+                         f"last partial batch and would yield no batch; pass bs <= {len(data.train)}")
+    # a random crop can keep sqrt(min_scale*3/4) of a side
+    margin = 1/math.sqrt(min_scale*3/4) if crop == 'random' else 1.
     opener = OpenImage(size, margin=margin, draft=draft, cache=data.cache)
     dsets = Datasets(data.train + data.valid, tfms=[[opener], [parent_label, Categorize(vocab=data.classes)]],
-                     splits=[list(range(len(data.train))), list(range(len(data.train), len(data.train) + len(data.valid)))])
+                     splits=[list(range(len(data.train))),
+                             list(range(len(data.train), len(data.train) + len(data.valid)))])
     item_tfms = L(_size_tfm(size, crop, min_scale)) if item_tfms is None else L(item_tfms)
     kwargs.setdefault('path', data.path)
-    dls = dsets.dataloaders(bs=bs, after_item=[*item_tfms, ToTensor()], after_batch=[IntToFloatTensor(), *L(batch_tfms)],
+    dls = dsets.dataloaders(bs=bs, after_item=[*item_tfms, ToTensor()],
+                            after_batch=[IntToFloatTensor(), *L(batch_tfms)],
                             num_workers=num_workers, device=device, **kwargs)
     dls.folder,dls.bad_files = data,data.bad_files
     return dls
