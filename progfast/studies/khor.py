@@ -236,8 +236,7 @@ def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, b
 
 # %% ../../nbs/41_khor.ipynb #15ccfb29
 class KhorComparison(Comparison):
-    ("Runs of Khor's approaches (`KhorRun`s) as a `Comparison` of approaches, each paired with the `reference` run of "
-     "its seed: Figure 8, time to accuracy, pairs and verdicts, the BN re-estimation, curves, files")
+    "Khor's runs (`KhorRun`s) as a `Comparison` of approaches, each paired with the `reference` run of its seed"
     keys = ['approach']
     def __init__(self, runs:list, reference:str='normal'): self.runs,self.reference = runs,reference
     @property
