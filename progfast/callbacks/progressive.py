@@ -20,8 +20,9 @@ from fastai.learner import Learner, ValueMetric
 from fastcore.foundation import L
 from ..core.schedule import Schedule, LinearSchedule, as_schedule, khor_blur, round_size, size_multiple
 from ..core.blur import RandomBlur
-from ..core.sizing import (BN_BATCHES, EvalSize, NoBatchError, SizeCallback, bn_layers, check_model_sizes, even_steps,
-                                  learner_property, native_size, plan_steps, scaled_batch_size, size_tfms, when_fit_ends)
+from ..core.sizing import (BN_BATCHES, EvalSize, NoBatchError, SizeCallback, bn_layers, check_model_sizes,
+                                  even_steps, learner_property, native_size, plan_steps, scaled_batch_size, size_tfms,
+                                  when_fit_ends)
 from ..core.sizing import _inner_dl, _get_tfm_size, _put_tfm_size
 from ..core.checks import warn
 from ..core.sizing import check_lr_rule, lr_multiplier
@@ -47,7 +48,9 @@ class _DropoutKnob(_Knob):
     name,lo,hi,hi_open = 'dropout', 0, 1, True
     def find(self, learn):
         self.mods = [m for m in learn.model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
-        if not self.mods: raise ValueError("a dropout schedule was given but the model has no dropout modules (nn.Dropout and the like)")
+        if not self.mods:
+            raise ValueError("a dropout schedule was given but the model has no dropout modules "
+                             "(nn.Dropout and the like)")
     def save(self, learn):
         self.saved = [m.p for m in self.mods]
         top = max(self.saved)
@@ -69,7 +72,8 @@ class _MixKnob(_Knob):
     name,lo,lo_open = 'mixup', 0, True
     def find(self, learn):
         self.cbs = [cb for cb in learn.cbs if isinstance(cb, MixHandler)]
-        if not self.cbs: raise ValueError("a mixup schedule was given but the learner has no MixUp or CutMix callback; add one, e.g. cbs=MixUp()")
+        if not self.cbs: raise ValueError("a mixup schedule was given but the learner has no MixUp or CutMix callback; "
+                                          "add one, e.g. cbs=MixUp()")
     def save(self, learn): self.saved = [cb.distrib for cb in self.cbs]
     def _apply(self, learn, v):
         for cb in self.cbs: cb.distrib = Beta(torch.tensor(float(v)), torch.tensor(float(v)))
@@ -84,7 +88,8 @@ BLUR_SCHEDULES = {'khor': khor_blur, 'linear': lambda: LinearSchedule(2., 0.)}
 def blur_schedule(x) -> Schedule:
     "A sigma `Schedule` from a `Schedule`, a number, a list of stages or a name in `BLUR_SCHEDULES`"
     if isinstance(x, str):
-        if x not in BLUR_SCHEDULES: raise ValueError(f"unknown blur schedule {x!r}; valid names are {list(BLUR_SCHEDULES)}")
+        if x not in BLUR_SCHEDULES:
+            raise ValueError(f"unknown blur schedule {x!r}; valid names are {list(BLUR_SCHEDULES)}")
         return BLUR_SCHEDULES[x]()
     return as_schedule(x, name='blur sigma')
 
@@ -94,7 +99,8 @@ class _BlurKnob(_Knob):
     def __init__(self, sched, p=0.4, per='batch', ref_size=None):
         super().__init__(blur_schedule(sched))
         try: self.blur = RandomBlur(p=p, sigma=0., per=per, ref_size=ref_size)
-        except (ValueError, TypeError) as e: raise type(e)(f"invalid blur setting: {e} (blur_p, blur_per, blur_ref_size)") from e
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"invalid blur setting: {e} (blur_p, blur_per, blur_ref_size)") from e
     def _apply(self, learn, v): self.blur.sigma = float(v)
     def on_batch(self, learn): learn.xb = (self.blur.blur_batch(learn.xb[0]),) + tuple(learn.xb[1:])
     def record(self) -> dict: return dict(blurred=self.blur.last_blurred, blur_sigma=self.blur.last_sigma)
@@ -102,7 +108,8 @@ class _BlurKnob(_Knob):
 def _make_knobs(regularization) -> list:
     regularization = regularization or {}
     if not isinstance(regularization, dict):
-        raise TypeError(f"regularization must be a dict of name: schedule, e.g. dict(dropout=[0.2, 0.5]), got {regularization!r}")
+        raise TypeError(f"regularization must be a dict of name: schedule, e.g. dict(dropout=[0.2, 0.5]), "
+                        f"got {regularization!r}")
     bad = [k for k in regularization if k not in _KNOBS]
     if bad: raise ValueError(f"unknown regularization {bad[0]!r}; valid keys are {list(_KNOBS)}")
     return [_KNOBS[k](as_schedule(v, name=k)) for k,v in regularization.items()]
@@ -358,10 +365,10 @@ def warn_compiled_sizes(model:nn.Module, shapes:set):
     cfg = torch._dynamo.config
     limit = getattr(cfg, 'recompile_limit', getattr(cfg, 'cache_size_limit', 8))
     if not cfg.automatic_dynamic_shapes and len(shapes) > limit:
-        warnings.warn(f"the compiled model will see {len(shapes)} image shapes {sorted(shapes)} with automatic dynamic shapes "
-                      f"off: past torch._dynamo.config.recompile_limit ({limit}) it falls back to eager mode. Turn "
-                      f"torch._dynamo.config.automatic_dynamic_shapes back on, raise the limit, or use fewer sizes "
-                      f"(a larger size_multiple)")
+        warnings.warn(f"the compiled model will see {len(shapes)} image shapes {sorted(shapes)} with automatic dynamic "
+                      f"shapes off: past torch._dynamo.config.recompile_limit ({limit}) it falls back to eager mode. "
+                      f"Turn torch._dynamo.config.automatic_dynamic_shapes back on, raise the limit, or use fewer "
+                      f"sizes (a larger size_multiple)")
 
 # %% ../../nbs/10_progressive.ipynb #339b03a6
 class _Steps:
@@ -488,7 +495,8 @@ def _check_run(n_epoch, policy, freeze_epochs, start_epoch):
     if isinstance(freeze_epochs, bool) or not isinstance(freeze_epochs, int):
         raise ValueError(f"freeze_epochs must be a whole number of epochs, got {freeze_epochs!r}")
     if policy == 'fine_tune' and not 0 < freeze_epochs < n_epoch:
-        raise ValueError(f"with policy='fine_tune', freeze_epochs ({freeze_epochs}) must be between 1 and n_epoch-1 ({n_epoch-1})")
+        raise ValueError(f"with policy='fine_tune', freeze_epochs ({freeze_epochs}) must be between 1 and n_epoch-1 "
+                         f"({n_epoch-1})")
     if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or not 0 <= start_epoch < n_epoch:
         raise ValueError(f"start_epoch must be a whole number from 0 to n_epoch-1 ({n_epoch-1}), got {start_epoch!r}")
 
@@ -497,16 +505,18 @@ def _check_run(n_epoch, policy, freeze_epochs, start_epoch):
 @delegates(ProgressiveResizeCallback, but=['sizes', 'n_epoch', 'show'])
 def fit_progressive(self:Learner, n_epoch:int, lr_max=None, sizes=None, policy:str='one_cycle', freeze_epochs:int=1,
                     start_epoch:int=0, recalibrate_bn=True, cbs=None, final_size=None, **kwargs):
-    "Train `n_epoch` epochs at sizes following `sizes`, regularization following `regularization`, blur sigma following `blur`, LR following `policy`"
+    "Train `n_epoch` epochs; the size, regularization, blur and LR follow `sizes`, `regularization`, `blur`, `policy`"
     _check_run(n_epoch, policy, freeze_epochs, start_epoch)
     if sizes is None: sizes = getattr(self, 'regime', None) or 'khor'   # `Learner.regime`, unset: Khor's steps
     if final_size is None: final_size = getattr(self, 'regime_size', None)
     fit_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in _CB_ARGS}   # fastai's own, e.g. pct_start, wd
-    cb = ProgressiveResizeCallback(sizes, final_size=final_size, n_epoch=n_epoch, recalibrate_bn=recalibrate_bn, **kwargs)
+    cb = ProgressiveResizeCallback(sizes, final_size=final_size, n_epoch=n_epoch, recalibrate_bn=recalibrate_bn,
+                                   **kwargs)
     kw = dict(cbs=L(cbs) + cb, start_epoch=start_epoch, **fit_kwargs)
     attached = [c for c in self.cbs if isinstance(c, SizeCallback) and not isinstance(c, EvalSize)]
-    if attached: warn(f"fit_progressive brings its own ProgressiveResizeCallback: {', '.join(type(c).__name__ for c in attached)} "
-                      f"attached to the learner is set aside during this fit (learn.remove_cb removes it for good)")
+    if attached: warn(f"fit_progressive brings its own ProgressiveResizeCallback: "
+                      f"{', '.join(type(c).__name__ for c in attached)} attached to the learner is set aside "
+                      f"during this fit (learn.remove_cb removes it for good)")
     fits = dict(one_cycle=lambda: self.fit_one_cycle(n_epoch, lr_max, **kw),
                 flat_cos=lambda: self.fit_flat_cos(n_epoch, lr_max, **kw),
                 constant=lambda: self.fit(n_epoch, lr_max, **kw),
