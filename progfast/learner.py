@@ -29,7 +29,7 @@ from fastai.vision.learner import (vision_learner, create_body, model_meta, has_
                                    default_split, TimmBody)
 from torchvision.models import get_model_builder, get_model_weights, list_models, resnet18, resnet34, resnet50
 from .core.schedule import RampSchedule, Schedule, StageSchedule, as_schedule, round_size, size_multiple
-from .core.checks import MAX_EPOCHS, MAX_SIZE, check_count
+from .core.checks import MAX_EPOCHS, MAX_SIZE, check_count, check_number
 from .core.clock import EpochClock, now
 from .core.sizing import EvalSize, is_fitting, learner_property
 from .core.sizing import native_size, size_tfms
@@ -245,10 +245,6 @@ def _n_channels(dls) -> int:
     dl = dls.valid if len(dls.valid) else dls.train
     return int(dl.one_batch()[0].shape[1])
 
-def _check_probability(name, v):
-    if isinstance(v, bool) or not isinstance(v, Real) or not 0 <= v < 1:
-        raise ValueError(f"{name} must be a dropout probability in [0, 1), got {v!r}")
-
 def _check_stats(stats):
     try: ok = len(stats) == 2 and len(stats[0]) == len(stats[1]) > 0
     except TypeError: ok = False
@@ -332,7 +328,7 @@ def progressive_learner(source,                    # a folder of images, or fast
     kind,arch_fn = resolve_arch(arch)
     name = arch_name(arch)
     if regime is not None: regime_schedule(regime, 250)   # a bad regime fails now, not at the first fit
-    _check_probability('ps', ps)
+    check_number('ps', ps, 0, 1, hi_open=True, what='a dropout probability')
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE):
         raise ValueError(f"size must be a positive number of pixels, got {size!r} (at most {MAX_SIZE:,})")
     if 'splitter' in kwargs:   # fastai's name
@@ -357,9 +353,7 @@ def progressive_learner(source,                    # a folder of images, or fast
     return learn
 
 # %% ../nbs/31_learner.ipynb #c464d032
-def _check_epochs(name, v, lo=0, unit='epochs', hi=MAX_EPOCHS):
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo or v > hi:
-        raise ValueError(f"{name} must be a whole number of {unit} >= {lo}, got {v!r} (at most {hi:,})")
+def _check_epochs(name, v, lo=0, unit='epochs', hi=MAX_EPOCHS): check_count(name, v, lo, hi, unit)
 
 def _cmult_epochs(cycles:int, cycle_len:int, cycle_mult:int) -> int:
     "Epochs of the CMult step, refused past `MAX_EPOCHS` without summing more cycles than needed to know"

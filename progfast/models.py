@@ -7,6 +7,7 @@ Docs: https://progfast.github.io/progfast/models.html.md"""
 # %% ../nbs/30_models.ipynb #0846a2f0
 from __future__ import annotations
 from torch import nn
+from .core.checks import check_count, check_number
 
 # %% auto #0
 __all__ = ['M1_BLOCKS', 'M4_BLOCKS', 'conv_bn_relu', 'conv1x1_relu', 'KhorNet', 'khor_net', 'conv_relu', 'MkrtchyanNet',
@@ -21,16 +22,11 @@ def conv1x1_relu(ni:int, nf:int, relu:bool=True) -> nn.Sequential:
     "1x1 convolution, followed by a ReLU if `relu` (no batch norm)"
     return nn.Sequential(nn.Conv2d(ni, nf, 1), *([nn.ReLU(inplace=True)] if relu else []))
 
-def _check_count(name, v, what='a number of channels'):
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be a positive int ({what}), got {v!r}")
-
 class KhorNet(nn.Sequential):
     "Khor (2023), Figure 5: an all-convolutional classifier for inputs of any size >= 4 px; returns logits"
     def __init__(self, n_in:int=3, n_out:int=10, p:float=0.4, final_relu:bool=True):
-        _check_count('n_in', n_in); _check_count('n_out', n_out)
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-            raise ValueError(f"dropout p must be a number in [0, 1), got {p!r}")
+        check_count('n_in', n_in, unit='channels'); check_count('n_out', n_out, unit='classes')
+        check_number('dropout p', p, 0, 1, hi_open=True)
         super().__init__(
             conv_bn_relu(n_in, 16), nn.MaxPool2d(2),
             conv_bn_relu(16, 32), conv1x1_relu(32, 16), conv_bn_relu(16, 32), nn.MaxPool2d(2),
@@ -50,7 +46,8 @@ def conv_relu(ni:int, nf:int, ks:int) -> nn.Sequential:
 class MkrtchyanNet(nn.Sequential):
     "Conv-ReLU blocks, each ending in a 2x2 max-pool, then FC-ReLU(`hidden`) and FC(`n_out`) built for `size` px inputs"
     def __init__(self, blocks:list, n_in:int=3, n_out:int=200, size:int=64, hidden:int=256):
-        _check_count('n_in', n_in); _check_count('n_out', n_out); _check_count('hidden', hidden, 'a number of units')
+        check_count('n_in', n_in, unit='channels'); check_count('n_out', n_out, unit='classes')
+        check_count('hidden', hidden, unit='units')
         if not blocks or any(not b for b in blocks):
             raise ValueError(f"blocks must be a non-empty list of non-empty lists of (filters, kernel size), "
                              f"got {blocks!r}")

@@ -374,9 +374,10 @@ def test_fit_entr_refuses_bad_arguments_before_training(stripes):
                        (dict(lr=-1e-3), 'lr must be a positive number, got -0.001'),
                        (dict(lr=1e-3, sgdr_epochs=2), r'4 stages \[13, 19, 26, 32\] do not fit in 2 epochs'),
                        (dict(lr=1e-3, regime='linear'), "unknown size schedule 'linear'"),
-                       (dict(lr=1e-3, unfreeze_epochs=1.5), 'unfreeze_epochs must be a whole number of epochs >= 0, got 1.5'),
-                       (dict(lr=1e-3, tta_n=0), 'tta_n must be a whole number of passes >= 1, got 0')]:
+                       (dict(lr=1e-3, tta_n=0), 'tta_n must be a whole number of passes from 1 to 1000, got 0')]:
         with pytest.raises(ValueError, match=msg): learn.fit_entr(**kwargs)
+    with pytest.raises(TypeError, match='unfreeze_epochs must be a whole number of epochs from 0 to 10000, got 1.5'):
+        learn.fit_entr(lr=1e-3, unfreeze_epochs=1.5)
     assert torch.equal(learn.model[0][0].weight, w)
 
 def test_epochs_per_stage_and_the_plan():

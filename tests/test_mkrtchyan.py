@@ -42,7 +42,7 @@ def test_shapes(make):
         for n_in,n_out,size in ((3, 200, 64), (1, 10, 64), (4, 7, 48), (3, 5, 80)):
             assert make(n_in=n_in, n_out=n_out).eval()(torch.randn(2, n_in, size, size)).shape == (2, n_out)
         assert make(size=32)(torch.randn(3, 3, 32, 32)).shape == (3, 200)
-    with pytest.raises(ValueError, match='n_out must be a positive int'): make(n_out=0)
+    with pytest.raises(ValueError, match='n_out must be a whole number of classes >= 1'): make(n_out=0)
 
 
 # ------------------------------------------------------------------------------------------------------------ set 2's blur

@@ -52,14 +52,16 @@ def test_learner_with_a_resizer_trains(dls64):
     assert losses[-1] < losses[0]
     assert all(not torch.equal(a, b) for a,b in zip(before, learn.model.resizer.parameters()))
 
-@pytest.mark.parametrize('kw,msg', [
-    (dict(out_size=0), 'got 0'), (dict(out_size=-8), 'got -8'), (dict(out_size=(8, 0)), 'got (8, 0)'),
-    (dict(out_size=7.5), 'got 7.5'), (dict(out_size=16, n_filters=0), 'n_filters must be a whole number >= 1, got 0'),
-    (dict(out_size=16, n_filters=2.5), 'n_filters must be a whole number >= 1, got 2.5'),
-    (dict(out_size=16, n_res_blocks=-1), 'n_res_blocks must be'), (dict(out_size=16, interpolation='lanczos'), 'interpolation must be one of'),
+@pytest.mark.parametrize('kw,exc,msg', [
+    (dict(out_size=0), ValueError, 'got 0'), (dict(out_size=-8), ValueError, 'got -8'),
+    (dict(out_size=(8, 0)), ValueError, 'got (8, 0)'), (dict(out_size=7.5), ValueError, 'got 7.5'),
+    (dict(out_size=16, n_filters=0), ValueError, 'n_filters must be a whole number >= 1, got 0'),
+    (dict(out_size=16, n_filters=2.5), TypeError, 'n_filters must be a whole number >= 1, got 2.5'),
+    (dict(out_size=16, n_res_blocks=-1), ValueError, 'n_res_blocks must be'),
+    (dict(out_size=16, interpolation='lanczos'), ValueError, 'interpolation must be one of'),
 ])
-def test_bad_settings(kw, msg):
-    with pytest.raises(ValueError) as e: LearnedResizer(**kw)
+def test_bad_settings(kw, exc, msg):
+    with pytest.raises(exc) as e: LearnedResizer(**kw)
     assert msg in str(e.value)
 
 def test_bad_input_and_sizes():

@@ -8,6 +8,7 @@ Docs: https://progfast.github.io/progfast/learned_resizer.html.md"""
 from __future__ import annotations
 from functools import partial
 from numbers import Integral
+from ..core.checks import check_count
 import torch, torch.nn as nn
 from torch import Tensor
 from fastai.learner import Learner
@@ -28,10 +29,6 @@ def _check_out_size(size):
     raise ValueError(f"output size must be a positive whole number of pixels or a (height, width) pair of them, "
                      f"got {size!r}")
 
-def _check_count(name, v, lo):
-    if isinstance(v, bool) or not isinstance(v, Integral) or v < lo:
-        raise ValueError(f"{name} must be a whole number >= {lo}, got {v!r}")
-    return int(v)
 
 class ResizerBlock(nn.Module):
     "conv 3x3, BN, LeakyReLU, conv 3x3, BN, plus the input"
@@ -54,9 +51,9 @@ class LearnedResizer(nn.Module):
         slope:float=0.2,           # negative slope of the LeakyReLUs
     ):
         super().__init__()
-        n_filters = _check_count('n_filters', n_filters, 1)
-        n_res_blocks = _check_count('n_res_blocks', n_res_blocks, 0)
-        in_channels = _check_count('in_channels', in_channels, 1)
+        n_filters = check_count('n_filters', n_filters, 1)
+        n_res_blocks = check_count('n_res_blocks', n_res_blocks, 0)
+        in_channels = check_count('in_channels', in_channels, 1)
         if interpolation not in _INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
         self.output_size,self.interpolation,self.in_channels = out_size,interpolation,in_channels

@@ -24,7 +24,7 @@ from ..core.sizing import (BN_BATCHES, EvalSize, NoBatchError, SizeCallback, bn_
                                   even_steps, learner_property, native_size, plan_steps, scaled_batch_size, size_tfms,
                                   when_fit_ends)
 from ..core.sizing import _inner_dl, _get_tfm_size, _put_tfm_size
-from ..core.checks import warn
+from ..core.checks import check_count, check_flag, warn
 from ..core.sizing import check_lr_rule, lr_multiplier
 
 # %% auto #0
@@ -155,25 +155,21 @@ class _Knobs:
 # %% ../../nbs/10_progressive.ipynb #6298028b
 _MODES,_VALID_SIZES = ('batch', 'loader'),('final', 'current')
 
-def _check_int(name, v, lo=1, none_ok=True):
-    if v is None and none_ok: return None
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ValueError(f"{name} must be a whole number >= {lo}{' or None' if none_ok else ''}, got {v!r}")
-    return v
 
 def _bn_batches(v):
     "`recalibrate_bn` (True, False or a number of batches) as a number of batches, or None"
     if v is True: return BN_BATCHES
     if v is False or v is None: return None
-    return _check_int('recalibrate_bn (a number of batches, True or False)', v, none_ok=False)
+    return check_count('recalibrate_bn (a number of batches, True or False)', v)
 
 def _check_settings(mode, valid_size, lr_rule, batch_scale, n_epoch, max_bs, size_multiple, final_size):
     "Refuse a bad argument of `ProgressiveResizeCallback` when it is made, naming the value"
     if mode not in _MODES: raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     if valid_size not in _VALID_SIZES: raise ValueError(f"valid_size must be one of {_VALID_SIZES}, got {valid_size!r}")
     check_lr_rule(lr_rule)
-    if not isinstance(batch_scale, bool): raise ValueError(f"batch_scale must be True or False, got {batch_scale!r}")
-    _check_int('n_epoch', n_epoch); _check_int('max_bs', max_bs); _check_int('size_multiple', size_multiple)
+    check_flag('batch_scale', batch_scale)
+    for k,v in dict(n_epoch=n_epoch, max_bs=max_bs, size_multiple=size_multiple).items():
+        check_count(k, v, none_ok=True)
     if final_size is not None and (isinstance(final_size, bool) or not isinstance(final_size, Real)
                                    or not 0 < final_size < math.inf):
         raise ValueError(f"final_size must be a positive image size in pixels or None, got {final_size!r}")

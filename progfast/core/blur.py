@@ -14,7 +14,7 @@ from torch import Tensor
 from fastcore.basics import store_attr
 from fastai.torch_core import TensorImage, retain_type
 from fastai.vision.augment import RandTransform
-from .checks import GENERATOR_SEEDS, check_seed
+from .checks import GENERATOR_SEEDS, check_flag, check_number, check_seed
 
 # %% auto #0
 __all__ = ['MAX_SIGMA', 'kernel_radius', 'gaussian_kernel1d', 'gaussian_blur', 'RandomBlur']
@@ -155,10 +155,7 @@ def gaussian_blur(x: Tensor, sigma:float|Tensor, radius:int|None=None, kernel_si
 # %% ../../nbs/02_blur.ipynb #9b7edcf9
 _PER = ('batch', 'image')
 
-def _check_prob(p):
-    if isinstance(p, bool) or not isinstance(p, Real) or not 0 <= p <= 1:
-        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
-    return float(p)
+def _check_prob(p): return check_number('p', p, 0, 1, what='a probability')
 
 def _check_sigma_setting(sigma):
     "A number >= 0, or a `(low, high)` range with 0 <= low <= high"
@@ -186,9 +183,7 @@ def _check_per(per):
 
 def _check_kernel_size(kernel_size): _kernel_size_radius(kernel_size); return kernel_size
 
-def _check_flag(v, name):
-    if not isinstance(v, bool): raise TypeError(f"{name} must be True or False, got {v!r}")
-    return v
+
 
 # %% ../../nbs/02_blur.ipynb #3b8e51d0
 def _checked(name, check):
@@ -199,7 +194,7 @@ class _BlurSettings(RandTransform):
     "`RandomBlur`'s settings, each checked whenever it is set (`tfm.sigma = -2` fails as `sigma=-2` does), and its repr"
     p,sigma,per = _checked('p', _check_prob),_checked('sigma', _check_sigma_setting),_checked('per', _check_per)
     ref_size,kernel_size = _checked('ref_size', _check_ref_size),_checked('kernel_size', _check_kernel_size)
-    blur_targets = _checked('blur_targets', lambda v: _check_flag(v, 'blur_targets'))
+    blur_targets = _checked('blur_targets', lambda v: check_flag('blur_targets', v))
 
     def __repr__(self):
         return (f"{type(self).__name__}(p={self.p:g}, sigma={self.sigma}, per={self.per!r}, ref_size={self.ref_size}, "

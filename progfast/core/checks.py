@@ -6,13 +6,13 @@ Docs: https://progfast.github.io/progfast/checks.html.md"""
 
 # %% ../../nbs/00_checks.ipynb #2acd9947
 from __future__ import annotations
-import inspect, os, sys, warnings
+import inspect, math, os, sys, warnings
 from collections.abc import Iterable
 from numbers import Integral, Real
 
 # %% auto #0
-__all__ = ['MAX_EPOCHS', 'MAX_SIZE', 'RUN_SEEDS', 'GENERATOR_SEEDS', 'check_count', 'check_seed', 'check_seeds',
-           'user_stacklevel', 'warn']
+__all__ = ['MAX_EPOCHS', 'MAX_SIZE', 'RUN_SEEDS', 'GENERATOR_SEEDS', 'check_count', 'check_number', 'check_flag', 'check_seed',
+           'check_seeds', 'user_stacklevel', 'warn']
 
 # %% ../../nbs/00_checks.ipynb #b4c5ade5
 MAX_EPOCHS = 10_000     # more epochs than any run on a small dataset needs; a larger number is a typo
@@ -31,6 +31,29 @@ def check_count(name:str, v, lo:int=1, hi:int|None=None, unit:str='', none_ok:bo
     if v < lo or (hi is not None and v > hi):
         raise ValueError(f"{name} must be {what} {rng}{' or None' if none_ok else ''}, got {v!r}")
     return int(v)
+
+# %% ../../nbs/00_checks.ipynb #38b927f6
+def _interval(lo, hi, lo_open:bool, hi_open:bool) -> str:
+    "The bounds as words: 'in [0, 1)', '> 0', '<= 5', or '' for none"
+    if lo is not None and hi is not None: return f"in {'(['[not lo_open]}{lo:g}, {hi:g}{')]'[not hi_open]}"
+    if lo is not None: return f"{'>' if lo_open else '>='} {lo:g}"
+    return f"{'<' if hi_open else '<='} {hi:g}" if hi is not None else ''
+
+def check_number(name:str, v, lo:float|None=None, hi:float|None=None, lo_open:bool=False, hi_open:bool=False,
+                 what:str='a number') -> float:
+    "`v` as a float: a finite real number within the bounds (`lo_open`/`hi_open`: excluded); a clear error otherwise"
+    rng = _interval(lo, hi, lo_open, hi_open)
+    said = f"{name} must be {what}{' ' + rng if rng else ''}"
+    if isinstance(v, bool) or not isinstance(v, Real): raise TypeError(f"{said}, got {v!r} ({type(v).__name__})")
+    below = lo is not None and (v < lo or (lo_open and v == lo))
+    above = hi is not None and (v > hi or (hi_open and v == hi))
+    if not math.isfinite(v) or below or above: raise ValueError(f"{said}, got {v!r}")
+    return float(v)
+
+def check_flag(name:str, v) -> bool:
+    "`v` if it is `True` or `False`; a `TypeError` otherwise"
+    if not isinstance(v, bool): raise TypeError(f"{name} must be True or False, got {v!r} ({type(v).__name__})")
+    return v
 
 # %% ../../nbs/00_checks.ipynb #890010b6
 RUN_SEEDS = 2**32    # fastai's `set_seed` seeds numpy, which takes seeds below this

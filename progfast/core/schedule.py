@@ -8,6 +8,7 @@ Docs: https://progfast.github.io/progfast/schedule.html.md"""
 from __future__ import annotations
 import math
 from numbers import Real
+from .checks import check_number
 from fastcore.basics import store_attr
 
 # %% auto #0
@@ -17,9 +18,7 @@ __all__ = ['SIZE_SCHEDULES', 'Schedule', 'ConstSchedule', 'LinearSchedule', 'Ste
 # %% ../../nbs/01_schedule.ipynb #5e1a9c27
 _PERS = ('epoch', 'iter')
 
-def _check_number(name, v):
-    if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {v!r}")
+def _check_number(name, v): check_number(name, v, what='a finite number')
 
 def _fmt(v): return f"{v:g}" if isinstance(v, float) else str(v)
 

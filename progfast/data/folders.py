@@ -23,7 +23,7 @@ from fastai.data.transforms import Categorize, IntToFloatTensor, ToTensor, paren
 from fastai.vision.core import PILImage
 from fastai.vision.augment import Resize, RandomResizedCrop, ResizeMethod
 import fastai.vision.data  # registers fastai's `show_batch` for image batches
-from ..core.checks import warn
+from ..core.checks import MAX_SIZE, check_count, check_seed, warn
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'MANIFEST', 'as_rgb', 'open_image', 'image_problem', 'progfast_cache_dir', 'folder_cache_dir',
@@ -533,16 +533,12 @@ def _report_bad(bad:dict, path:Path, bad_files:str):
                  f"{_bad_report(bad, path)}", BadImageWarning)
 
 # %% ../../nbs/21_folders.ipynb #3915bf3b
-def _check_int(name:str, v, lo:int):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-
 def _check_read_args(valid_pct, seed, max_side, min_per_class, bad_files):
     if not isinstance(valid_pct, (int, float)) or isinstance(valid_pct, bool) or not 0 < valid_pct < 1:
         raise ValueError(f"valid_pct must be a fraction between 0 and 1 (exclusive), got {valid_pct!r}")
-    _check_int('seed', seed, 0)
-    if max_side is not None: _check_int('max_side', max_side, 1)
-    _check_int('min_per_class', min_per_class, 2)
+    check_seed(seed)
+    check_count('max_side', max_side, 1, none_ok=True)
+    check_count('min_per_class', min_per_class, 2)
     if bad_files not in ('skip', 'raise'): raise ValueError(f"bad_files must be 'skip' or 'raise', got {bad_files!r}")
 
 def _resolve_cache(cache, path:Path) -> Path|None:
@@ -632,7 +628,7 @@ def folder_dls(path, size:int=224, bs:int=64, valid_pct:float=0.1, seed:int=42, 
                progress:bool=True,     # show a progress bar while files are checked and cached
                **kwargs) -> DataLoaders:
     "DataLoaders of the image folder `path` (ImageNet-style or a folder per class): `size` px, ENTR's split, size cap"
-    _check_int('size', size, 1); _check_int('bs', bs, 1)
+    check_count('size', size, 1, MAX_SIZE, 'pixels'); check_count('bs', bs)
     if max_side is not None and size > max_side:
         raise ValueError(f"size={size} is larger than max_side={max_side}: the images would be stored at {max_side} px "
                          "and enlarged; pass max_side >= size, or max_side=None")

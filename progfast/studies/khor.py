@@ -35,7 +35,7 @@ from ..data.folders import split_by_class
 from ..models import khor_net
 from .comparison import (Comparison, _kept_loaders, _png, median_range, mean_pm_std, paired, plot_pairs,
                                         run_interleaved, seed_summary, write_files)
-from ..core.checks import check_seeds
+from ..core.checks import check_flag, check_seeds
 
 # %% auto #0
 __all__ = ['KHOR_APPROACHES', 'REPORT_BN', 'KHOR_DATA', 'khor_approach', 'StepLR', 'khor_lr', 'khor_learner', 'KhorRun',
@@ -180,9 +180,6 @@ def _tested_after_training(learn, test_dl, n_batches:int) -> dict:
                 bn_batches=n_batches, bn_seconds=seconds)
 
 # %% ../../nbs/41_khor.ipynb #b32b9b00
-def _check_flag(name, v):
-    if not isinstance(v, bool): raise ValueError(f"{name} must be True or False, got {v!r}")
-
 def _check_khor_args(epochs, lr, bs, bn_batches=BN_BATCHES, bn_each_epoch=False, report_bn=True):
     "A clear error for a bad number of epochs, learning rate, batch size or BN setting, before any data is loaded"
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -191,8 +188,8 @@ def _check_khor_args(epochs, lr, bs, bn_batches=BN_BATCHES, bn_each_epoch=False,
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
         raise ValueError(f"bs must be a positive whole number of images per batch, got {bs!r}")
-    check_n_batches(bn_batches, 'bn_batches'); _check_flag('bn_each_epoch', bn_each_epoch)
-    _check_flag('report_bn', report_bn)
+    check_n_batches(bn_batches, 'bn_batches'); check_flag('bn_each_epoch', bn_each_epoch)
+    check_flag('report_bn', report_bn)
 
 def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, bs:int=64, n_train:int|None=None,
              show:bool=True,

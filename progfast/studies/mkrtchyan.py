@@ -38,7 +38,7 @@ from ..models import mkrtchyan_m1
 from .comparison import (Comparison, SkipValidation, _png, markdown_table, mean_pm_std, plot_pairs,
                                         run_interleaved, write_files)
 from .khor import StepLR
-from ..core.checks import check_seeds
+from ..core.checks import check_number, check_seeds
 
 # %% auto #0
 __all__ = ['MKRTCHYAN_SETS', 'TINY_IMAGENET_URL', 'BLUR_CONTENDERS', 'FASHION_MNIST_STATS', 'vertical_flip', 'mkrtchyan_blur',
@@ -185,13 +185,9 @@ def mkrtchyan_radam(params, lr:float=1e-3):
     "Mkrtchyan's optimizer: fastai's `RAdam`, betas (0.9, 0.999), eps 1e-8, weight decay 1e-4 as (PyTorch's) L2 penalty"
     return RAdam(params, lr, mom=0.9, sqr_mom=0.999, eps=1e-8, wd=1e-4, decouple_wd=False)
 
-def _check_positive(name, v):
-    if isinstance(v, bool) or not isinstance(v, Real) or not 0 < v < math.inf:
-        raise ValueError(f"{name} must be a positive number, got {v!r}")
-
 def mkrtchyan_lr(lr:float=1e-3, drops=(7, 14), factor:float=10.) -> StepLR:
     "The step learning rate: `lr`, divided by `factor` at each epoch of `drops` (epochs counted from 0)"
-    _check_positive('lr', lr); _check_positive('factor', factor)
+    check_number('lr', lr, 0, lo_open=True); check_number('factor', factor, 0, lo_open=True)
     drops = list(drops)
     return StepLR([lr / factor**i for i in range(len(drops) + 1)], drops)
 
