@@ -193,9 +193,8 @@ def _entr_options(sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs
                 unfreeze_epochs=unfreeze_epochs, lr=lr, lr_find=lr is None, lr_find_iters=lr_find_iters)
 
 def _check_size(size:int):
-    from progfast.core.checks import MAX_SIZE
-    if not 1 <= size <= MAX_SIZE:
-        raise ValueError(f"--size must be a positive number of pixels, got {size} (at most {MAX_SIZE:,})")
+    from progfast.core.checks import MAX_SIZE, check_count
+    check_count('--size', size, 1, MAX_SIZE, 'pixels')
 
 def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, unfreeze_epochs, lr, lr_find_iters,
                   flag='--regime'):

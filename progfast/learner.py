@@ -329,8 +329,7 @@ def progressive_learner(source,                    # a folder of images, or fast
     name = arch_name(arch)
     if regime is not None: regime_schedule(regime, 250)   # a bad regime fails now, not at the first fit
     check_number('ps', ps, 0, 1, hi_open=True, what='a dropout probability')
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE):
-        raise ValueError(f"size must be a positive number of pixels, got {size!r} (at most {MAX_SIZE:,})")
+    check_count('size', size, 1, MAX_SIZE, 'pixels', none_ok=True)
     if 'splitter' in kwargs:   # fastai's name
         if split is not None: raise ValueError("give the splitter once: split= or splitter=, not both")
         split = kwargs.pop('splitter')
@@ -540,8 +539,7 @@ def entr_lr_find(self:Learner, regime=None, num_it:int=100, final_size:int|None=
 def _entr_settings(learn, regime, final_size, lr, lr_find, lr_find_iters, tta_n, **plan_kwargs) -> tuple:
     "`(regime, size schedule, plan)` of `fit_entr`'s arguments, refused before any training when they are bad"
     regime = ifnone(regime, getattr(learn, 'regime', None) or 'gradual')
-    if final_size is not None and (isinstance(final_size, bool) or not isinstance(final_size, int) or final_size < 1):
-        raise ValueError(f"final_size must be a positive number of pixels or None, got {final_size!r}")
+    check_count('final_size', final_size, 1, MAX_SIZE, 'pixels', none_ok=True)
     final_size = ifnone(final_size, getattr(learn, 'regime_size', None)) or native_size(learn.dls)
     plan = entr_plan(regime, final_size, lr_find=lr_find and lr is None, **plan_kwargs)
     if lr is None and not lr_find: raise ValueError("pass lr=, or lr_find=True to find one")

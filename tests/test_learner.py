@@ -118,7 +118,7 @@ def test_unknown_arch_names_the_choices(stripes):
 def test_bad_arguments(stripes):
     dls = dls_for(stripes)
     with pytest.raises(ValueError, match=r"ps must be a dropout probability in \[0, 1\), got -0.1"): progressive_learner(dls, ps=-0.1)
-    with pytest.raises(ValueError, match="size must be a positive number of pixels, got 0"): progressive_learner(dls, size=0)
+    with pytest.raises(ValueError, match="size must be a whole number of pixels from 1 to 8192 or None, got 0"): progressive_learner(dls, size=0)
     with pytest.raises(ValueError, match="not monotonic"): progressive_learner(dls, regime=[32, 16, 24])
     with pytest.raises(TypeError, match="source must be a folder of images"): progressive_learner(None)
 

@@ -65,15 +65,17 @@ def test_same_seed_same_steps_in_two_trainings():
     ([16, 32], [0.5, 0.6], 'must sum to 1'),
     ([16, 32], [0.5, 0.5 + 1e-5], 'must sum to 1'),
     ([16, 32], [1.2, -0.2], '>= 0, got -0.2'),
-    ([16, 0], None, 'positive whole number of pixels, got 0'),
+    ([16, 0], None, 'whole number of pixels >= 1, got 0'),
     ([16, -4], None, 'got -4'),
-    ([16, 24.5], None, 'got 24.5'),
     ([16, 32], [1.0], 'probs has 1 values for 2 sizes'),
     ([16, 16], None, 'lists 16 twice'),
 ])
 def test_bad_distributions(sizes, probs, msg):
     with pytest.raises(ValueError, match=None) as e: MixSize(sizes, probs)
     assert msg in str(e.value)
+
+def test_a_fractional_size_is_a_type_error():
+    with pytest.raises(TypeError, match='got 24.5'): MixSize([16, 24.5])
 
 # --- compute kept constant
 @pytest.mark.parametrize('base_bs', [8, 32, 64])

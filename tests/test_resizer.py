@@ -54,7 +54,7 @@ def test_learner_with_a_resizer_trains(dls64):
 
 @pytest.mark.parametrize('kw,exc,msg', [
     (dict(out_size=0), ValueError, 'got 0'), (dict(out_size=-8), ValueError, 'got -8'),
-    (dict(out_size=(8, 0)), ValueError, 'got (8, 0)'), (dict(out_size=7.5), ValueError, 'got 7.5'),
+    (dict(out_size=(8, 0)), ValueError, 'got (8, 0)'), (dict(out_size=7.5), TypeError, 'got 7.5'),
     (dict(out_size=16, n_filters=0), ValueError, 'n_filters must be a whole number >= 1, got 0'),
     (dict(out_size=16, n_filters=2.5), TypeError, 'n_filters must be a whole number >= 1, got 2.5'),
     (dict(out_size=16, n_res_blocks=-1), ValueError, 'n_res_blocks must be'),

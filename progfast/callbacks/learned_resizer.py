@@ -12,7 +12,7 @@ from ..core.checks import check_count
 import torch, torch.nn as nn
 from torch import Tensor
 from fastai.learner import Learner
-from ..core.sizing import resize_batch
+from ..core.sizing import check_shape, resize_batch
 
 # %% auto #0
 __all__ = ['ResizerBlock', 'LearnedResizer', 'ResizedModel', 'resizer_splitter', 'with_resizer', 'show_resized']
@@ -20,14 +20,6 @@ __all__ = ['ResizerBlock', 'LearnedResizer', 'ResizedModel', 'resizer_splitter',
 # %% ../../nbs/12_learned_resizer.ipynb #faf90c41
 _INTERPOLATIONS = ('bilinear', 'bicubic', 'area', 'nearest')
 
-def _check_out_size(size):
-    "`size` as an int or an (h, w) tuple of positive ints"
-    ok = lambda v: not isinstance(v, bool) and isinstance(v, Integral) and v > 0
-    if ok(size): return int(size)
-    if isinstance(size, (tuple, list)) and len(size) == 2 and all(ok(v) for v in size):
-        return tuple(int(v) for v in size)
-    raise ValueError(f"output size must be a positive whole number of pixels or a (height, width) pair of them, "
-                     f"got {size!r}")
 
 
 class ResizerBlock(nn.Module):
@@ -67,7 +59,7 @@ class LearnedResizer(nn.Module):
     @property
     def output_size(self): return self._output_size
     @output_size.setter
-    def output_size(self, size): self._output_size = _check_out_size(size)
+    def output_size(self, size): self._output_size = check_shape(size, 'output size')
 
     def set_output_size(self, size):
         "Make the resizer output `size` (an int or (height, width)) from now on"

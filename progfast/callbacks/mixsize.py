@@ -30,7 +30,7 @@ __all__ = ['MIXSIZE_CIFAR', 'check_sizes', 'check_probs', 'mixsize_distribution'
 
 # %% ../../nbs/11_mixsize.ipynb #22f68ac8
 def check_sizes(sizes, name:str='sizes') -> tuple:
-    "`sizes` as a tuple of ints, each a positive whole number of pixels given once; a clear error otherwise"
+    "`sizes` as a tuple of ints, each a whole number of pixels >= 1 given once; a clear error otherwise"
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, '__iter__'):
         raise TypeError(f"{name} must be a list of image sizes in pixels, e.g. (16, 24, 32, 48), got {sizes!r}")
     sizes = tuple(sizes)

@@ -18,30 +18,37 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.torch_core import retain_type, to_device, num_distrib
 from fastai.vision.augment import AffineCoordTfm, RandomResizedCropGPU, Resize, RandomResizedCrop
-from .checks import warn
+from .checks import check_count, warn
 from .blur import RandomBlur
 
 # %% auto #0
-__all__ = ['LR_RULES', 'BN_BATCHES', 'check_size', 'as_hw', 'scaled_shape', 'resize_batch', 'tfm_shape', 'set_tfm_shape',
-           'size_tfms', 'output_resizers', 'native_shape', 'native_size', 'SizeSetter', 'check_model_sizes',
-           'fit_state', 'is_fitting', 'learner_property', 'when_fit_ends', 'SizeCallback', 'EvalSize',
-           'scaled_batch_size', 'epoch_items', 'even_steps', 'plan_steps', 'check_lr_rule', 'lr_multiplier',
+__all__ = ['LR_RULES', 'BN_BATCHES', 'check_size', 'check_shape', 'as_hw', 'scaled_shape', 'resize_batch', 'tfm_shape',
+           'set_tfm_shape', 'size_tfms', 'output_resizers', 'native_shape', 'native_size', 'SizeSetter',
+           'check_model_sizes', 'fit_state', 'is_fitting', 'learner_property', 'when_fit_ends', 'SizeCallback',
+           'EvalSize', 'scaled_batch_size', 'epoch_items', 'even_steps', 'plan_steps', 'check_lr_rule', 'lr_multiplier',
            'RechunkDL', 'bn_layers', 'bn_state', 'load_bn_state', 'check_n_batches', 'kept_random_state',
            'sharp_loader', 'NoBatchError', 'RecalibrateBN']
 
 # %% ../../nbs/03_sizing.ipynb #3aae4d60
 def check_size(size, what:str='size') -> int:
-    "`size` as an int: a positive whole number of pixels; a clear error otherwise"
-    if isinstance(size, bool) or not isinstance(size, Integral) or size < 1:
-        raise ValueError(f"{what} must be a positive whole number of pixels, got {size!r}")
-    return int(size)
+    "`size` as an int: a whole number of pixels >= 1, given as an int (a float is refused); a clear error otherwise"
+    if isinstance(size, bool) or not isinstance(size, Integral):
+        raise TypeError(f"{what} must be a whole number of pixels >= 1, got {size!r} ({type(size).__name__})")
+    return check_count(what, size, 1, unit='pixels')
+
+def check_shape(size, what:str='size', none_ok:bool=False):
+    "`size` as an int, or a `(height, width)` pair (tuple or list) as a tuple of two `check_size`s; None with `none_ok`"
+    if size is None and none_ok: return None
+    if not isinstance(size, (tuple, list)): return check_size(size, what)
+    pair = f"{what} must be a whole number of pixels or a (height, width) pair of them, got {size!r}"
+    if len(size) != 2: raise ValueError(pair)
+    try: return tuple(check_size(s) for s in size)
+    except (TypeError, ValueError) as e: raise type(e)(pair) from None
 
 def as_hw(size) -> tuple:
     "`size` as a `(height, width)` pair: an int is a square"
-    if isinstance(size, Integral) and not isinstance(size, bool): return (check_size(size),)*2
-    if isinstance(size, (tuple, list)) and len(size) == 2:
-        return tuple(check_size(s, 'each side of a shape') for s in size)
-    raise ValueError(f"a size is a positive whole number of pixels or a (height, width) pair, got {size!r}")
+    hw = check_shape(size)
+    return hw if isinstance(hw, tuple) else (hw, hw)
 
 def scaled_shape(shape, size:int) -> tuple:
     "The `(h, w)` whose shorter side is `size`, with the aspect ratio of `shape`"

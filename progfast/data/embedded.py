@@ -15,7 +15,7 @@ from fastai.torch_core import TensorImage, TensorImageBW, TensorCategory
 from fastai.data.core import Datasets, TfmdDL
 from fastai.data.transforms import Categorize, IntToFloatTensor, DisplayedTransform
 import fastai.vision.data  # registers fastai's `show_batch` for image batches
-from ..core.sizing import resize_batch
+from ..core.sizing import as_hw, resize_batch
 from ..core.checks import check_seed
 
 # %% auto #0
@@ -94,19 +94,13 @@ class TensorBatchDL(TfmdDL):
             yield tuple(tl.tfms(idx) for tl in self.dataset.tls)
 
 # %% ../../nbs/20_embedded.ipynb #1a61f895
-def _as_hw(size):
-    hw = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else tuple(size)
-    if len(hw) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in hw):
-        raise ValueError(f"size must be a positive int or a (height, width) pair of positive ints, got {size!r}")
-    return tuple(int(s) for s in hw)
-
 class BatchResize(DisplayedTransform):
     "Resize each float image batch to `size` (after `IntToFloatTensor`)"
     order = 15
     def __init__(self, size): self.set_size(size)
     def set_size(self, size):
         "Resize to `size` (an int or a (height, width) pair) from the next batch on"
-        self.size = _as_hw(size)
+        self.size = as_hw(size)
     def get_size(self) -> tuple:
         "The (height, width) batches are resized to"
         return self.size
@@ -141,7 +135,7 @@ def fashion_mnist_dls(bs:int=64, size=None, n_train:int|None=None, n_valid:int|N
     splits = [list(range(0, ends[0])), list(range(ends[0], ends[1])), list(range(ends[1], ends[2]))]
     if holdout is None: splits = [splits[0], splits[2]]
     dsets = Datasets(list(range(len(x))), tfms=[[PickImage(x, rgb)], [PickCategory(y, fm.classes)]], splits=splits)
-    resize = [] if size is None or _as_hw(size) == (28, 28) else [BatchResize(size)]
+    resize = [] if size is None or as_hw(size) == (28, 28) else [BatchResize(size)]
     after_batch = [IntToFloatTensor(), *resize, *kwargs.pop('after_batch', [])]
     kwargs.setdefault('dl_type', TensorBatchDL)
     return dsets.dataloaders(bs=bs, after_batch=after_batch, device=device, num_workers=num_workers, **kwargs)

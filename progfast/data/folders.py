@@ -24,6 +24,7 @@ from fastai.vision.core import PILImage
 from fastai.vision.augment import Resize, RandomResizedCrop, ResizeMethod
 import fastai.vision.data  # registers fastai's `show_batch` for image batches
 from ..core.checks import MAX_SIZE, check_count, check_seed, warn
+from ..core.sizing import check_shape
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'MANIFEST', 'as_rgb', 'open_image', 'image_problem', 'progfast_cache_dir', 'folder_cache_dir',
@@ -369,13 +370,6 @@ class ImageCache:
         return self.dir/e['cached'] if e['cached'] else self.source/src
 
 # %% ../../nbs/21_folders.ipynb #2dcb31ed
-def _check_size(size):
-    "`size` as None, an int or an (h, w) pair of positive ints, or a clear error"
-    ok = lambda s: isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0
-    if size is None or ok(size): return size
-    if isinstance(size, (tuple, list)) and len(size) == 2 and all(ok(s) for s in size): return tuple(size)
-    raise ValueError(f"size must be a positive int, an (h, w) pair of positive ints, or None, got {size!r}")
-
 class OpenImage(Transform):
     "Open an image file as an upright RGB `PILImage`; training JPEGs are decoded at reduced scale when `size` allows"
     def __init__(self, size=None,        # the current training size (int or (h, w)); None decodes at full scale
@@ -390,7 +384,7 @@ class OpenImage(Transform):
 
     def set_size(self, size):
         "Set the training size the images will be resized to"
-        self.size = _check_size(size)
+        self.size = check_shape(size, none_ok=True)
     def get_size(self):
         "The training size set last"
         return self.size

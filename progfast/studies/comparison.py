@@ -25,7 +25,7 @@ from ..core.schedule import Schedule
 from ..core.sizing import native_size
 from ..learner import (ENTR_REGIMES, EntrLog, EntrResult, arch_name, as_dls, entr_plan, progressive_learner,
                               regime_schedule, resolve_arch, standardized_accuracy)
-from ..core.checks import check_seeds
+from ..core.checks import check_flag, check_seeds
 
 # %% auto #0
 __all__ = ['METRICS', 'run_interleaved', 'paired', 'repeats_needed', 'median_interval', 't_quantile', 'mean_interval',
@@ -511,8 +511,8 @@ def _labelled_regimes(regimes) -> list:
     out = []
     for lbl,r in items:
         regime_schedule(r, 250)   # a bad regime fails before any training
-        if lbl is None: lbl = r if isinstance(r, str) else repr(r) if isinstance(r,
-                                                                                 Schedule) else '-'.join(map(str, L(r)))
+        if lbl is None:
+            lbl = r if isinstance(r, str) else repr(r) if isinstance(r, Schedule) else '-'.join(map(str, L(r)))
         out.append((str(lbl), r))
     dup = [l for i,(l,_) in enumerate(out) if l in [m for m,_ in out[:i]]]
     if dup: raise ValueError(f"regime label {dup[0]!r} appears twice; pass a dict of label: regime")
@@ -631,7 +631,7 @@ def compare_regimes(source,                          # a folder of images or Dat
     for a in archs: resolve_arch(a)
     if not (fit == 'entr' or callable(fit)): raise ValueError(f"fit must be 'entr' or a function fit(learn, **kwargs), "
                                                               f"got {fit!r}")
-    if not isinstance(warmup, bool): raise ValueError(f"warmup must be True or False, got {warmup!r}")
+    check_flag('warmup', warmup)
     def check_plans(final):
         for _,r in regs: entr_plan(r, final, **{k:v for k,v in fit_kwargs.items() if k in _PLAN_KEYS})
     if fit == 'entr' and size is not None: check_plans(size)

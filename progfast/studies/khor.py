@@ -35,7 +35,7 @@ from ..data.folders import split_by_class
 from ..models import khor_net
 from .comparison import (Comparison, _kept_loaders, _png, median_range, mean_pm_std, paired, plot_pairs,
                                         run_interleaved, seed_summary, write_files)
-from ..core.checks import check_flag, check_seeds
+from ..core.checks import MAX_EPOCHS, check_count, check_flag, check_number, check_seeds
 
 # %% auto #0
 __all__ = ['KHOR_APPROACHES', 'REPORT_BN', 'KHOR_DATA', 'khor_approach', 'StepLR', 'khor_lr', 'khor_learner', 'KhorRun',
@@ -182,12 +182,8 @@ def _tested_after_training(learn, test_dl, n_batches:int) -> dict:
 # %% ../../nbs/41_khor.ipynb #b32b9b00
 def _check_khor_args(epochs, lr, bs, bn_batches=BN_BATCHES, bn_each_epoch=False, report_bn=True):
     "A clear error for a bad number of epochs, learning rate, batch size or BN setting, before any data is loaded"
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive whole number, got {epochs!r}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
-        raise ValueError(f"bs must be a positive whole number of images per batch, got {bs!r}")
+    check_count('epochs', epochs, 1, MAX_EPOCHS, 'epochs'); check_number('lr', lr, 0, lo_open=True)
+    check_count('bs', bs, unit='images per batch')
     check_n_batches(bn_batches, 'bn_batches'); check_flag('bn_each_epoch', bn_each_epoch)
     check_flag('report_bn', report_bn)
 
@@ -611,10 +607,9 @@ def khor_dls(data:str='fashion-mnist', bs:int=64, n_train:int|None=None, seed:in
     ("DataLoaders for Khor's comparison: the embedded Fashion-MNIST, or CIFAR-10 (downloaded by fastai unless `path` "
      "is a local copy)")
     if data not in KHOR_DATA: raise ValueError(f"data must be one of {KHOR_DATA}, got {data!r}")
-    if holdout is not None and (isinstance(holdout, bool) or not isinstance(holdout,
-                                                                            (int, float)) or not 0 < holdout < 1):
-        raise ValueError(f"holdout must be a fraction of the training images between 0 and 1 (exclusive), e.g. 0.1, or "
-                         f"None, got {holdout!r}")
+    if holdout is not None:
+        check_number('holdout', holdout, 0, 1, lo_open=True, hi_open=True,
+                     what='None or a fraction of the training images')
     if data == 'fashion-mnist':
         if path is not None: raise ValueError("path is for a local copy of CIFAR-10; the Fashion-MNIST subset is "
                                               "embedded")
@@ -646,7 +641,7 @@ def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:
     for a in approaches: khor_approach(a)
     if len(set(approaches)) < len(approaches): raise ValueError(f"approaches must be distinct, got "
                                                                 f"{', '.join(approaches)}")
-    if not isinstance(warmup, bool): raise ValueError(f"warmup must be True or False, got {warmup!r}")
+    check_flag('warmup', warmup)
     _check_khor_args(epochs, lr, bs, bn_batches, bn_each_epoch, report_bn)
     bn = dict(bn_batches=bn_batches, bn_each_epoch=bn_each_epoch, report_bn=report_bn)
     cache = {}

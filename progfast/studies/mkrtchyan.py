@@ -38,7 +38,7 @@ from ..models import mkrtchyan_m1
 from .comparison import (Comparison, SkipValidation, _png, markdown_table, mean_pm_std, plot_pairs,
                                         run_interleaved, write_files)
 from .khor import StepLR
-from ..core.checks import check_number, check_seeds
+from ..core.checks import MAX_EPOCHS, check_count, check_number, check_seeds
 
 # %% auto #0
 __all__ = ['MKRTCHYAN_SETS', 'TINY_IMAGENET_URL', 'BLUR_CONTENDERS', 'FASHION_MNIST_STATS', 'vertical_flip', 'mkrtchyan_blur',
@@ -136,9 +136,7 @@ def tiny_imagenet_dls(path=None, bs:int=256, aug_set:int|None=None, stats=imagen
                       num_workers:int=0, device=None, **kwargs) -> DataLoaders:
     ("Tiny ImageNet's training and validation images at `size` px (downloaded by fastai unless `path` is a local "
      "copy), augmentation set `aug_set`")
-    if isinstance(bs, bool) or not isinstance(bs,
-                                              int) or bs < 1: raise ValueError(f"bs must be a positive whole number, "
-                                                                               f"got {bs!r}")
+    check_count('bs', bs, unit='images per batch')
     batch_tfms = mkrtchyan_augment(aug_set,
                                    stats) if aug_set is not None else ([Normalize.from_stats(*stats)] if stats else [])
     wnids,train,val,labels = tiny_imagenet_items(untar_data(TINY_IMAGENET_URL) if path is None else path)
@@ -205,10 +203,8 @@ def mkrtchyan_views(augment) -> list:
     if augment is None: return []
     if augment == 'both': return [mkrtchyan_augment(1, stats=None), mkrtchyan_augment(2, stats=None)]
     if augment in MKRTCHYAN_SETS: return [mkrtchyan_augment(augment, stats=None)]
-    if isinstance(augment,
-                  (list, tuple)) and augment and all(isinstance(v,
-                                                                (list, tuple,
-                                                                 L)) for v in augment): return list(augment)
+    views = isinstance(augment, (list, tuple)) and augment and all(isinstance(v, (list, tuple, L)) for v in augment)
+    if views: return list(augment)
     raise ValueError(f"augment must be None, 1, 2, 'both' or a list of views (each a list of batch transforms), got "
                      f"{augment!r}")
 
@@ -224,9 +220,7 @@ def fit_mkrtchyan(learn:Learner, n_epoch:int=20, lr:float=1e-3, drops=(7, 14), f
                   sizes=None, measure:bool=True, cbs=None, **kwargs) -> dict:
     ("Mkrtchyan's recipe: `mkrtchyan_radam`, the step LR `mkrtchyan_lr`, views `augment`; sizes and blur through "
      "`fit_progressive`")
-    if isinstance(n_epoch, bool) or not isinstance(n_epoch,
-                                                   int) or n_epoch < 1: raise ValueError(f"n_epoch must be a positive "
-                                                                                         f"integer, got {n_epoch!r}")
+    check_count('n_epoch', n_epoch, 1, MAX_EPOCHS, 'epochs')
     sched = mkrtchyan_lr(lr, drops, factor)
     sched.check(n_epoch, 'learning rate')
     views = mkrtchyan_views(augment)
