@@ -200,14 +200,14 @@ def _check_recipe(regimes, size, sgdr_epochs, cyclic_epochs, cycle_mult_cycles, 
                   flag='--regime'):
     "Refuse bad recipe options before any image is read or any weights are downloaded"
     from progfast.learner import entr_plan
+    from progfast.core.checks import check_count, check_number
     _check_size(size)
     for r in regimes:
         try: entr_plan(r, size, sgdr_epochs, cyclic_epochs=cyclic_epochs, cycle_mult_cycles=cycle_mult_cycles,
                        unfreeze_epochs=unfreeze_epochs)
         except ValueError as e: raise ValueError(f"{e} ({flag} {r}, --sgdr-epochs {sgdr_epochs})") from None
-    if lr is not None and not 0 < lr < float('inf'): raise ValueError(f"--lr must be a positive number, got {lr}")
-    if lr_find_iters < 1:
-        raise ValueError(f"--lr-find-iters must be a whole number of iterations >= 1, got {lr_find_iters}")
+    if lr is not None: check_number('--lr', lr, 0, lo_open=True)
+    check_count('--lr-find-iters', lr_find_iters, unit='iterations')
 
 # %% ../nbs/50_cli.ipynb #2a37a6f7
 # `fit_entr`'s: 4 + 2 + (1 + 2) + 3 = 12 epochs

@@ -543,8 +543,7 @@ def _entr_settings(learn, regime, final_size, lr, lr_find, lr_find_iters, tta_n,
     final_size = ifnone(final_size, getattr(learn, 'regime_size', None)) or native_size(learn.dls)
     plan = entr_plan(regime, final_size, lr_find=lr_find and lr is None, **plan_kwargs)
     if lr is None and not lr_find: raise ValueError("pass lr=, or lr_find=True to find one")
-    if lr is not None and not (isinstance(lr, Real) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if lr is not None: check_number('lr', lr, 0, lo_open=True)
     _check_epochs('lr_find_iters', lr_find_iters, 1, 'iterations', 100_000)
     _check_epochs('tta_n', tta_n, 1, 'passes', 1_000)
     return regime,regime_schedule(regime, final_size),plan
@@ -639,10 +638,8 @@ def progressive_sizes(final:int, epochs:int, start:float=0.5, full_share:float=0
     final = check_count('final', final, 1, MAX_SIZE, 'pixels')
     epochs,hold = (check_count('epochs', epochs, 1, MAX_EPOCHS, 'epochs'),
                    check_count('hold_epochs', hold_epochs, 0, MAX_EPOCHS, 'epochs'))
-    if isinstance(start, bool) or not isinstance(start, Real) or not 0 < start <= 1:
-        raise ValueError(f"start must be a fraction of the final size in (0, 1], got {start!r}")
-    if isinstance(full_share, bool) or not isinstance(full_share, Real) or not 0 <= full_share <= 1:
-        raise ValueError(f"full_share must be a fraction of the epochs in [0, 1], got {full_share!r}")
+    check_number('start', start, 0, 1, lo_open=True, what='a fraction of the final size')
+    check_number('full_share', full_share, 0, 1, what='a fraction of the epochs')
     n,full = hold + epochs,max(1, math.ceil(full_share * epochs))     # the last epoch is always at the final size
     lo = round_size(start * final, size_multiple(final), (1, final))
     return RampSchedule(lo, final, start_at=max(hold - 1, 0), end_at=n - full, unit='epoch',
@@ -666,8 +663,7 @@ def fine_tune_cost(epochs:int, final:int, freeze_epochs:int=1, start:float=1., f
 def fine_tune_budget(budget:float, final:int, freeze_epochs:int=1, start:float=1., full_share:float=0.5,
                      cost=None) -> int:
     "The most epochs `fine_tune_progressive` (or `fine_tune` with `start=1`) trains in `budget` epochs' time at `final`"
-    if isinstance(budget, bool) or not isinstance(budget, Real) or not 0 < budget <= MAX_EPOCHS:
-        raise ValueError(f"budget must be a time in epochs at the final size, from 0 to {MAX_EPOCHS}, got {budget!r}")
+    check_number('budget', budget, 0, MAX_EPOCHS, lo_open=True, what='a time in epochs at the final size')
     spent = lambda e: fine_tune_cost(e, final, freeze_epochs, start, full_share, cost)
     if spent(1) > budget:
         raise ValueError(f"a budget of {budget:g} epochs at {final} px is less than one epoch after {freeze_epochs} "

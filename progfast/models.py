@@ -54,9 +54,7 @@ class MkrtchyanNet(nn.Sequential):
         if any(not isinstance(ks, int) or ks < 1 or ks % 2 == 0 for b in blocks for _,ks in b):
             raise ValueError(f"kernel sizes must be odd positive ints (padding ks//2 then keeps the size), "
                              f"got {blocks!r}")
-        if isinstance(size, bool) or not isinstance(size, int) or size >> len(blocks) < 1:
-            raise ValueError(f"size must be a whole number of pixels >= {2**len(blocks)} "
-                             f"({len(blocks)} max-pools halve it), got {size!r}")
+        check_count(f"size ({len(blocks)} max-pools halve it)", size, 2**len(blocks), unit='pixels')
         feat = size >> len(blocks)   # the side of the last feature map at `size`
         layers,ni = [],n_in
         for block in blocks:

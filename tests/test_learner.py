@@ -371,7 +371,7 @@ def test_fit_entr_refuses_bad_arguments_before_training(stripes):
     learn = progressive_learner(dls_for(stripes), tiny_cnn)
     w = learn.model[0][0].weight.detach().clone()
     for kwargs,msg in [(dict(lr=None, lr_find=False), 'pass lr=, or lr_find=True'),
-                       (dict(lr=-1e-3), 'lr must be a positive number, got -0.001'),
+                       (dict(lr=-1e-3), 'lr must be a number > 0, got -0.001'),
                        (dict(lr=1e-3, sgdr_epochs=2), r'4 stages \[13, 19, 26, 32\] do not fit in 2 epochs'),
                        (dict(lr=1e-3, regime='linear'), "unknown size schedule 'linear'"),
                        (dict(lr=1e-3, tta_n=0), 'tta_n must be a whole number of passes from 1 to 1000, got 0')]:

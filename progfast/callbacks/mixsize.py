@@ -22,7 +22,7 @@ from ..core.sizing import (EvalSize, SizeCallback, as_hw, bn_state, check_model_
                                   check_size, epoch_items, load_bn_state, plan_steps, scaled_batch_size)
 from ..core.sizing import _inner_dl, _shape_of
 from ..core.sizing import BN_BATCHES, check_lr_rule, lr_multiplier
-from ..core.checks import GENERATOR_SEEDS, check_seed
+from ..core.checks import GENERATOR_SEEDS, check_number, check_seed
 
 # %% auto #0
 __all__ = ['MIXSIZE_CIFAR', 'check_sizes', 'check_probs', 'mixsize_distribution', 'SizeSampler', 'n_copies', 'random_flip_shift',
@@ -49,8 +49,7 @@ def check_probs(probs, n:int, tol:float=1e-6) -> tuple:
     probs = tuple(probs)
     if len(probs) != n: raise ValueError(f"probs has {len(probs)} values for {n} sizes; give one probability per size")
     for p in probs:
-        if isinstance(p, bool) or not isinstance(p, Real) or not math.isfinite(p) or p < 0:
-            raise ValueError(f"every probability must be a finite number >= 0, got {p!r} in {probs}")
+        check_number(f"every probability of {probs}", p, 0)
     if abs(sum(probs) - 1) > tol:
         raise ValueError(f"probs {probs} sum to {sum(probs):.8g}; they must sum to 1 (within {tol:g})")
     return tuple(float(p) for p in probs)

@@ -19,12 +19,13 @@ from fastai.callback.schedule import ParamScheduler, SchedCos, combine_scheds
 from fastai.learner import Learner, ValueMetric
 from fastcore.foundation import L
 from ..core.schedule import Schedule, LinearSchedule, as_schedule, khor_blur, round_size, size_multiple
+from ..core.schedule import _runs
 from ..core.blur import RandomBlur
 from ..core.sizing import (BN_BATCHES, EvalSize, NoBatchError, SizeCallback, bn_layers, check_model_sizes,
                                   even_steps, learner_property, native_size, plan_steps, scaled_batch_size, size_tfms,
                                   when_fit_ends)
 from ..core.sizing import _inner_dl, _get_tfm_size, _put_tfm_size
-from ..core.checks import check_count, check_flag, warn
+from ..core.checks import MAX_EPOCHS, check_count, check_flag, check_number, warn
 from ..core.sizing import check_lr_rule, lr_multiplier
 
 # %% auto #0
@@ -170,9 +171,7 @@ def _check_settings(mode, valid_size, lr_rule, batch_scale, n_epoch, max_bs, siz
     check_flag('batch_scale', batch_scale)
     for k,v in dict(n_epoch=n_epoch, max_bs=max_bs, size_multiple=size_multiple).items():
         check_count(k, v, none_ok=True)
-    if final_size is not None and (isinstance(final_size, bool) or not isinstance(final_size, Real)
-                                   or not 0 < final_size < math.inf):
-        raise ValueError(f"final_size must be a positive image size in pixels or None, got {final_size!r}")
+    if final_size is not None: check_number('final_size', final_size, 0, lo_open=True, what='None or a size in pixels')
 
 def _delegates(to:str, *names) -> list:
     "Properties that read and write the attributes `names` of the collaborator held in attribute `to`"
@@ -452,19 +451,11 @@ Learner.regime_size = learner_property('regime_size', "The final size `fit_progr
 # %% ../../nbs/10_progressive.ipynb #784352af
 _POLICIES = ('one_cycle', 'sgdr', 'flat_cos', 'constant', 'fine_tune')
 
-def _stage_lengths(values) -> list:
-    "Lengths of the runs of equal consecutive values"
-    lengths = []
-    for i,v in enumerate(values):
-        if i and v == values[i-1]: lengths[-1] += 1
-        else: lengths.append(1)
-    return lengths
-
 @patch
 def fit_sgdr_at_sizes(self:Learner, cb:ProgressiveResizeCallback, n_epoch:int, lr_max=None, cbs=None, **kwargs):
     "SGDR with a restart wherever the size schedule of `cb` changes"
     cb._resolve(self.dls)
-    lengths = _stage_lengths([cb.size_at(i, n_epoch) for i in range(n_epoch)])
+    lengths = [last - first + 1 for first,last,_ in _runs([cb.size_at(i, n_epoch) for i in range(n_epoch)])]
     if self.opt is None: self.create_opt()
     self.opt.set_hyper('lr', self.lr if lr_max is None else lr_max)
     lr_max = np.array([h['lr'] for h in self.opt.hypers])
@@ -485,16 +476,13 @@ def _fine_tune_progressive(self:Learner, cb, n_epoch, base_lr, freeze_epochs, st
                        start_epoch=max(0, start_epoch - freeze_epochs), **kwargs)
 
 def _check_run(n_epoch, policy, freeze_epochs, start_epoch):
-    if isinstance(n_epoch, bool) or not isinstance(n_epoch, int) or n_epoch < 1:
-        raise ValueError(f"n_epoch must be a positive integer, got {n_epoch!r}")
+    check_count('n_epoch', n_epoch, 1, MAX_EPOCHS, 'epochs')
     if policy not in _POLICIES: raise ValueError(f"policy must be one of {_POLICIES}, got {policy!r}")
-    if isinstance(freeze_epochs, bool) or not isinstance(freeze_epochs, int):
-        raise ValueError(f"freeze_epochs must be a whole number of epochs, got {freeze_epochs!r}")
+    check_count('freeze_epochs', freeze_epochs, 0, MAX_EPOCHS, 'epochs')
     if policy == 'fine_tune' and not 0 < freeze_epochs < n_epoch:
         raise ValueError(f"with policy='fine_tune', freeze_epochs ({freeze_epochs}) must be between 1 and n_epoch-1 "
                          f"({n_epoch-1})")
-    if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or not 0 <= start_epoch < n_epoch:
-        raise ValueError(f"start_epoch must be a whole number from 0 to n_epoch-1 ({n_epoch-1}), got {start_epoch!r}")
+    check_count('start_epoch (at most n_epoch-1)', start_epoch, 0, n_epoch - 1)
 
 # %% ../../nbs/10_progressive.ipynb #1b80cec3
 @patch

@@ -14,7 +14,7 @@ from torch import Tensor
 from fastcore.basics import store_attr
 from fastai.torch_core import TensorImage, retain_type
 from fastai.vision.augment import RandTransform
-from .checks import GENERATOR_SEEDS, check_flag, check_number, check_seed
+from .checks import GENERATOR_SEEDS, check_count, check_flag, check_number, check_seed
 
 # %% auto #0
 __all__ = ['MAX_SIGMA', 'kernel_radius', 'gaussian_kernel1d', 'gaussian_blur', 'RandomBlur']
@@ -53,10 +53,7 @@ def kernel_radius(sigma) -> int:
 # %% ../../nbs/02_blur.ipynb #af3ba969
 _NEGLIGIBLE_TAP = 1e-20   # relative to the peak tap; smaller taps are set to 0 (see above)
 
-def _check_radius(radius):
-    if radius is not None and (isinstance(radius, bool) or not isinstance(radius, Integral) or radius < 0):
-        raise ValueError(f"radius must be a whole number >= 0, got {radius!r}")
-    return radius
+def _check_radius(radius): return check_count('radius', radius, 0, none_ok=True)
 
 def gaussian_kernel1d(sigma:float|Tensor, radius:int|None=None, dtype:torch.dtype=torch.float32, device=None) -> Tensor:
     "Normalised 1-D Gaussian taps at `-radius..radius`: `(2*radius+1,)` for a number, `(n, 2*radius+1)` for `n` sigmas"
@@ -173,8 +170,7 @@ def _check_sigma_setting(sigma):
 
 def _check_ref_size(ref_size):
     if ref_size is None: return None
-    if isinstance(ref_size, bool) or not isinstance(ref_size, Real) or not 0 < ref_size < math.inf:
-        raise ValueError(f"ref_size must be None or a positive image size in pixels, got {ref_size!r}")
+    check_number('ref_size', ref_size, 0, lo_open=True, what='None or an image size in pixels')
     return ref_size
 
 def _check_per(per):

@@ -8,7 +8,7 @@ Docs: https://progfast.github.io/progfast/schedule.html.md"""
 from __future__ import annotations
 import math
 from numbers import Real
-from .checks import check_number
+from .checks import check_count, check_number
 from fastcore.basics import store_attr
 
 # %% auto #0
@@ -22,14 +22,18 @@ def _check_number(name, v): check_number(name, v, what='a finite number')
 
 def _fmt(v): return f"{v:g}" if isinstance(v, float) else str(v)
 
-def _runs_in_words(vals) -> str:
-    "`vals`, one per epoch, in words: runs of equal values merged, epochs counted from 1"
+def _runs(vals) -> list:
+    "The runs of equal consecutive `vals`, each `[first, last, value]` with positions counted from 1"
     runs = []
     for i,v in enumerate(vals):
         if runs and runs[-1][2]==v: runs[-1][1] = i+1
         else: runs.append([i+1, i+1, v])
+    return runs
+
+def _runs_in_words(vals) -> str:
+    "`vals`, one per epoch, in words: runs of equal values merged, epochs counted from 1"
     fmt = lambda a,b: f"epoch {a}" if a==b else f"epochs {a}-{b}"
-    return ', '.join(f"{fmt(a,b)}: {_fmt(v)}" for a,b,v in runs)
+    return ', '.join(f"{fmt(a,b)}: {_fmt(v)}" for a,b,v in _runs(vals))
 
 def _outside(v, lo, hi, lo_open:bool, hi_open:bool, integer:bool) -> bool:
     "Whether `v` leaves `[lo, hi]` (an open end excluded, None: no bound), or is not a whole number with `integer`"
@@ -47,8 +51,7 @@ class Schedule:
     "Base class: a value that follows training progress. Call it as `sched(epoch_position, n_epoch)`."
     def __init__(self, per:str='epoch', multiple:int|None=None):
         if per not in _PERS: raise ValueError(f"per must be one of {_PERS}, got {per!r}")
-        if multiple is not None and (isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1):
-            raise ValueError(f"multiple must be a positive integer or None, got {multiple!r}")
+        check_count('multiple', multiple, none_ok=True)
         self.per,self.multiple = per,multiple
 
     def value(self, e:float, n:int) -> float:
@@ -158,8 +161,7 @@ class StageSchedule(Schedule):
                 raise ValueError(f"epochs gives {len(epochs)} stage lengths for {len(values)} stages; "
                                  f"give one per stage, or one per stage but the last")
             for l in epochs:
-                if isinstance(l, bool) or not isinstance(l, Real) or l <= 0:
-                    raise ValueError(f"stage lengths must be positive numbers of epochs, got {l!r}")
+                check_number('stage lengths', l, 0, lo_open=True, what='numbers of epochs')
         super().__init__(per); self.vals,self.epochs = values,epochs
 
     def lengths(self, n:int) -> list:

@@ -465,10 +465,7 @@ def load_bn_state(model:nn.Module, state:list):
     for m,(mean,var,n,mom) in zip(bn_layers(model), state):
         m.running_mean.copy_(mean); m.running_var.copy_(var); m.num_batches_tracked.copy_(n); m.momentum = mom
 
-def check_n_batches(n, what:str='n_batches'):
-    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
-        raise ValueError(f"{what} must be a positive number of batches, got {n!r}")
-    return int(n)
+def check_n_batches(n, what:str='n_batches'): return check_count(what, n, unit='batches')
 
 @contextmanager
 def kept_random_state():

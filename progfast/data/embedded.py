@@ -16,7 +16,7 @@ from fastai.data.core import Datasets, TfmdDL
 from fastai.data.transforms import Categorize, IntToFloatTensor, DisplayedTransform
 import fastai.vision.data  # registers fastai's `show_batch` for image batches
 from ..core.sizing import as_hw, resize_batch
-from ..core.checks import check_seed
+from ..core.checks import check_count, check_number, check_seed
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_CLASSES', 'FashionMNISTSubset', 'dataset_file', 'fashion_mnist_subset', 'balanced_subset', 'PickImage',
@@ -56,8 +56,7 @@ def balanced_subset(y, n:int|None, seed:int=0) -> np.ndarray:
     y = np.asarray(y)
     if n is None: return np.arange(len(y))
     classes = np.unique(y)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= len(y):
-        raise ValueError(f"n must be a whole number from 1 to {len(y)} (the items available), got {n!r}")
+    check_count('n (the items available)', n, 1, len(y))
     rng = np.random.default_rng(seed)
     counts = [n // len(classes) + (i < n % len(classes)) for i in range(len(classes))]
     picks = []
@@ -109,9 +108,7 @@ class BatchResize(DisplayedTransform):
 # %% ../../nbs/20_embedded.ipynb #a747e3f1
 def _holdout(y, holdout, seed:int) -> np.ndarray:
     "Positions of `y` to hold out: the fraction `holdout` of them, class-balanced, drawn with `seed`"
-    if isinstance(holdout, bool) or not isinstance(holdout, (float, int, np.floating)) or not 0 < holdout < 1:
-        raise ValueError(f"holdout must be a fraction of the training images between 0 and 1 (exclusive), e.g. 0.1, "
-                         f"got {holdout!r}")
+    check_number('holdout', holdout, 0, 1, lo_open=True, hi_open=True, what='a fraction of the training images')
     n,n_cls = int(round(holdout * len(y))),len(np.unique(y))
     if n < n_cls or len(y) - n < n_cls:
         raise ValueError(f"holdout={holdout} of {len(y)} training images holds out {n}; each side needs at least one "
@@ -123,8 +120,7 @@ def fashion_mnist_dls(bs:int=64, size=None, n_train:int|None=None, n_valid:int|N
                       holdout:float|None=None,  # training fraction to validate on; the test images then become dls[2]
                       **kwargs):
     "fastai `DataLoaders` over the embedded Fashion-MNIST: float images in [0, 1], 1 channel (3 if `rgb`), `size` px"
-    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
-        raise ValueError(f"bs must be a positive whole number of images per batch, got {bs!r}")
+    check_count('bs', bs, unit='images per batch')
     fm = fashion_mnist_subset()
     tr,va = balanced_subset(fm.y_train, n_train, seed),balanced_subset(fm.y_test, n_valid, seed)
     held = tr[_holdout(fm.y_train[tr], holdout, seed)] if holdout is not None else tr[:0]

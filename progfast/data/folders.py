@@ -23,7 +23,7 @@ from fastai.data.transforms import Categorize, IntToFloatTensor, ToTensor, paren
 from fastai.vision.core import PILImage
 from fastai.vision.augment import Resize, RandomResizedCrop, ResizeMethod
 import fastai.vision.data  # registers fastai's `show_batch` for image batches
-from ..core.checks import MAX_SIZE, check_count, check_seed, warn
+from ..core.checks import MAX_SIZE, check_count, check_number, check_seed, warn
 from ..core.sizing import check_shape
 
 # %% auto #0
@@ -528,8 +528,7 @@ def _report_bad(bad:dict, path:Path, bad_files:str):
 
 # %% ../../nbs/21_folders.ipynb #3915bf3b
 def _check_read_args(valid_pct, seed, max_side, min_per_class, bad_files):
-    if not isinstance(valid_pct, (int, float)) or isinstance(valid_pct, bool) or not 0 < valid_pct < 1:
-        raise ValueError(f"valid_pct must be a fraction between 0 and 1 (exclusive), got {valid_pct!r}")
+    check_number('valid_pct', valid_pct, 0, 1, lo_open=True, hi_open=True, what='a fraction')
     check_seed(seed)
     check_count('max_side', max_side, 1, none_ok=True)
     check_count('min_per_class', min_per_class, 2)

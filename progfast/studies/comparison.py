@@ -25,7 +25,7 @@ from ..core.schedule import Schedule
 from ..core.sizing import native_size
 from ..learner import (ENTR_REGIMES, EntrLog, EntrResult, arch_name, as_dls, entr_plan, progressive_learner,
                               regime_schedule, resolve_arch, standardized_accuracy)
-from ..core.checks import check_flag, check_seeds
+from ..core.checks import check_count, check_flag, check_number, check_seeds
 
 # %% auto #0
 __all__ = ['METRICS', 'run_interleaved', 'paired', 'repeats_needed', 'median_interval', 't_quantile', 'mean_interval',
@@ -128,9 +128,7 @@ def paired(trials:pd.DataFrame, measure:str, reference:str, how:str='ratio', rep
     return pd.DataFrame(rows, columns=within + ['repeat', *_PAIRS, 'value'])
 
 # %% ../../nbs/40_comparison.ipynb #287130a0
-def _check_conf(conf):
-    if isinstance(conf, bool) or not isinstance(conf, Real) or not 0 < conf < 1:
-        raise ValueError(f"conf must be a probability between 0 and 1 (exclusive), e.g. 0.9, got {conf!r}")
+def _check_conf(conf): check_number('conf', conf, 0, 1, lo_open=True, hi_open=True, what='a probability (e.g. 0.9)')
 
 def _values(values, what='values') -> np.ndarray:
     x = np.asarray(values, dtype=float).ravel()
@@ -170,8 +168,7 @@ def _t_within(t:float, df:int) -> float:
 def t_quantile(conf:float, df:int) -> float:
     "The two-sided critical value of Student's t: the `t` with P(|T| <= t) = `conf` for `df` degrees of freedom"
     _check_conf(conf)
-    if isinstance(df, bool) or not isinstance(df, Integral) or df < 1:
-        raise ValueError(f"df must be a whole number of degrees of freedom >= 1, got {df!r}")
+    check_count('df', df, unit='degrees of freedom')
     lo,hi = 0.,1.
     while _t_within(hi, df) < conf: hi *= 2
     for _ in range(100):
@@ -549,6 +546,14 @@ def _kept_loaders(dls):
     finally:
         reset()
         for dl,_,rng in saved: dl.rng = rng
+
+def _one_seed_at_a_time(make):
+    "`make(seed)`'s DataLoaders for the seed asked for, kept until another seed is (a study runs seed by seed)"
+    kept = {}
+    def dls_for(seed):
+        if seed not in kept: kept.clear(); kept[seed] = make(seed)
+        return kept[seed]
+    return dls_for
 
 def _in_grid_order(df:pd.DataFrame, archs, labels, seeds) -> pd.DataFrame:
     "The rows of `df` (columns arch, regime, seed) in the order archs x regimes x seeds, whatever order they ran in"

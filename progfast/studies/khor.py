@@ -6,7 +6,7 @@ Docs: https://progfast.github.io/progfast/khor.html.md"""
 
 # %% ../../nbs/41_khor.ipynb #0c3afb8a
 from __future__ import annotations
-import math, time, warnings
+import math, warnings
 from bisect import bisect_right
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -28,13 +28,14 @@ from fastai.vision.data import ImageBlock
 from fastai.data.external import untar_data, URLs
 from fastai.torch_core import set_seed
 from ..core.schedule import ConstSchedule, StageSchedule, khor_dropout
+from ..core.clock import EpochClock, now
 from ..core.sizing import BN_BATCHES, RecalibrateBN, check_n_batches, kept_random_state
 from ..callbacks.progressive import fit_progressive   # Learner.fit_progressive
 from ..data.embedded import fashion_mnist_dls
 from ..data.folders import split_by_class
 from ..models import khor_net
-from .comparison import (Comparison, _kept_loaders, _png, median_range, mean_pm_std, paired, plot_pairs,
-                                        run_interleaved, seed_summary, write_files)
+from .comparison import (Comparison, _kept_loaders, _one_seed_at_a_time, _png, median_range,
+                                        mean_pm_std, paired, plot_pairs, run_interleaved, seed_summary, write_files)
 from ..core.checks import MAX_EPOCHS, check_count, check_flag, check_number, check_seeds
 
 # %% auto #0
@@ -94,7 +95,7 @@ class KhorRun:
     seed: int
     train_acc: list   # fastai's running training accuracy per epoch (training mode, batches as the weights moved)
     valid_acc: list   # accuracy on the validation images per epoch (held out of the training images when `held_out`)
-    seconds: float    # wall time of the training (fit), validation included, the test evaluations left out
+    seconds: float    # the fit's epochs (`EpochClock`), validation included, the test evaluations left out
     sizes: list = field(default_factory=list)        # the training size of each epoch
     elapsed: list = field(default_factory=list)      # seconds from the start of the fit to the end of each epoch
     test_curve: list = field(default_factory=list)   # test accuracy after each epoch (training's BN statistics): plots
@@ -147,34 +148,34 @@ def _accuracy(model, dl) -> float:
     model.train(was_training)
     return hits / n
 
-class _EpochLog(Callback):
-    "Per epoch: seconds since the fit began (the test evaluations left out) and, given the test images, their accuracy"
+class _EpochLog(EpochClock):
+    "The fit's `EpochClock` and, given the test images, their accuracy after each epoch (outside the epoch's time)"
     order = 100   # after the Recorder has logged the epoch
-    def __init__(self, test_dl=None): self.test_dl = test_dl
-    def before_fit(self): self.start,self.paused,self.elapsed,self.test_acc = time.perf_counter(),0.,[],[]
+    def __init__(self, test_dl=None): super().__init__(); self.test_dl,self.test_acc = test_dl,[]
+    def before_fit(self):
+        super().before_fit()
+        if self._counting(): self.test_acc = []
     def after_epoch(self):
-        now = time.perf_counter()
-        self.elapsed.append(now - self.start - self.paused)
-        if self.test_dl is None: return
+        super().after_epoch()
+        if self.test_dl is None or not self._counting(): return
         self.test_acc.append(_accuracy(self.learn.model, self.test_dl))
-        self.paused += time.perf_counter() - now
 
 class _TimedRecalibrateBN(RecalibrateBN):
     "`RecalibrateBN` that records the seconds each re-estimation took and leaves the global random state as it found it"
     def before_fit(self): self.seconds = []
     def before_validate(self):
-        start,before = time.perf_counter(),self.saved
+        start,before = now(),self.saved
         with kept_random_state(): super().before_validate()   # `recalibrate_bn` reads a batch to learn the image shape
-        if before is None and self.saved is not None: self.seconds.append(time.perf_counter() - start)
+        if before is None and self.saved is not None: self.seconds.append(now() - start)
 
 def _tested_after_training(learn, test_dl, n_batches:int) -> dict:
     ("Validation and test accuracy with the BN statistics training left, then after re-estimating them at the final "
      "size (timed)")
     accs = lambda: (_accuracy(learn.model, learn.dls.valid), _accuracy(learn.model, test_dl))
     valid,test = accs()
-    start = time.perf_counter()
+    start = now()
     learn.recalibrate_bn(learn.progressive.final, n_batches)
-    seconds = time.perf_counter() - start
+    seconds = now() - start
     valid_bn,test_bn = accs()
     return dict(final_valid_acc=valid, final_test_acc=test, final_valid_acc_bn=valid_bn, final_test_acc_bn=test_bn,
                 bn_batches=n_batches, bn_seconds=seconds)
@@ -212,10 +213,9 @@ def run_khor(approach:str, dls=None, epochs:int=15, seed:int=0, lr:float=0.01, b
     with _kept_loaders(dls) as seeded:
         seeded(seed)            # the batch order follows the seed alone, whatever ran on `dls` before; put back after
         learn = khor_learner(dls)
-        start = time.perf_counter()
         with (nullcontext() if show else learn.no_bar()), (nullcontext() if show else learn.no_logging()):
             learn.fit_progressive(epochs, lr, policy='constant', cbs=cbs, recalibrate_bn=False, **setup)
-        seconds = time.perf_counter() - start - log.paused
+        seconds = log.elapsed[-1]
         tested = _tested_after_training(learn, dls.valid if test_dl is None else test_dl, bn_batches)
     names = list(learn.recorder.metric_names[1:-1])   # without 'epoch' and 'time'
     col = lambda nm: [float(v[names.index(nm)]) for v in learn.recorder.values]
@@ -553,9 +553,7 @@ def _cifar_items(path, n_train, seed, holdout):
     train = [f for f in files if f.parent.parent.name == 'train']
     test = [f for f in files if f.parent.parent.name == 'test']
     if n_train is not None:
-        if isinstance(n_train, bool) or not isinstance(n_train, int) or not 0 < n_train <= len(train):
-            raise ValueError(f"n_train must be a whole number in 1..{len(train)} (the CIFAR-10 training images), got "
-                             f"{n_train!r}")
+        check_count('n_train', n_train, 1, len(train), 'CIFAR-10 training images')
         keep = set(np.random.default_rng(seed).choice(len(train), n_train, replace=False).tolist())
         train = [f for i,f in enumerate(train) if i in keep]
     n = len(train)
@@ -644,12 +642,8 @@ def compare_khor(approaches=KHOR_APPROACHES, seeds=(0,), epochs:int=15, n_train:
     check_flag('warmup', warmup)
     _check_khor_args(epochs, lr, bs, bn_batches, bn_each_epoch, report_bn)
     bn = dict(bn_batches=bn_batches, bn_each_epoch=bn_each_epoch, report_bn=report_bn)
-    cache = {}
-    def dls_for(seed):
-        if seed not in cache:
-            cache.clear()
-            cache[seed] = khor_dls(data, bs=bs, n_train=n_train, seed=seed, path=path, holdout=holdout)
-        return cache[seed]
+    dls_for = _one_seed_at_a_time(lambda seed: khor_dls(data, bs=bs, n_train=n_train, seed=seed, path=path,
+                                                        holdout=holdout))
     dls_for(seeds[0])                                  # bad data arguments fail before any training
     runs,n = {},len(approaches)*len(seeds)
     def contender(a):

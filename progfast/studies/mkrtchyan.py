@@ -35,8 +35,8 @@ from ..callbacks.progressive import fit_progressive   # Learner.fit_progressive
 from ..learner import entr_evaluate     # Learner.entr_evaluate
 from ..data.embedded import fashion_mnist_dls
 from ..models import mkrtchyan_m1
-from .comparison import (Comparison, SkipValidation, _png, markdown_table, mean_pm_std, plot_pairs,
-                                        run_interleaved, write_files)
+from .comparison import (Comparison, SkipValidation, _one_seed_at_a_time, _png, markdown_table,
+                                        mean_pm_std, plot_pairs, run_interleaved, write_files)
 from .khor import StepLR
 from ..core.checks import MAX_EPOCHS, check_count, check_number, check_seeds
 
@@ -380,13 +380,9 @@ def compare_blur_uses(contenders=BLUR_CONTENDERS, seeds=(0, 1, 2), n_epoch:int=2
     seeds = check_seeds(seeds)
     arch,drops = ifnone(arch, mkrtchyan_m1),scaled_drops(n_epoch) if drops is None else tuple(drops)
     mkrtchyan_lr(lr, drops).check(n_epoch, 'learning rate')
-    cache = {}
-    def dls_for(seed):
-        if seed not in cache:
-            cache.clear()
-            cache[seed] = fashion_mnist_dls(bs=bs, size=size, n_train=n_train, n_valid=n_valid, seed=seed,
-                                            after_batch=[Normalize.from_stats(*FASHION_MNIST_STATS)])
-        return cache[seed]
+    dls_for = _one_seed_at_a_time(lambda seed: fashion_mnist_dls(
+        bs=bs, size=size, n_train=n_train, n_valid=n_valid, seed=seed,
+        after_batch=[Normalize.from_stats(*FASHION_MNIST_STATS)]))
     dls_for(seeds[0])                                    # bad data arguments fail before any training
     n,done = len(contenders) * len(seeds),[]
     def contender(name):
