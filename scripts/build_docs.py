@@ -283,6 +283,10 @@ def _fix_links(soup, page:PurePosixPath, doc_url:str, pages:dict) -> None:
     "Hosted-docs links and links to notebooks become links to this site's pages"
     for a in soup.find_all('a', href=True):
         href = a['href']
+        frag = href.partition('#')[2]
+        if href.startswith(doc_url) and (frag.startswith('_') or '._' in frag):
+            a.unwrap()   # a private name (a class's collaborator) has no API entry: it stays code, not a link
+            continue
         if href.startswith(doc_url): a['href'] = relative_href(href[len(doc_url):] or 'index.html', page)
         elif not re.match(r'^[a-z][\w+.-]*:|^#|^/', href):
             path,_,frag = href.partition('#')
